@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// mvquant: an integer-only int8 runtime for MobileViT. No package dependencies.
+//
+// Layers (each depends only on those above it):
+//   MVFormats   safetensors, JSON, the .mvq container, mapped files
+//   MVImage     JPEG/PNG/PPM decoding, MobileViT preprocessing, datasets
+//   MVModel     MobileViT configuration, graph description, checkpoint binding
+//   MVFloat     float32 reference executor (NHWC)
+//   MVQuant     calibration observers and the int8 compiler (.mvq writer)
+//   MVInt8      int8 executor (.mvq loader, memory plan, threads)
+//   MVKernels   int8/float kernels, reference + SIMD, run-time dispatch
+//               (knows nothing of models or files); MVKernelsC holds the
+//               ISA-specific inner loops Swift cannot name.
+//   MVCLI       the `mvquant` command line
+import PackageDescription
+
+let package = Package(
+    name: "mvquant",
+    products: [
+        .executable(name: "mvquant", targets: ["mvquant"]),
+    ],
+    targets: [
+        .target(name: "MVKernelsC"),
+        .target(name: "MVKernels", dependencies: ["MVKernelsC"]),
+        .target(name: "MVFormats"),
+        .target(name: "MVImage", dependencies: ["MVFormats"]),
+        .target(name: "MVModel", dependencies: ["MVFormats"]),
+        .target(name: "MVFloat", dependencies: ["MVModel", "MVKernels"]),
+        .target(name: "MVQuant", dependencies: ["MVModel", "MVFloat", "MVFormats", "MVKernels", "MVImage"]),
+        .target(name: "MVInt8", dependencies: ["MVModel", "MVFormats", "MVKernels"]),
+        .target(name: "MVCLI", dependencies: ["MVFormats", "MVImage", "MVModel", "MVFloat", "MVQuant", "MVInt8", "MVKernels"]),
+        .executableTarget(name: "mvquant", dependencies: ["MVCLI"]),
+        .testTarget(name: "MVFormatsTests", dependencies: ["MVFormats", "TestSupport"]),
+        .testTarget(name: "MVModelTests", dependencies: ["MVModel", "MVFloat", "MVFormats", "TestSupport"]),
+        .target(name: "TestSupport", dependencies: ["MVFormats"], path: "Tests/TestSupport"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// MVInt8: see Package.swift for this module's place in the layering.

@@ -1,0 +1,1 @@
+// MVModel: see Package.swift for this module's place in the layering.

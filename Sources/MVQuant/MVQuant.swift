@@ -1,0 +1,1 @@
+// MVQuant: see Package.swift for this module's place in the layering.
