@@ -32,6 +32,9 @@ let package = Package(
         .executableTarget(name: "mvquant", dependencies: ["MVCLI"]),
         .testTarget(name: "MVFormatsTests", dependencies: ["MVFormats", "TestSupport"]),
         .testTarget(name: "MVModelTests", dependencies: ["MVModel", "MVFloat", "MVFormats", "TestSupport"]),
+        .testTarget(name: "MVImageTests", dependencies: ["MVImage", "MVFormats", "TestSupport"]),
+        .testTarget(name: "MVKernelsTests", dependencies: ["MVKernels", "TestSupport"]),
+        .testTarget(name: "MVQuantTests", dependencies: ["MVQuant", "MVInt8", "MVModel", "MVFloat", "MVFormats", "MVKernels", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["MVFormats"], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]
