@@ -14,4 +14,7 @@ uint32_t mv_cpu_features(void);
 #define MV_CPU_DOTPROD (1u << 9)
 #define MV_CPU_I8MM (1u << 10)
 
+// Float32 kernels of the reference executor.
+#include "mv_float.h"
+
 #endif

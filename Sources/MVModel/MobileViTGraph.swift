@@ -1,0 +1,226 @@
+/// A convolution followed by optional BatchNorm and activation (transformers' `MobileViTConvLayer`).
+public struct ConvLayer: Sendable, Equatable {
+    /// Parameter prefix in the checkpoint, e.g. "mobilevit.conv_stem".
+    public var name: String
+    public var inChannels: Int
+    public var outChannels: Int
+    public var kernel: Int
+    public var stride: Int
+    /// 1 for dense convolutions, `inChannels` for depthwise.
+    public var groups: Int
+    public var batchNorm: Bool
+    public var activation: Activation
+
+    public var isDepthwise: Bool { groups > 1 && groups == inChannels && inChannels == outChannels }
+    public var padding: Int { (kernel - 1) / 2 }
+    public var weightShape: [Int] { [outChannels, inChannels / groups, kernel, kernel] }
+
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+    }
+}
+
+/// A fully connected layer in PyTorch layout: weight [out, in].
+public struct LinearLayer: Sendable, Equatable {
+    public var name: String
+    public var inFeatures: Int
+    public var outFeatures: Int
+    public var bias: Bool
+}
+
+public struct LayerNormLayer: Sendable, Equatable {
+    public var name: String
+    public var channels: Int
+    public var eps: Double
+}
+
+/// MobileNetV2 inverted residual: 1×1 expand, 3×3 depthwise, 1×1 reduce, residual when shapes allow.
+public struct InvertedResidual: Sendable, Equatable {
+    public var name: String
+    public var expand: ConvLayer
+    public var depthwise: ConvLayer
+    public var reduce: ConvLayer
+    public var useResidual: Bool
+}
+
+/// One pre-LayerNorm transformer layer: attention with residual, then SiLU MLP with residual.
+public struct TransformerLayer: Sendable, Equatable {
+    public var name: String
+    public var layerNormBefore: LayerNormLayer
+    public var query: LinearLayer
+    public var key: LinearLayer
+    public var value: LinearLayer
+    public var attentionOutput: LinearLayer
+    public var layerNormAfter: LayerNormLayer
+    public var intermediate: LinearLayer
+    public var output: LinearLayer
+    public var heads: Int
+    public var activation: Activation
+
+    public var hiddenSize: Int { query.inFeatures }
+    public var headSize: Int { hiddenSize / heads }
+}
+
+/// The MobileViT block: local n×n and 1×1 convs, unfold into patches, transformer layers,
+/// LayerNorm, fold, 1×1 projection, concat with the block input, n×n fusion conv.
+public struct MobileViTBlock: Sendable, Equatable {
+    public var name: String
+    public var downsampling: InvertedResidual?
+    public var convKxK: ConvLayer
+    public var conv1x1: ConvLayer
+    public var transformer: [TransformerLayer]
+    public var layerNorm: LayerNormLayer
+    public var projection: ConvLayer
+    public var fusion: ConvLayer
+    public var patchSize: Int
+
+    public var channels: Int { convKxK.outChannels }
+    public var hiddenSize: Int { conv1x1.outChannels }
+}
+
+public enum Stage: Sendable, Equatable {
+    case mobileNet(name: String, blocks: [InvertedResidual])
+    case mobileViT(MobileViTBlock)
+
+    public var name: String {
+        switch self {
+        case let .mobileNet(name, _): return name
+        case let .mobileViT(block): return block.name
+        }
+    }
+}
+
+/// The MobileViT v1 image classifier as built from a config, layer by layer, with the
+/// checkpoint parameter names of transformers' `MobileViTForImageClassification`.
+public struct MobileViTGraph: Sendable, Equatable {
+    public var config: MobileViTConfig
+    public var stem: ConvLayer
+    /// encoder.layer.0 … encoder.layer.4 (reported as layer1 … layer5).
+    public var stages: [Stage]
+    public var expansion: ConvLayer
+    public var classifier: LinearLayer
+
+    public init(config c: MobileViTConfig) {
+        config = c
+        let act = c.hiddenAct
+        func conv(_ name: String, _ cin: Int, _ cout: Int, _ k: Int, stride: Int = 1, groups: Int = 1,
+                  bn: Bool = true, activation: Activation? = nil) -> ConvLayer {
+            ConvLayer(name: name, inChannels: cin, outChannels: cout, kernel: k, stride: stride, groups: groups,
+                      batchNorm: bn, activation: activation ?? act)
+        }
+        func invertedResidual(_ name: String, _ cin: Int, _ cout: Int, stride: Int) -> InvertedResidual {
+            let hidden = makeDivisible(Int((Double(cin) * c.expandRatio).rounded(.toNearestOrEven)))
+            return InvertedResidual(
+                name: name,
+                expand: conv("\(name).expand_1x1", cin, hidden, 1),
+                depthwise: conv("\(name).conv_3x3", hidden, hidden, 3, stride: stride, groups: hidden),
+                reduce: conv("\(name).reduce_1x1", hidden, cout, 1, activation: Activation.none),
+                useResidual: stride == 1 && cin == cout)
+        }
+        func linear(_ name: String, _ i: Int, _ o: Int, bias: Bool = true) -> LinearLayer {
+            LinearLayer(name: name, inFeatures: i, outFeatures: o, bias: bias)
+        }
+        func mobileViT(_ index: Int, _ cin: Int, _ cout: Int, hidden d: Int, layers: Int) -> Stage {
+            let name = "mobilevit.encoder.layer.\(index)"
+            let ffn = Int(Double(d) * c.mlpRatio)
+            let transformer = (0..<layers).map { l -> TransformerLayer in
+                let t = "\(name).transformer.layer.\(l)"
+                return TransformerLayer(
+                    name: t,
+                    layerNormBefore: LayerNormLayer(name: "\(t).layernorm_before", channels: d, eps: c.layerNormEps),
+                    query: linear("\(t).attention.attention.query", d, d, bias: c.qkvBias),
+                    key: linear("\(t).attention.attention.key", d, d, bias: c.qkvBias),
+                    value: linear("\(t).attention.attention.value", d, d, bias: c.qkvBias),
+                    attentionOutput: linear("\(t).attention.output.dense", d, d),
+                    layerNormAfter: LayerNormLayer(name: "\(t).layernorm_after", channels: d, eps: c.layerNormEps),
+                    intermediate: linear("\(t).intermediate.dense", d, ffn),
+                    output: linear("\(t).output.dense", ffn, d),
+                    heads: c.numAttentionHeads, activation: act)
+            }
+            let k = c.convKernelSize
+            return .mobileViT(MobileViTBlock(
+                name: name,
+                downsampling: invertedResidual("\(name).downsampling_layer", cin, cout, stride: 2),
+                convKxK: conv("\(name).conv_kxk", cout, cout, k),
+                conv1x1: conv("\(name).conv_1x1", cout, d, 1, bn: false, activation: Activation.none),
+                transformer: transformer,
+                layerNorm: LayerNormLayer(name: "\(name).layernorm", channels: d, eps: c.layerNormEps),
+                projection: conv("\(name).conv_projection", d, cout, 1),
+                fusion: conv("\(name).fusion", 2 * cout, cout, k),
+                patchSize: c.patchSize))
+        }
+        let n = c.neckHiddenSizes
+        stem = conv("mobilevit.conv_stem", c.numChannels, n[0], 3, stride: 2)
+        let layer1 = [invertedResidual("mobilevit.encoder.layer.0.layer.0", n[0], n[1], stride: 1)]
+        let layer2 = (0..<3).map { i in
+            invertedResidual("mobilevit.encoder.layer.1.layer.\(i)", i == 0 ? n[1] : n[2], n[2], stride: i == 0 ? 2 : 1)
+        }
+        stages = [
+            .mobileNet(name: "mobilevit.encoder.layer.0", blocks: layer1),
+            .mobileNet(name: "mobilevit.encoder.layer.1", blocks: layer2),
+            mobileViT(2, n[2], n[3], hidden: c.hiddenSizes[0], layers: 2),
+            mobileViT(3, n[3], n[4], hidden: c.hiddenSizes[1], layers: 4),
+            mobileViT(4, n[4], n[5], hidden: c.hiddenSizes[2], layers: 3),
+        ]
+        expansion = conv("mobilevit.conv_1x1_exp", n[5], n[6], 1)
+        classifier = linear("classifier", n[6], c.numLabels)
+    }
+
+    /// Every convolution in execution order.
+    public var convolutions: [ConvLayer] {
+        var out = [stem]
+        for stage in stages {
+            switch stage {
+            case let .mobileNet(_, blocks):
+                for b in blocks { out += [b.expand, b.depthwise, b.reduce] }
+            case let .mobileViT(m):
+                if let d = m.downsampling { out += [d.expand, d.depthwise, d.reduce] }
+                out += [m.convKxK, m.conv1x1, m.projection, m.fusion]
+            }
+        }
+        return out + [expansion]
+    }
+
+    /// Every linear layer (transformer projections and the classifier).
+    public var linears: [LinearLayer] {
+        var out: [LinearLayer] = []
+        for case let .mobileViT(m) in stages {
+            for t in m.transformer { out += [t.query, t.key, t.value, t.attentionOutput, t.intermediate, t.output] }
+        }
+        return out + [classifier]
+    }
+
+    public var layerNorms: [LayerNormLayer] {
+        var out: [LayerNormLayer] = []
+        for case let .mobileViT(m) in stages {
+            for t in m.transformer { out += [t.layerNormBefore, t.layerNormAfter] }
+            out.append(m.layerNorm)
+        }
+        return out
+    }
+
+    /// The checkpoint tensors this graph needs, with their shapes.
+    public var parameterShapes: [(String, [Int])] {
+        var out: [(String, [Int])] = []
+        for c in convolutions {
+            out.append(("\(c.name).convolution.weight", c.weightShape))
+            if c.batchNorm {
+                for p in ["weight", "bias", "running_mean", "running_var"] { out.append(("\(c.name).normalization.\(p)", [c.outChannels])) }
+            }
+        }
+        for l in linears {
+            out.append(("\(l.name).weight", [l.outFeatures, l.inFeatures]))
+            if l.bias { out.append(("\(l.name).bias", [l.outFeatures])) }
+        }
+        for n in layerNorms {
+            out.append(("\(n.name).weight", [n.channels]))
+            out.append(("\(n.name).bias", [n.channels]))
+        }
+        return out
+    }
+
+    /// Tensors a checkpoint may carry that inference does not use.
+    public func isIgnorableTensor(_ name: String) -> Bool {
+        name.hasSuffix(".num_batches_tracked")
+    }
+}
