@@ -38,3 +38,40 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+
+/// A fresh temporary directory, removed by `remove()`.
+public struct TemporaryDirectory {
+    public let path: String
+
+    public init() {
+        var template = Array("/tmp/mvquant-test-XXXXXX".utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(p != nil, "mkdtemp failed")
+        path = String(cString: p!)
+    }
+
+    public func file(_ name: String) -> String { FileSystem.join(path, name) }
+
+    public func remove() {
+        for name in (try? FileSystem.list(path)) ?? [] {
+            let p = file(name)
+            if FileSystem.isDirectory(p) {
+                for inner in (try? FileSystem.list(p)) ?? [] { unlink(FileSystem.join(p, inner)) }
+                rmdir(p)
+            } else {
+                unlink(p)
+            }
+        }
+        rmdir(path)
+    }
+
+    /// Copies a file byte for byte.
+    public func copy(_ source: String, to name: String) throws {
+        try FileSystem.writeAtomically(file(name), bytes: try FileSystem.read(source))
+    }
+}
+
+extension SharedFixtures {
+    /// The embedded default checkpoint (always in the repository).
+    public static var defaultModel: String { FileSystem.join(packageRoot, "Calibration/mobilevit_xxs_cifar10_64") }
+}

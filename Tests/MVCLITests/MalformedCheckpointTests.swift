@@ -1,0 +1,120 @@
+import MVCLI
+import MVFormats
+import TestSupport
+import XCTest
+
+/// Malformed checkpoints end in a one-line error and exit code 2, never a crash.
+final class MalformedCheckpointTests: XCTestCase {
+    var dir: TemporaryDirectory!
+    var input: String!
+
+    override func setUpWithError() throws {
+        dir = TemporaryDirectory()
+        for f in ["config.json", "model.safetensors", "preprocessor_config.json"] {
+            try dir.copy(FileSystem.join(SharedFixtures.defaultModel, f), to: f)
+        }
+        input = dir.file("input.safetensors")
+        try SafeTensorsWriter.write([.float32("pixel_values", shape: [1, 3, 64, 64], [Float](repeating: 0.5, count: 3 * 64 * 64))],
+                                    to: input)
+    }
+
+    override func tearDown() {
+        dir.remove()
+    }
+
+    func infer() -> Int32 {
+        CLI.main(["infer", "--model", dir.path, "--input", input, "--output", dir.file("out.safetensors")])
+    }
+
+    func testIntactCheckpointRuns() throws {
+        XCTAssertEqual(infer(), 0)
+        let out = try SafeTensorsFile(path: dir.file("out.safetensors"))
+        XCTAssertEqual(try out.info("logits").shape, [1, 10])
+    }
+
+    func testTruncatedWeights() throws {
+        let bytes = try FileSystem.read(dir.file("model.safetensors"))
+        for cut in [0, 4, 8, 100, bytes.count / 2, bytes.count - 1] {
+            try FileSystem.writeAtomically(dir.file("model.safetensors"), bytes: Array(bytes[0..<cut]))
+            XCTAssertEqual(infer(), 2, "truncated at \(cut)")
+        }
+    }
+
+    /// Rewrites the header JSON of model.safetensors through `edit`, keeping the data.
+    func editHeader(_ edit: (inout [(String, JSON)]) -> Void) throws {
+        let bytes = try FileSystem.read(dir.file("model.safetensors"))
+        var n = 0
+        for k in 0..<8 { n |= Int(bytes[k]) << (8 * k) }
+        var header = try JSON.parse(bytes[8..<(8 + n)]).object!
+        edit(&header)
+        var text = Array(JSON.object(header).serialized().utf8)
+        while text.count % 8 != 0 { text.append(0x20) }
+        var out: [UInt8] = []
+        var len = text.count
+        for _ in 0..<8 { out.append(UInt8(len & 0xFF)); len >>= 8 }
+        try FileSystem.writeAtomically(dir.file("model.safetensors"), bytes: out + text + bytes[(8 + n)...])
+    }
+
+    func replaceEntry(_ name: String, in header: inout [(String, JSON)], _ f: (JSON) -> JSON) {
+        let i = header.firstIndex { $0.0 == name }!
+        header[i].1 = f(header[i].1)
+    }
+
+    func testHeaderLyingAboutOffsets() throws {
+        try editHeader { h in
+            replaceEntry("classifier.weight", in: &h) { e in
+                let o = e["data_offsets"]!.array!
+                return .object([("dtype", e["dtype"]!), ("shape", e["shape"]!),
+                                ("data_offsets", .array([o[0], .number(o[1].double! + 1e9)]))])
+            }
+        }
+        XCTAssertEqual(infer(), 2)
+    }
+
+    func testWrongDtype() throws {
+        try editHeader { h in
+            replaceEntry("classifier.bias", in: &h) { e in
+                .object([("dtype", "I32"), ("shape", e["shape"]!), ("data_offsets", e["data_offsets"]!)])
+            }
+        }
+        XCTAssertEqual(infer(), 2)
+    }
+
+    func testMissingTensor() throws {
+        try editHeader { h in h.removeAll { $0.0 == "mobilevit.conv_stem.convolution.weight" } }
+        XCTAssertEqual(infer(), 2)
+    }
+
+    func testConfigInconsistentWithWeights() throws {
+        var config = try JSON.parse(try FileSystem.read(dir.file("config.json"))).object!
+        let i = config.firstIndex { $0.0 == "hidden_sizes" }!
+        config[i].1 = [64, 80, 128]
+        try FileSystem.writeAtomically(dir.file("config.json"), bytes: Array(JSON.object(config).serialized().utf8))
+        XCTAssertEqual(infer(), 2)
+    }
+
+    func testUnknownArchitecture() throws {
+        var config = try JSON.parse(try FileSystem.read(dir.file("config.json"))).object!
+        let i = config.firstIndex { $0.0 == "model_type" }!
+        config[i].1 = "mobilevitv2"
+        try FileSystem.writeAtomically(dir.file("config.json"), bytes: Array(JSON.object(config).serialized().utf8))
+        XCTAssertEqual(infer(), 2)
+    }
+
+    func testCorruptConfigJSON() throws {
+        try FileSystem.writeAtomically(dir.file("config.json"), bytes: Array("{\"hidden_sizes\": [64,".utf8))
+        XCTAssertEqual(infer(), 2)
+    }
+
+    func testWrongInputShape() throws {
+        try SafeTensorsWriter.write([.float32("pixel_values", shape: [1, 4, 8, 8], [Float](repeating: 0, count: 256))], to: input)
+        XCTAssertEqual(infer(), 2)
+    }
+
+    func testUsageErrors() {
+        XCTAssertEqual(CLI.main(["infer", "--model"]), 1)
+        XCTAssertEqual(CLI.main(["infer", "--bogus"]), 1)
+        XCTAssertEqual(CLI.main(["no-such-command"]), 1)
+        XCTAssertEqual(CLI.main(["infer", "--model", dir.path]), 1)
+    }
+}
