@@ -1,4 +1,5 @@
 import MVFloat
+import MVKernels
 import MVFormats
 import MVModel
 
@@ -63,7 +64,21 @@ final class LoadedModel {
         return (s, s)
     }
 
-    func makeRunner() -> ModelRunner {
+    /// Bytes of the model on disk (the weights file of a checkpoint).
+    var fileSize: Int {
+        switch kind {
+        case let .float(c): return (try? MappedFile(path: FileSystem.join(c.directory, "model.safetensors")).count) ?? 0
+        }
+    }
+
+    /// Lines describing the kernels this CPU selects, for `--verbose`.
+    func kernelLog(threads: Int) -> [String] {
+        switch kind {
+        case .float: return ["float32 kernels: \(Float32Kernels.useAVX2 ? "AVX2+FMA" : "generic SIMD"), 1 thread"]
+        }
+    }
+
+    func makeRunner(threads: Int = 1) -> ModelRunner {
         switch kind {
         case let .float(c): return FloatRunner(FloatExecutor(checkpoint: c))
         }

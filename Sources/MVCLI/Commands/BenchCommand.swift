@@ -1,0 +1,64 @@
+import MVFormats
+import MVModel
+
+let benchCommand = Command(
+    name: "bench",
+    summary: "Measure single-image latency (min/median/p90/p99), peak memory and model size",
+    usage: "--model DIR|FILE.mvq [--size HxW] [--threads N] [--iterations K] [--warmup W] [--json OUT] [--verbose]",
+    options: [
+        OptionSpec(name: "--model", value: "PATH", help: "checkpoint directory (float) or .mvq file (int8)"),
+        OptionSpec(name: "--size", value: "HxW", help: "input size (default: the model's)"),
+        OptionSpec(name: "--threads", value: "N", help: "threads (default: number of cores; the float path uses 1)"),
+        OptionSpec(name: "--iterations", value: "K", help: "timed runs (default 30)"),
+        OptionSpec(name: "--warmup", value: "W", help: "untimed runs first (default 3)"),
+        OptionSpec(name: "--json", value: "OUT", help: "write the results as JSON ('-' for stdout)"),
+        OptionSpec(name: "--verbose", value: nil, help: "log the kernels selected for this CPU"),
+    ],
+    details: "The input is a fixed pseudo-random image; latency covers one forward pass (logits included)."
+) { args in
+    let path = try args.required("--model")
+    let model = try LoadedModel.load(path)
+    let (h, w) = try args.size("--size") ?? model.defaultSize
+    try checkInputSize(h, w)
+    let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
+    let iterations = try args.int("--iterations", default: 30, range: 1...100_000)
+    let warmup = try args.int("--warmup", default: 3, range: 0...100_000)
+    if args.has("--verbose") {
+        for line in model.kernelLog(threads: threads) { Console.info(line) }
+    }
+    let c = model.graph.config.numChannels
+    var state: UInt32 = 12345
+    let input = (0..<(c * h * w)).map { _ -> Float in
+        state = state &* 1_664_525 &+ 1_013_904_223
+        return Float(state >> 8) / Float(1 << 24)
+    }
+    let runner = model.makeRunner(threads: threads)
+    var times: [Double] = []
+    input.withUnsafeBufferPointer { x in
+        for _ in 0..<warmup { _ = runner.logits(nchw: x, height: h, width: w) }
+        for _ in 0..<iterations {
+            let t0 = monotonicSeconds()
+            _ = runner.logits(nchw: x, height: h, width: w)
+            times.append((monotonicSeconds() - t0) * 1000)
+        }
+    }
+    times.sort()
+    let macs = model.graph.summary(height: h, width: w).reduce(0) { $0 + $1.macs }
+    let median = quantile(times, 0.5)
+    let peak = peakResidentBytes()
+    let size = model.fileSize
+    print("\(model.graph.config.variantName) \(model.kindDescription), \(h)×\(w), \(threads) thread(s), \(iterations) runs")
+    print("latency ms: min \(fixed(times[0], 3))  median \(fixed(median, 3))  p90 \(fixed(quantile(times, 0.9), 3))  p99 \(fixed(quantile(times, 0.99), 3))")
+    print("throughput: \(fixed(Double(macs) / (median / 1000) / 1e9, 2)) GMAC/s (\(fixed(Double(macs) / 1e6, 1)) M MACs per image)")
+    print("peak resident memory: \(fixed(Double(peak) / 1_048_576, 1)) MiB, model size: \(fixed(Double(size) / 1_048_576, 2)) MiB")
+    if let out = args.value("--json") {
+        try writeJSON([
+            "model": .string(path), "kind": .string(model.kindDescription), "size": [.number(Double(h)), .number(Double(w))],
+            "threads": .number(Double(threads)), "iterations": .number(Double(iterations)),
+            "min_ms": .number(times[0]), "median_ms": .number(median), "p90_ms": .number(quantile(times, 0.9)),
+            "p99_ms": .number(quantile(times, 0.99)), "macs": .number(Double(macs)),
+            "peak_rss_bytes": .number(Double(peak)), "model_bytes": .number(Double(size)),
+        ], to: out)
+    }
+    return 0
+}
