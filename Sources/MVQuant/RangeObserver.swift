@@ -1,0 +1,216 @@
+/// How an activation's quantisation range is chosen from calibration statistics.
+public enum CalibrationMethod: String, CaseIterable, Sendable {
+    /// The observed minimum and maximum.
+    case minmax
+    /// Clip both tails at a percentile (default 99.99%).
+    case percentile
+    /// The range minimising the expected squared quantisation error (clipping + rounding).
+    case mse
+    /// TensorRT-style entropy calibration: the clip that minimises the KL divergence between the
+    /// float histogram and its 8-bit quantised version, per sign.
+    case entropy
+}
+
+/// Statistics of one activation tensor over the calibration set. Two passes: the first records
+/// the minimum and maximum, the second a histogram over that span, from which every method
+/// picks its range.
+public final class RangeObserver: @unchecked Sendable {
+    public static let bins = 2048
+    public private(set) var minimum = Float.infinity
+    public private(set) var maximum = -Float.infinity
+    public private(set) var histogram: [Double] = []
+    public private(set) var histogramLow: Float = 0
+    public private(set) var histogramHigh: Float = 0
+
+    public init() {}
+
+    /// First pass.
+    public func observeRange(_ values: UnsafeBufferPointer<Float>) {
+        var lo = minimum, hi = maximum
+        for v in values where v.isFinite {
+            lo = min(lo, v)
+            hi = max(hi, v)
+        }
+        minimum = lo
+        maximum = hi
+    }
+
+    /// Starts the second pass: a histogram over [min(min, 0), max(max, 0)] so zero is inside.
+    public func beginHistogram() {
+        histogramLow = min(minimum.isFinite ? minimum : 0, 0)
+        histogramHigh = max(maximum.isFinite ? maximum : 0, 0)
+        if histogramHigh - histogramLow < 1e-12 { histogramHigh = histogramLow + 1e-6 }
+        histogram = [Double](repeating: 0, count: Self.bins)
+    }
+
+    public func observeHistogram(_ values: UnsafeBufferPointer<Float>) {
+        let scale = Float(Self.bins) / (histogramHigh - histogramLow)
+        let last = Self.bins - 1
+        histogram.withUnsafeMutableBufferPointer { h in
+            for v in values where v.isFinite {
+                let i = Int((v - histogramLow) * scale)
+                h[min(max(i, 0), last)] += 1
+            }
+        }
+    }
+
+    /// Merges another observer's statistics (same pass) into this one.
+    public func merge(_ other: RangeObserver) {
+        minimum = min(minimum, other.minimum)
+        maximum = max(maximum, other.maximum)
+        if !other.histogram.isEmpty {
+            if histogram.isEmpty { histogram = other.histogram } else {
+                for i in 0..<histogram.count { histogram[i] += other.histogram[i] }
+            }
+        }
+    }
+
+    /// The clipping range [lo, hi] (lo ≤ 0 ≤ hi) chosen by `method`.
+    public func range(_ method: CalibrationMethod, percentile: Double = 99.99) -> (lo: Float, hi: Float) {
+        let lo0 = min(minimum.isFinite ? minimum : 0, 0), hi0 = max(maximum.isFinite ? maximum : 0, 0)
+        guard !histogram.isEmpty, method != .minmax else { return (lo0, hi0) }
+        let stats = HistogramStatistics(histogram, low: Double(histogramLow), high: Double(histogramHigh))
+        let (lo, hi): (Double, Double)
+        switch method {
+        case .minmax: (lo, hi) = (Double(lo0), Double(hi0))
+        case .percentile:
+            let tail = (100 - percentile) / 100
+            (lo, hi) = (stats.quantile(tail), stats.quantile(1 - tail))
+        case .mse: (lo, hi) = stats.mseRange()
+        case .entropy: (lo, hi) = stats.entropyRange()
+        }
+        return (Float(min(lo, 0)), Float(max(hi, 0)))
+    }
+}
+
+/// Prefix sums over a histogram so that clipping error at any edge costs O(1).
+struct HistogramStatistics {
+    let counts: [Double]
+    let low: Double
+    let width: Double
+    /// Prefix sums of count, count·x, count·x² (x = bin centre); index i covers bins 0..<i.
+    let c0: [Double], c1: [Double], c2: [Double]
+    let total: Double
+
+    init(_ counts: [Double], low: Double, high: Double) {
+        self.counts = counts
+        self.low = low
+        width = (high - low) / Double(counts.count)
+        var a = [0.0], b = [0.0], c = [0.0]
+        for (i, n) in counts.enumerated() {
+            let x = low + (Double(i) + 0.5) * width
+            a.append(a.last! + n)
+            b.append(b.last! + n * x)
+            c.append(c.last! + n * x * x)
+        }
+        (c0, c1, c2) = (a, b, c)
+        total = a.last!
+    }
+
+    func edge(_ i: Int) -> Double { low + Double(i) * width }
+
+    /// Value below which a fraction q of the mass lies (interpolated inside the bin).
+    func quantile(_ q: Double) -> Double {
+        let target = q * total
+        var i = 0
+        while i < counts.count && c0[i + 1] < target { i += 1 }
+        guard i < counts.count else { return edge(counts.count) }
+        let inBin = counts[i] > 0 ? (target - c0[i]) / counts[i] : 0
+        return edge(i) + min(max(inBin, 0), 1) * width
+    }
+
+    /// Expected squared error of quantising to 256 levels over [edge(l), edge(h)].
+    func error(lowEdge l: Int, highEdge h: Int) -> Double {
+        let lo = edge(l), hi = edge(h)
+        // Mass below lo clipped to lo: Σ n (x − lo)², from prefix sums.
+        let below = c2[l] - 2 * lo * c1[l] + lo * lo * c0[l]
+        let n = counts.count
+        let aboveC0 = c0[n] - c0[h], aboveC1 = c1[n] - c1[h], aboveC2 = c2[n] - c2[h]
+        let above = aboveC2 - 2 * hi * aboveC1 + hi * hi * aboveC0
+        let step = (hi - lo) / 255
+        let inside = (c0[h] - c0[l]) * step * step / 12
+        return below + above + inside
+    }
+
+    /// Exhaustive search over bin edges (subsampled) on both sides of zero.
+    func mseRange() -> (Double, Double) {
+        let n = counts.count
+        let zero = min(max(Int((-low / width).rounded()), 0), n)
+        let lows = candidates(from: 0, to: zero)
+        let highs = candidates(from: zero, to: n)
+        var best = (Double.infinity, 0, n)
+        for l in lows {
+            for h in highs where h > l {
+                let e = error(lowEdge: l, highEdge: h)
+                if e < best.0 { best = (e, l, h) }
+            }
+        }
+        return (edge(best.1), edge(best.2))
+    }
+
+    func candidates(from a: Int, to b: Int, count: Int = 384) -> [Int] {
+        guard b > a else { return [a] }
+        let step = max(1, (b - a) / count)
+        var out = Array(stride(from: a, through: b, by: step))
+        if out.last != b { out.append(b) }
+        return out
+    }
+
+    /// Per-sign KL search: the positive and negative halves each get 128 of the 256 levels.
+    func entropyRange() -> (Double, Double) {
+        let n = counts.count
+        let zero = min(max(Int((-low / width).rounded()), 0), n)
+        let positive = Array(counts[zero..<n])
+        let negative = Array(counts[0..<zero].reversed())
+        let hi = Double(Self.klThreshold(positive)) * width
+        let lo = -Double(Self.klThreshold(negative)) * width
+        return (lo, hi)
+    }
+
+    /// TensorRT's entropy calibration on a one-sided histogram: the number of bins to keep.
+    static func klThreshold(_ h: [Double], levels: Int = 128) -> Int {
+        let n = h.count
+        guard n > levels, h.reduce(0, +) > 0 else { return n }
+        var bestBins = n, bestKL = Double.infinity
+        let step = max(1, (n - levels) / 256)
+        for keep in stride(from: levels, through: n, by: step) {
+            // Reference P: the first `keep` bins, the mass beyond folded into the last one.
+            var p = Array(h[0..<keep])
+            p[keep - 1] += h[keep..<n].reduce(0, +)
+            // Candidate Q: the first `keep` bins (without the folded tail) merged into `levels`
+            // groups, each group's mass spread evenly over the bins where P is non-zero.
+            var q = [Double](repeating: 0, count: keep)
+            for j in 0..<levels {
+                let start = j * keep / levels, end = (j + 1) * keep / levels
+                var sum = 0.0, nonzero = 0
+                for i in start..<end {
+                    sum += h[i]
+                    if p[i] > 0 { nonzero += 1 }
+                }
+                guard nonzero > 0 else { continue }
+                for i in start..<end where p[i] > 0 { q[i] = sum / Double(nonzero) }
+            }
+            let kl = divergence(p, q)
+            if kl < bestKL { bestKL = kl; bestBins = keep }
+        }
+        return bestBins
+    }
+
+    static func divergence(_ p: [Double], _ q: [Double]) -> Double {
+        let sp = p.reduce(0, +), sq = q.reduce(0, +)
+        guard sp > 0, sq > 0 else { return .infinity }
+        var kl = 0.0
+        for i in 0..<p.count where p[i] > 0 {
+            let pi = p[i] / sp
+            let qi = q[i] / sq
+            kl += qi > 0 ? pi * log(pi / qi) : pi * 30  // an empty Q bin under mass is heavily penalised
+        }
+        return kl
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif

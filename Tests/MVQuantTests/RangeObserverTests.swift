@@ -1,0 +1,86 @@
+import MVQuant
+import XCTest
+
+/// Each observer picks the range it should on distributions with known answers.
+final class RangeObserverTests: XCTestCase {
+    /// Deterministic generator (xorshift) for reproducible samples.
+    struct Random {
+        var state: UInt64
+        mutating func uniform() -> Double {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return (Double(state >> 11) + 0.5) / Double(1 << 53)
+        }
+        mutating func laplace(_ b: Double) -> Double {
+            let u = uniform() - 0.5
+            return -b * (u < 0 ? -1 : 1) * log(1 - 2 * abs(u))
+        }
+        mutating func cauchy() -> Double { tan(Double.pi * (uniform() - 0.5)) }
+    }
+
+    func observe(_ values: [Float]) -> RangeObserver {
+        let o = RangeObserver()
+        values.withUnsafeBufferPointer { o.observeRange($0) }
+        o.beginHistogram()
+        values.withUnsafeBufferPointer { o.observeHistogram($0) }
+        return o
+    }
+
+    func testMinMaxIsTheObservedSpan() {
+        let o = observe([-3, 0.5, 7, 2])
+        let r = o.range(.minmax)
+        XCTAssertEqual(r.lo, -3)
+        XCTAssertEqual(r.hi, 7)
+        // A one-sided tensor still includes zero so that zero is exactly representable.
+        let p = observe([1, 2, 3]).range(.minmax)
+        XCTAssertEqual(p.lo, 0)
+    }
+
+    /// For a Laplacian(b) and 256 levels the MSE-optimal symmetric clip is about 9.9·b (Banner et
+    /// al., ACIQ), far inside the ~15·b extremes of a million samples.
+    func testMSEClipsALaplacianNearTheAnalyticOptimum() {
+        var rng = Random(state: 42)
+        let values = (0..<1_000_000).map { _ in Float(rng.laplace(1)) }
+        let o = observe(values)
+        let r = o.range(.mse)
+        XCTAssertGreaterThan(r.hi, 8.0)
+        XCTAssertLessThan(r.hi, 12.0)
+        XCTAssertGreaterThan(-r.lo, 8.0)
+        XCTAssertLessThan(-r.lo, 12.0)
+        XCTAssertLessThan(r.hi, o.maximum * 0.9)
+    }
+
+    /// On a heavy (Cauchy) tail the percentile observer returns the percentile, not the outliers.
+    func testPercentileIgnoresAHeavyTail() {
+        var rng = Random(state: 7)
+        let values = (0..<200_000).map { _ in Float(max(min(rng.cauchy(), 1e5), -1e5)) }
+        let o = observe(values)
+        let r = o.range(.percentile, percentile: 99.0)
+        // Cauchy quantiles: ±tan(π(0.99 − 0.5)) ≈ ±31.8; histogram bins are (max−min)/2048 wide.
+        let bin = (o.maximum - o.minimum) / 2048
+        XCTAssertEqual(Double(r.hi), 31.82, accuracy: Double(bin) + 3)
+        XCTAssertEqual(Double(r.lo), -31.82, accuracy: Double(bin) + 3)
+        XCTAssertGreaterThan(o.range(.minmax).hi, 1000)
+    }
+
+    /// Entropy calibration clips a Laplacian's tail but keeps most of its mass.
+    func testEntropyClipsTheTail() {
+        var rng = Random(state: 3)
+        let values = (0..<500_000).map { _ in Float(abs(rng.laplace(1))) }
+        let o = observe(values)
+        let r = o.range(.entropy)
+        XCTAssertEqual(r.lo, 0)
+        XCTAssertGreaterThan(r.hi, 4)
+        XCTAssertLessThan(r.hi, o.maximum)
+    }
+
+    func testMergingObserversEqualsObservingTogether() {
+        let a: [Float] = [-1, 2, 3], b: [Float] = [4, -5]
+        let whole = observe(a + b)
+        let x = RangeObserver(), y = RangeObserver()
+        a.withUnsafeBufferPointer { x.observeRange($0) }
+        b.withUnsafeBufferPointer { y.observeRange($0) }
+        x.merge(y)
+        XCTAssertEqual(x.minimum, whole.minimum)
+        XCTAssertEqual(x.maximum, whole.maximum)
+    }
+}
