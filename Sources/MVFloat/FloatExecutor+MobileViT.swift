@@ -125,9 +125,13 @@ extension FloatExecutor {
         observe("\(t.layer.name).ln2", normed, d)
         let ffn = t.layer.intermediate.outFeatures
         let hidden = arena.allocate(rows * ffn)
-        linear(t.fc1, normed, rows: rows, hidden)
-        observe("\(t.layer.intermediate.name).preact", hidden, ffn)
-        Float32Kernels.activation(hidden, count: rows * ffn, kind: PreparedConv.kernelActivation(t.layer.activation))
+        let act = PreparedConv.kernelActivation(t.layer.activation)
+        let fused = observer == nil && act != .gelu ? act : .none
+        linear(t.fc1, normed, rows: rows, hidden, activation: fused)
+        if fused == .none {
+            observe("\(t.layer.intermediate.name).preact", hidden, ffn)
+            Float32Kernels.activation(hidden, count: rows * ffn, kind: act)
+        }
         observe(t.layer.intermediate.name, hidden, ffn)
         let mlp = k  // k is no longer needed
         linear(t.fc2, hidden, rows: rows, mlp)

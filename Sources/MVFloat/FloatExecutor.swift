@@ -111,23 +111,27 @@ public final class FloatExecutor {
         let cout = p.layer.outChannels
         let ldc = outStride ?? cout
         let out = destination ?? arena.allocate(oh * ow * cout)
+        // Fuse the activation into the kernel's epilogue unless an observer wants the values
+        // before it (calibration of the activation's input range), or it is GELU.
+        let fused = observer == nil && p.activation != .gelu ? p.activation : .none
         p.weights.withUnsafeBufferPointer { w in
             p.bias.withUnsafeBufferPointer { b in
                 switch p.kind {
                 case .pointwise:
                     Float32Kernels.gemm(a: x.data, lda: x.c, m: x.h * x.w, k: x.c, packedB: w.baseAddress!,
-                                        bias: b.baseAddress!, n: cout, c: out, ldc: ldc)
+                                        bias: b.baseAddress!, n: cout, c: out, ldc: ldc, activation: fused)
                 case .depthwise:
                     Float32Kernels.depthwise3x3(input: x.data, height: x.h, width: x.w, channels: x.c,
                                                 weights: w.baseAddress!, bias: b.baseAddress!, stride: p.layer.stride,
-                                                output: out, outWidth: ow, rows: 0..<oh)
+                                                output: out, outWidth: ow, rows: 0..<oh, activation: fused)
                 case .dense:
-                    denseConv(p, x, oh: oh, ow: ow, weights: w.baseAddress!, bias: b.baseAddress!, out: out, ldc: ldc)
+                    denseConv(p, x, oh: oh, ow: ow, weights: w.baseAddress!, bias: b.baseAddress!, out: out, ldc: ldc,
+                              activation: fused)
                 }
             }
         }
         let result = Tensor(data: out, h: oh, w: ow, c: cout)
-        if p.activation != .none {
+        if p.activation != .none && fused == .none {
             if observer != nil { emit(observer, p.layer.name + ".preact", contiguous(result, stride: ldc)) }
             if ldc == cout {
                 Float32Kernels.activation(out, count: oh * ow * cout, kind: p.activation)
@@ -141,7 +145,8 @@ public final class FloatExecutor {
 
     /// Dense k×k convolution: im2col of 64-row tiles into scratch, then the GEMM.
     func denseConv(_ p: PreparedConv, _ x: Tensor, oh: Int, ow: Int, weights: UnsafePointer<Float>,
-                   bias: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldc: Int) {
+                   bias: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldc: Int,
+                   activation: Float32Kernels.ActivationKind) {
         let k = p.layer.kernel, s = p.layer.stride, pad = p.layer.padding, cin = x.c
         let kk = k * k * cin
         let tile = 64
@@ -168,7 +173,7 @@ public final class FloatExecutor {
                 }
             }
             Float32Kernels.gemm(a: cols, lda: kk, m: rows, k: kk, packedB: weights, bias: bias,
-                                n: p.layer.outChannels, c: out + m0 * ldc, ldc: ldc)
+                                n: p.layer.outChannels, c: out + m0 * ldc, ldc: ldc, activation: activation)
             m0 += rows
         }
         arena.release(to: mark)
@@ -190,12 +195,13 @@ public final class FloatExecutor {
         return r
     }
 
-    func linear(_ l: PreparedLinear, _ x: UnsafePointer<Float>, rows: Int, _ out: UnsafeMutablePointer<Float>) {
+    func linear(_ l: PreparedLinear, _ x: UnsafePointer<Float>, rows: Int, _ out: UnsafeMutablePointer<Float>,
+                activation: Float32Kernels.ActivationKind = .none) {
         l.packed.withUnsafeBufferPointer { w in
             l.bias.withUnsafeBufferPointer { b in
                 Float32Kernels.gemm(a: x, lda: l.layer.inFeatures, m: rows, k: l.layer.inFeatures,
                                     packedB: w.baseAddress!, bias: b.baseAddress!, n: l.layer.outFeatures, c: out,
-                                    ldc: l.layer.outFeatures)
+                                    ldc: l.layer.outFeatures, activation: activation)
             }
         }
     }

@@ -64,18 +64,22 @@ public enum Float32Kernels {
         return out
     }
 
-    /// C = A·Bᵀ + bias over m rows.
+    /// C = act(A·Bᵀ + bias) over m rows (GELU is not fused: apply `activation` afterwards).
     @inline(__always)
     public static func gemm(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, packedB: UnsafePointer<Float>,
-                            bias: UnsafePointer<Float>, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        mv_sgemm(useAVX2 ? 1 : 0, a, lda, m, k, packedB, bias, n, c, ldc)
+                            bias: UnsafePointer<Float>, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                            activation: ActivationKind = .none) {
+        precondition(activation != .gelu, "GELU is not fused")
+        mv_sgemm(useAVX2 ? 1 : 0, a, lda, m, k, packedB, bias, n, c, ldc, activation.rawValue)
     }
 
     public static func depthwise3x3(input: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
                                     weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, stride: Int,
-                                    output: UnsafeMutablePointer<Float>, outWidth: Int, rows: Range<Int>) {
+                                    output: UnsafeMutablePointer<Float>, outWidth: Int, rows: Range<Int>,
+                                    activation: ActivationKind = .none) {
+        precondition(activation != .gelu, "GELU is not fused")
         mv_depthwise3x3_f32(useAVX2 ? 1 : 0, input, height, width, channels, weights, bias, Int32(stride),
-                            output, outWidth, rows.lowerBound, rows.upperBound)
+                            output, outWidth, rows.lowerBound, rows.upperBound, activation.rawValue)
     }
 
     public enum ActivationKind: Int32 {

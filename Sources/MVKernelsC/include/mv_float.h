@@ -11,14 +11,15 @@
 /// C[m][n] = bias[n] + sum_k A[m][k] * B[n][k] for n < N, with B packed as
 /// ceil(N/16) panels of [K][16] floats (zero-padded), bias padded to a multiple of 16.
 /// use_avx2: 1 to run the AVX2+FMA build (caller checks the CPU), 0 for the generic build.
+/// act: activation fused into the epilogue (0 none, 1 SiLU, 2 ReLU, 3 ReLU6).
 void mv_sgemm(int use_avx2, const float *a, size_t lda, size_t m, size_t k,
-              const float *packed_b, const float *bias, size_t n, float *c, size_t ldc);
+              const float *packed_b, const float *bias, size_t n, float *c, size_t ldc, int act);
 
 /// Depthwise 3x3, NHWC, padding 1, stride 1 or 2, for output rows [y0, y1).
 /// weights: [3][3][C] (tap-major, channel innermost), bias [C].
 void mv_depthwise3x3_f32(int use_avx2, const float *in, size_t h, size_t w, size_t c,
                          const float *weights, const float *bias, int stride,
-                         float *out, size_t out_w, size_t y0, size_t y1);
+                         float *out, size_t out_w, size_t y0, size_t y1, int act);
 
 /// In-place activations over n floats. kind: 1 SiLU, 2 ReLU, 3 ReLU6, 4 GELU (erf).
 void mv_activation_f32(int use_avx2, float *x, size_t n, int kind);
