@@ -34,7 +34,7 @@ let package = Package(
         .testTarget(name: "MVModelTests", dependencies: ["MVModel", "MVFloat", "MVFormats", "TestSupport"]),
         .testTarget(name: "MVImageTests", dependencies: ["MVImage", "MVFormats", "TestSupport"]),
         .testTarget(name: "MVKernelsTests", dependencies: ["MVKernels", "TestSupport"]),
-        .testTarget(name: "MVQuantTests", dependencies: ["MVQuant", "MVInt8", "MVModel", "MVFloat", "MVFormats", "MVKernels", "TestSupport"]),
+        .testTarget(name: "MVQuantTests", dependencies: ["MVQuant", "MVInt8", "MVModel", "MVFloat", "MVFormats", "MVKernels", "MVImage", "TestSupport"]),
         .testTarget(name: "MVCLITests", dependencies: ["MVCLI", "MVFormats", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["MVFormats"], path: "Tests/TestSupport"),
     ],

@@ -43,6 +43,15 @@ public final class RangeObserver: @unchecked Sendable {
         histogram = [Double](repeating: 0, count: Self.bins)
     }
 
+    /// Takes the min/max and histogram span of `other` (a merged first pass) with an empty histogram.
+    public func adoptSpan(of other: RangeObserver) {
+        minimum = other.minimum
+        maximum = other.maximum
+        histogramLow = other.histogramLow
+        histogramHigh = other.histogramHigh
+        histogram = [Double](repeating: 0, count: Self.bins)
+    }
+
     public func observeHistogram(_ values: UnsafeBufferPointer<Float>) {
         let scale = Float(Self.bins) / (histogramHigh - histogramLow)
         let last = Self.bins - 1

@@ -40,7 +40,7 @@ import Musl
 #endif
 
 /// A fresh temporary directory, removed by `remove()`.
-public struct TemporaryDirectory {
+public struct TemporaryDirectory: Sendable {
     public let path: String
 
     public init() {

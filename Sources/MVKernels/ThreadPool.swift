@@ -1,0 +1,137 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A fixed set of worker threads for data-parallel loops. The calling thread takes part, so a
+/// pool of N threads starts N − 1 workers. Between jobs the workers spin briefly (a network's
+/// operators follow each other within microseconds) and then sleep on a condition variable.
+///
+/// Results never depend on the thread count: callers split work into disjoint pieces whose
+/// outputs do not overlap, and each piece is computed the same way whichever thread runs it.
+public final class ThreadPool: @unchecked Sendable {
+    public let threadCount: Int
+    private let generation = Atomic<Int>(0)
+    private let nextIndex = Atomic<Int>(0)
+    private let finished = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private var count = 0
+    private var body: ((Int, Int) -> Void)?
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var threads: [pthread_t] = []
+
+    /// Spin iterations before a worker sleeps (a few tens of microseconds).
+    private static let spinLimit = 20_000
+
+    public init(threads: Int) {
+        threadCount = max(1, threads)
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+        for worker in 1..<threadCount {
+            let context = Unmanaged.passRetained(WorkerContext(pool: self, worker: worker)).toOpaque()
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                ctx.pool.workerLoop(ctx.worker)
+                return nil
+            }, context)
+            precondition(rc == 0, "cannot start a worker thread")
+            self.threads.append(thread)
+        }
+    }
+
+    deinit {
+        stopping.store(true, ordering: .releasing)
+        pthread_mutex_lock(&mutex)
+        generation.add(1, ordering: .releasing)
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+        for t in threads { pthread_join(t, nil) }
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    private final class WorkerContext {
+        let pool: ThreadPool
+        let worker: Int
+        init(pool: ThreadPool, worker: Int) {
+            self.pool = pool
+            self.worker = worker
+        }
+    }
+
+    /// Runs `body(index, worker)` for every index in 0..<count, spread over the threads;
+    /// `worker` (0..<threadCount) identifies the thread, e.g. to pick its scratch memory.
+    /// Returns when all are done. Not reentrant.
+    public func parallelFor(_ count: Int, _ body: (_ index: Int, _ worker: Int) -> Void) {
+        guard count > 0 else { return }
+        if threadCount == 1 || count == 1 {
+            for i in 0..<count { body(i, 0) }
+            return
+        }
+        withoutActuallyEscaping(body) { escaping in
+            self.body = escaping
+            self.count = count
+            nextIndex.store(0, ordering: .relaxed)
+            finished.store(0, ordering: .relaxed)
+            pthread_mutex_lock(&mutex)
+            generation.add(1, ordering: .releasing)
+            pthread_cond_broadcast(&condition)
+            pthread_mutex_unlock(&mutex)
+            runTasks(worker: 0)
+            while finished.load(ordering: .acquiring) < count { spinPause() }
+            self.body = nil
+        }
+    }
+
+    private func runTasks(worker: Int) {
+        guard let body else { return }
+        let n = count
+        var done = 0
+        while true {
+            let i = nextIndex.add(1, ordering: .relaxed).oldValue
+            if i >= n { break }
+            body(i, worker)
+            done += 1
+        }
+        if done > 0 { finished.add(done, ordering: .releasing) }
+    }
+
+    private func workerLoop(_ worker: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            var current = generation.load(ordering: .acquiring)
+            while current == seen && spins < Self.spinLimit {
+                spinPause()
+                spins += 1
+                current = generation.load(ordering: .acquiring)
+            }
+            if current == seen {
+                pthread_mutex_lock(&mutex)
+                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&condition, &mutex) }
+                pthread_mutex_unlock(&mutex)
+                current = generation.load(ordering: .acquiring)
+            }
+            seen = current
+            if stopping.load(ordering: .acquiring) { return }
+            runTasks(worker: worker)
+        }
+    }
+
+    @inline(__always) private func spinPause() {
+        #if arch(x86_64) || arch(arm64)
+        sched_yield_if_needed()
+        #endif
+    }
+
+    @inline(__always) private func sched_yield_if_needed() {
+        // A bare spin would starve a worker sharing a core with the caller on an over-subscribed
+        // machine; yielding keeps latency low when cores are free and fair when they are not.
+        sched_yield()
+    }
+}

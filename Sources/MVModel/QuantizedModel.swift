@@ -1,0 +1,150 @@
+import MVFormats
+
+/// Per-tensor affine quantisation of an activation: real = scale · (q − zeroPoint), q ∈ int8.
+public struct QuantParams: Sendable, Equatable {
+    public var scale: Double
+    public var zeroPoint: Int32
+
+    public init(scale: Double, zeroPoint: Int32) {
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+    }
+
+    /// The parameters covering [lo, hi] (widened to include 0, so zero is exact) with 256 levels.
+    public init(lo: Float, hi: Float) {
+        let l = Double(min(lo, 0)), h = Double(max(hi, 0))
+        let span = max(h - l, 1e-8)
+        scale = span / 255
+        let z = (-128 - l / scale).rounded()
+        zeroPoint = Int32(min(max(z, -128), 127))
+    }
+
+    public func quantize(_ x: Float) -> Int8 {
+        let q = (Double(x) / scale).rounded() + Double(zeroPoint)
+        return Int8(min(max(q, -128), 127))
+    }
+
+    public func dequantize(_ q: Int8) -> Float { Float(scale * Double(Int32(q) - zeroPoint)) }
+
+    var json: JSON { .array([.number(scale), .number(Double(zeroPoint))]) }
+}
+
+/// Collects everything the int8 executor needs — integer parameters only, derived once by the
+/// compiler so that loading does no floating-point work — and writes it as a `.mvq` file.
+///
+/// Arrays are named `<layer>.<field>`; scalars go into the JSON header. The executor reads them
+/// back through `QuantizedModel`, which checks every name and length.
+public struct QuantizedModelBuilder {
+    public var config: MobileViTConfig
+    public var preprocessor: JSON?
+    public var calibration: JSON = .object([])
+    public var activations: [String: QuantParams] = [:]
+    public var scalars: [String: Int64] = [:]
+    private var tensors: [MVQFile.Tensor] = []
+    private var names = Set<String>()
+
+    public init(config: MobileViTConfig, preprocessor: JSON?) {
+        self.config = config
+        self.preprocessor = preprocessor
+    }
+
+    mutating func add(_ t: MVQFile.Tensor) {
+        precondition(names.insert(t.name).inserted, "tensor \(t.name) added twice")
+        tensors.append(t)
+    }
+
+    public mutating func set(_ name: String, int8 values: [Int8], shape: [Int]? = nil) { add(MVQFile.Tensor(name, int8: values, shape: shape)) }
+    public mutating func set(_ name: String, int32 values: [Int32]) { add(MVQFile.Tensor(name, int32: values)) }
+    public mutating func set(_ name: String, float32 values: [Float]) { add(MVQFile.Tensor(name, float32: values)) }
+    public mutating func set(_ name: String, int64 values: [Int64]) {
+        var b = [UInt8](repeating: 0, count: values.count * 8)
+        for (i, v) in values.enumerated() {
+            let u = UInt64(bitPattern: v)
+            for k in 0..<8 { b[8 * i + k] = UInt8((u >> (8 * UInt64(k))) & 0xFF) }
+        }
+        add(MVQFile.Tensor(name: name, dtype: .i64, shape: [values.count], bytes: b))
+    }
+
+    public var header: JSON {
+        .object([
+            ("format", "mvquant int8 MobileViT"),
+            ("config", config.json),
+            ("preprocessor", preprocessor ?? .null),
+            ("calibration", calibration),
+            ("activations", .object(activations.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) })),
+            ("scalars", .object(scalars.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })),
+        ])
+    }
+
+    public func encode() -> [UInt8] { MVQFile.encode(header: header, tensors: tensors) }
+
+    public func write(to path: String) throws { try MVQFile.write(header: header, tensors: tensors, to: path) }
+}
+
+/// A `.mvq` model mapped from disk: config, preprocessing, activation quantisation, and typed,
+/// length-checked access to the integer parameter arrays (in place in the mapping).
+public final class QuantizedModel: @unchecked Sendable {
+    public let path: String
+    public let config: MobileViTConfig
+    public let graph: MobileViTGraph
+    public let preprocessor: JSON?
+    public let calibration: JSON
+    public let activations: [String: QuantParams]
+    public let scalars: [String: Int64]
+    public let file: MVQReader
+
+    public init(path: String) throws {
+        self.path = path
+        file = try MVQReader(path: path)
+        let m = file.model
+        guard m["format"]?.string == "mvquant int8 MobileViT", let configJSON = m["config"] else {
+            throw InputError("\(path): not an mvquant MobileViT model")
+        }
+        do {
+            config = try MobileViTConfig(json: configJSON)
+        } catch let e as InputError {
+            throw InputError("\(path): embedded \(e.message)")
+        }
+        graph = MobileViTGraph(config: config)
+        preprocessor = m["preprocessor"].flatMap { $0 == .null ? nil : $0 }
+        calibration = m["calibration"] ?? .object([])
+        var acts: [String: QuantParams] = [:]
+        for (name, v) in m["activations"]?.object ?? [] {
+            guard let a = v.array, a.count == 2, let s = a[0].double, let z = a[1].int, s > 0, s.isFinite, (-128...127).contains(z) else {
+                throw InputError("\(path): bad quantisation parameters for '\(name)'")
+            }
+            acts[name] = QuantParams(scale: s, zeroPoint: Int32(z))
+        }
+        activations = acts
+        var sc: [String: Int64] = [:]
+        for (name, v) in m["scalars"]?.object ?? [] {
+            guard let d = v.double, d.rounded() == d, abs(d) < 9.0e18 else { throw InputError("\(path): bad scalar '\(name)'") }
+            sc[name] = Int64(d)
+        }
+        scalars = sc
+    }
+
+    public func activation(_ name: String) throws -> QuantParams {
+        guard let a = activations[name] else { throw InputError("\(path): no quantisation parameters for '\(name)'") }
+        return a
+    }
+
+    public func scalar(_ name: String, in range: ClosedRange<Int64>) throws -> Int64 {
+        guard let v = scalars[name] else { throw InputError("\(path): missing scalar '\(name)'") }
+        guard range.contains(v) else { throw InputError("\(path): scalar '\(name)' = \(v) out of range") }
+        return v
+    }
+
+    public func int8(_ name: String, count: Int) throws -> UnsafeBufferPointer<Int8> { try file.int8s(name, count: count) }
+    public func int32(_ name: String, count: Int) throws -> [Int32] { try file.int32s(name, count: count) }
+    public func float32(_ name: String, count: Int) throws -> [Float] { try file.float32s(name, count: count) }
+
+    public func int64(_ name: String, count: Int) throws -> [Int64] {
+        let t = try file.info(name)
+        guard t.dtype == .i64, t.elementCount == count else {
+            throw InputError("\(path): tensor '\(name)' must be I64 with \(count) values")
+        }
+        let r = try file.raw(name)
+        return (0..<count).map { Int64(bitPattern: r.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self).littleEndian) }
+    }
+}

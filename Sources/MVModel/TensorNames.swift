@@ -1,0 +1,32 @@
+/// Names of the activation tensors the int8 model quantises, shared by the float executor's
+/// observer (calibration), the int8 compiler and the int8 executor. One place, so they agree.
+///
+/// - `input`: the image after preprocessing.
+/// - a convolution or linear layer's output: the layer's checkpoint prefix (e.g.
+///   `mobilevit.encoder.layer.2.conv_kxk`); with an activation other than ReLU/ReLU6, its input
+///   is `<prefix>.preact` (the int8 code the 256-entry table reads).
+/// - an inverted residual with a skip connection: the block prefix (the sum).
+/// - a MobileViT block's concat buffer `<block>.concat`: the downsampling output and the
+///   projection share it (one scale), so the concat costs nothing.
+/// - transformer layer `<t>`: `<t>.ln1`, query/key/value prefixes, `<t>.context` (P·V),
+///   the attention output dense prefix, `<t>.residual1`, `<t>.ln2`, the MLP prefixes, and `<t>`
+///   (the layer output); attention probabilities are `<t>.probs` (fixed scale).
+/// - `mobilevit.pooler`: the pooled vector. Logits are int32 accumulators, dequantised.
+public enum TensorNames {
+    public static let input = "input"
+    public static let pooler = "mobilevit.pooler"
+
+    public static func preact(_ layer: String) -> String { layer + ".preact" }
+    public static func concat(_ block: MobileViTBlock) -> String { block.name + ".concat" }
+    public static func ln1(_ t: TransformerLayer) -> String { t.name + ".ln1" }
+    public static func ln2(_ t: TransformerLayer) -> String { t.name + ".ln2" }
+    public static func context(_ t: TransformerLayer) -> String { t.name + ".context" }
+    public static func residual1(_ t: TransformerLayer) -> String { t.name + ".residual1" }
+    public static func probs(_ t: TransformerLayer) -> String { t.name + ".probs" }
+
+    /// Whether a layer with this activation reads its output through a table (so has a .preact).
+    public static func usesTable(_ a: Activation) -> Bool { a == .silu || a == .gelu }
+
+    /// The tensor an inverted residual block produces.
+    public static func output(of b: InvertedResidual) -> String { b.useResidual ? b.name : b.reduce.name }
+}

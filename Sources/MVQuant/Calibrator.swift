@@ -1,0 +1,122 @@
+import MVFloat
+import MVFormats
+import MVKernels
+import MVModel
+
+/// Runs the float executor over calibration images and collects, for every activation the int8
+/// model quantises, a `RangeObserver`: first min/max, then a histogram over that span.
+public struct Calibrator {
+    public let checkpoint: Checkpoint
+    public let height: Int
+    public let width: Int
+    public let threads: Int
+
+    public init(checkpoint: Checkpoint, height: Int, width: Int, threads: Int) {
+        self.checkpoint = checkpoint
+        self.height = height
+        self.width = width
+        self.threads = max(1, threads)
+    }
+
+    /// - Parameters:
+    ///   - count: number of calibration images.
+    ///   - image: pixel values (NCHW float32 [1, C, H, W]) of image `i`; called from several threads.
+    ///   - progress: called with the number of image passes done (out of 2·count).
+    public func collect(count: Int, image: @escaping @Sendable (Int) throws -> [Float],
+                        progress: (Int) -> Void = { _ in }) throws -> [String: RangeObserver] {
+        let pool = ThreadPool(threads: threads)
+        let executors = (0..<threads).map { _ in FloatExecutor(checkpoint: checkpoint) }
+        var perThread = [[String: RangeObserver]](repeating: [:], count: threads)
+        // Decoded images are kept between the passes when they fit in 256 MB, else decoded again.
+        let cacheable = count * 3 * height * width * 4 <= 256 << 20
+        var cache = [[Float]?](repeating: nil, count: cacheable ? count : 0)
+        var firstError: Error?
+        var done = 0
+        let lock = Lock()
+        for pass in 0..<2 {
+            if pass == 1 {
+                // Merge the ranges so every thread builds its histogram over the same span.
+                let merged = merge(perThread)
+                for o in merged.values { o.beginHistogram() }
+                perThread = (0..<threads).map { _ in
+                    var d: [String: RangeObserver] = [:]
+                    for (name, o) in merged {
+                        let copy = RangeObserver()
+                        copy.adoptSpan(of: o)
+                        d[name] = copy
+                    }
+                    return d
+                }
+            }
+            withUnsafeMutablePointer(to: &perThread) { observersPointer in
+                withUnsafeMutablePointer(to: &cache) { cachePointer in
+                    pool.parallelFor(count) { i, worker in
+                        if lock.withLock({ firstError != nil }) { return }
+                        do {
+                            let pixels: [Float]
+                            if cacheable, let cached = cachePointer.pointee[i] { pixels = cached } else {
+                                pixels = try image(i)
+                                if cacheable { cachePointer.pointee[i] = pixels }
+                            }
+                            guard pixels.count == checkpoint.config.numChannels * height * width else {
+                                throw InputError("calibration image \(i) has \(pixels.count) values, expected \(checkpoint.config.numChannels)×\(height)×\(width)")
+                            }
+                            _ = executors[worker].run(nchw: pixels, height: height, width: width) { name, _, values in
+                                let observers = observersPointer.pointee[worker]
+                                if pass == 0 {
+                                    let o = observers[name] ?? {
+                                        let n = RangeObserver()
+                                        observersPointer.pointee[worker][name] = n
+                                        return n
+                                    }()
+                                    o.observeRange(values)
+                                } else if let o = observers[name] {
+                                    o.observeHistogram(values)
+                                }
+                            }
+                        } catch {
+                            lock.withLock { if firstError == nil { firstError = error } }
+                        }
+                        let n = lock.withLock { () -> Int in done += 1; return done }
+                        if worker == 0 { progress(n) }
+                    }
+                }
+            }
+            if let firstError { throw firstError }
+        }
+        return merge(perThread)
+    }
+
+    func merge(_ perThread: [[String: RangeObserver]]) -> [String: RangeObserver] {
+        var merged: [String: RangeObserver] = [:]
+        for d in perThread {
+            for (name, o) in d {
+                if let m = merged[name] { m.merge(o) } else {
+                    let m = RangeObserver()
+                    m.merge(o)
+                    merged[name] = m
+                }
+            }
+        }
+        return merged
+    }
+}
+
+/// A mutex for the few shared counters of parallel loops.
+final class Lock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
