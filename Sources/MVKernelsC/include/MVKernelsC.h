@@ -17,4 +17,7 @@ uint32_t mv_cpu_features(void);
 // Float32 kernels of the reference executor.
 #include "mv_float.h"
 
+// Int8 GEMM / depthwise kernels (one C file per ISA).
+#include "mv_int8.h"
+
 #endif

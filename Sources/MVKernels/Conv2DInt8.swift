@@ -1,0 +1,157 @@
+// Dense n x n int8 convolution (NHWC, odd n, stride 1 or 2, padding n/2): im2col of a tile of
+// output pixels into caller-provided scratch (padding taps = the input zero point, so the folded
+// bias stays exact), then the int8 GEMM. A 1x1 stride-1 convolution skips im2col entirely.
+
+/// Dense convolution with weights packed once (B = [Cout][ky][kx][Cin], K = n·n·Cin).
+public final class Conv2DInt8: @unchecked Sendable {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let inputZeroPoint: Int32
+    /// The packed weights (their ISA is the one the GEMM runs).
+    public let weights: PackedInt8Matrix
+
+    /// Reduction length of the GEMM: kernelSize² · inChannels.
+    public var k: Int { kernelSize * kernelSize * inChannels }
+
+    /// - Parameters:
+    ///   - weights: `[Cout][Cin][n][n]` int8 (PyTorch layout), symmetric per output channel.
+    ///   - bias: Cout int32 values at input_scale·weight_scale[c], or nil.
+    ///   - requantization: per output channel (Cout entries) or shared.
+    public init(weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?, inChannels: Int, outChannels: Int,
+                kernelSize: Int, stride: Int, inputZeroPoint: Int32, requantization: RequantizationParameters,
+                isa: KernelISA = .best) {
+        precondition(kernelSize >= 1 && kernelSize % 2 == 1, "kernel size must be odd")
+        precondition(stride == 1 || stride == 2, "stride must be 1 or 2")
+        precondition(inChannels >= 1 && outChannels >= 1)
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.inputZeroPoint = inputZeroPoint
+        let n = kernelSize, k = n * n * inChannels
+        // Reorder to [Cout][ky][kx][Cin] so an im2col row is n·n runs of Cin contiguous channels.
+        let reordered = UnsafeMutablePointer<Int8>.allocate(capacity: outChannels * k)
+        defer { reordered.deallocate() }
+        for co in 0..<outChannels {
+            for ci in 0..<inChannels {
+                for ky in 0..<n {
+                    for kx in 0..<n {
+                        reordered[co * k + (ky * n + kx) * inChannels + ci] = w[((co * inChannels + ci) * n + ky) * n + kx]
+                    }
+                }
+            }
+        }
+        self.weights = PackedInt8Matrix(rows: UnsafePointer(reordered), rowStride: k, n: outChannels, k: k, bias: bias,
+                                        aZeroPoint: inputZeroPoint, requantization: requantization, isa: isa)
+    }
+
+    /// Convenience: weights `[Cout][Cin][n][n]` and bias as arrays.
+    public convenience init(weights: [Int8], bias: [Int32]?, inChannels: Int, outChannels: Int, kernelSize: Int,
+                            stride: Int, inputZeroPoint: Int32, requantization: RequantizationParameters,
+                            isa: KernelISA = .best) {
+        precondition(weights.count == outChannels * inChannels * kernelSize * kernelSize, "weights must hold Cout·Cin·n·n values")
+        precondition(bias == nil || bias!.count == outChannels)
+        let wp = UnsafeMutablePointer<Int8>.allocate(capacity: weights.count)
+        defer { wp.deallocate() }
+        wp.initialize(from: weights, count: weights.count)
+        if let bias {
+            let bp = UnsafeMutablePointer<Int32>.allocate(capacity: bias.count)
+            defer { bp.deallocate() }
+            bp.initialize(from: bias, count: bias.count)
+            self.init(weights: UnsafePointer(wp), bias: UnsafePointer(bp), inChannels: inChannels, outChannels: outChannels,
+                      kernelSize: kernelSize, stride: stride, inputZeroPoint: inputZeroPoint,
+                      requantization: requantization, isa: isa)
+        } else {
+            self.init(weights: UnsafePointer(wp), bias: nil, inChannels: inChannels, outChannels: outChannels,
+                      kernelSize: kernelSize, stride: stride, inputZeroPoint: inputZeroPoint,
+                      requantization: requantization, isa: isa)
+        }
+    }
+
+    /// Output height and width: `(H + 2·(n/2) − n) / stride + 1`.
+    public func outputSize(inputHeight: Int, inputWidth: Int) -> (height: Int, width: Int) {
+        let p = kernelSize / 2
+        return ((inputHeight + 2 * p - kernelSize) / stride + 1, (inputWidth + 2 * p - kernelSize) / stride + 1)
+    }
+
+    /// Whether `run` needs no im2col scratch (1x1, stride 1).
+    public var isPointwise: Bool { kernelSize == 1 && stride == 1 }
+
+    /// Bytes of scratch `run` needs for tiles of `tilePixels` output pixels (0 when pointwise).
+    public func scratchSize(tilePixels: Int) -> Int { isPointwise ? 0 : tilePixels * k }
+
+    /// A tile size keeping the im2col tile around 32 KiB (a multiple of 8 pixels, at least 8).
+    public var recommendedTilePixels: Int { max(8, min(512, (32 * 1024 / max(k, 1)) / 8 * 8)) }
+
+    /// Computes output rows `rows` (disjoint ranges may run concurrently with separate scratch).
+    /// - Parameters:
+    ///   - input: pixel (y, x) at `input + (y·inputWidth + x)·inputPixelStride`, channel c at `+ c`
+    ///     (`inputPixelStride` defaults to `inChannels`; larger for a channel slice of a wider buffer).
+    ///   - output: pixel (y, x) at `output + (y·outputWidth + x)·outputPixelStride` (defaults to
+    ///     `outChannels`; pass the concat buffer's width and an offset base to write channels
+    ///     [c0, c0 + Cout) of a wider buffer).
+    ///   - scratch: at least `scratchSize(tilePixels:)` bytes (ignored when pointwise).
+    public func run(
+        input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride: Int? = nil,
+        output: UnsafeMutablePointer<Int8>, outputPixelStride: Int? = nil,
+        outputZeroPoint: Int32, clampMin: Int32 = -128, clampMax: Int32 = 127,
+        lookupTable: UnsafePointer<Int8>? = nil, rows: Range<Int>,
+        scratch: UnsafeMutablePointer<Int8>?, tilePixels: Int
+    ) {
+        let (oh, ow) = outputSize(inputHeight: inputHeight, inputWidth: inputWidth)
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= oh)
+        let ips = inputPixelStride ?? inChannels, ops = outputPixelStride ?? outChannels
+        precondition(ips >= inChannels && ops >= outChannels)
+        guard !rows.isEmpty else { return }
+        let p0 = rows.lowerBound * ow, p1 = rows.upperBound * ow
+        if isPointwise {
+            Int8GEMM.run(a: input + p0 * ips, aRows: .strided(ips), m: p1 - p0, k: k, b: weights,
+                         output: output + p0 * ops, outRows: .strided(ops), outputZeroPoint: outputZeroPoint,
+                         clampMin: clampMin, clampMax: clampMax, lookupTable: lookupTable)
+            return
+        }
+        guard let scratch else { preconditionFailure("Conv2DInt8 needs im2col scratch") }
+        precondition(tilePixels >= 1)
+        let n = kernelSize, pad = kernelSize / 2, cin = inChannels, k = self.k
+        let zp = Int8(truncatingIfNeeded: inputZeroPoint)
+        var t0 = p0
+        while t0 < p1 {
+            let t1 = min(p1, t0 + tilePixels)
+            // im2col: row (p − t0) = n·n runs of Cin input channels (zero point outside the image).
+            var y = t0 / ow, x = t0 % ow
+            for p in t0..<t1 {
+                let dst = scratch + (p - t0) * k
+                let iy0 = y * stride - pad, ix0 = x * stride - pad
+                for ky in 0..<n {
+                    let iy = iy0 + ky
+                    let rowDst = dst + ky * n * cin
+                    if iy < 0 || iy >= inputHeight {
+                        rowDst.update(repeating: zp, count: n * cin)
+                        continue
+                    }
+                    let rowSrc = input + iy * inputWidth * ips
+                    if ix0 >= 0 && ix0 + n <= inputWidth && ips == cin {
+                        rowDst.update(from: rowSrc + ix0 * cin, count: n * cin)
+                        continue
+                    }
+                    for kx in 0..<n {
+                        let ix = ix0 + kx
+                        if ix < 0 || ix >= inputWidth {
+                            (rowDst + kx * cin).update(repeating: zp, count: cin)
+                        } else {
+                            (rowDst + kx * cin).update(from: rowSrc + ix * ips, count: cin)
+                        }
+                    }
+                }
+                x += 1
+                if x == ow { x = 0; y += 1 }
+            }
+            Int8GEMM.run(a: UnsafePointer(scratch), aRows: .strided(k), m: t1 - t0, k: k, b: weights,
+                         output: output + t0 * ops, outRows: .strided(ops), outputZeroPoint: outputZeroPoint,
+                         clampMin: clampMin, clampMax: clampMax, lookupTable: lookupTable)
+            t0 = t1
+        }
+    }
+}

@@ -1,0 +1,182 @@
+// AVX-512 VNNI int8 GEMM: 8x16 tiles, `vpdpbusd` (unsigned x signed groups of 4 bytes). A rows are
+// copied into a stack panel XORed with 0x80 (a + 128, unsigned); the packed bias already holds
+// -128 * sum_k B[n][k], so results equal the reference exactly. Requantisation in 16 lanes.
+// Compile-tested only on this project's machines (no AVX-512 CPU); the harness can run it through
+// SIMDe emulation (MV_SIMDE_EMULATION).
+#include "mv_int8_internal.h"
+
+#if defined(__x86_64__)
+#if defined(MV_SIMDE_EMULATION)
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#define TV
+#define TVI static inline
+// Test-only shims for what SIMDe lacks, with Intel's semantics (counts > 31 fill with the sign).
+#define __mmask16 simde__mmask16
+static inline simde__m512i mv_emu_srav_epi32(simde__m512i a, simde__m512i c) {
+    int32_t x[16], s[16];
+    simde_mm512_storeu_si512(x, a);
+    simde_mm512_storeu_si512(s, c);
+    for (int i = 0; i < 16; i++) x[i] = (uint32_t)s[i] > 31 ? (x[i] < 0 ? -1 : 0) : x[i] >> s[i];
+    return simde_mm512_loadu_si512(x);
+}
+#define _mm512_srav_epi32 mv_emu_srav_epi32
+#define _mm512_srai_epi32(a, imm) mv_emu_srav_epi32((a), simde_mm512_set1_epi32(imm))
+static inline simde__m128i mv_emu_cvtepi32_epi8(simde__m512i a) {
+    int32_t x[16];
+    int8_t y[16];
+    simde_mm512_storeu_si512(x, a);
+    for (int i = 0; i < 16; i++) y[i] = (int8_t)x[i];
+    return simde_mm_loadu_si128(y);
+}
+#define _mm512_cvtepi32_epi8 mv_emu_cvtepi32_epi8
+static inline simde__mmask16 mv_emu_cmp_mask(simde__m512i a, simde__m512i b, int lt) {
+    int32_t x[16], y[16];
+    simde_mm512_storeu_si512(x, a);
+    simde_mm512_storeu_si512(y, b);
+    simde__mmask16 m = 0;
+    for (int i = 0; i < 16; i++) if (lt ? x[i] < y[i] : x[i] != y[i]) m |= (simde__mmask16)(1u << i);
+    return m;
+}
+#define _mm512_cmplt_epi32_mask(a, b) mv_emu_cmp_mask((a), (b), 1)
+#define _MM_PERM_ENUM int
+static inline simde__m512i mv_emu_shuffle_epi32(simde__m512i a, int imm) {
+    int32_t x[16], y[16];
+    simde_mm512_storeu_si512(x, a);
+    for (int i = 0; i < 16; i++) y[i] = x[(i & ~3) + ((imm >> (2 * (i & 3))) & 3)];
+    return simde_mm512_loadu_si512(y);
+}
+#define _mm512_shuffle_epi32 mv_emu_shuffle_epi32
+#define _mm512_cmpneq_epi32_mask(a, b) mv_emu_cmp_mask((a), (b), 0)
+#else
+#include <immintrin.h>
+#define TV __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define TVI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) static inline
+#endif
+
+#define MR MV_VNNI_MR
+#define NR MV_VNNI_NR
+#define KMAX 4096  // bytes per row of the A panel (stack: MR * KMAX)
+
+/// rows[r][k0 ..< k0 + kc] XOR 0x80 into panel[r * kc ...]; beyond k the value does not matter
+/// (the packed weights are zero there) and is set to 0x80.
+TVI void panel_rows(uint8_t *panel, const int8_t *const *rows, size_t k0, size_t kc, size_t k) {
+    const size_t valid = k - k0 < kc ? k - k0 : kc;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int r = 0; r < MR; r++) {
+        const int8_t *src = rows[r] + k0;
+        uint8_t *dst = panel + (size_t)r * kc;
+        size_t i = 0;
+        for (; i + 64 <= valid; i += 64)
+            _mm512_storeu_si512((void *)(dst + i), _mm512_xor_si512(_mm512_loadu_si512((const void *)(src + i)), flip));
+        for (; i < valid; i++) dst[i] = (uint8_t)(src[i] ^ 0x80);
+        for (; i < kc; i++) dst[i] = 0x80;
+    }
+}
+
+TVI void kloop_vnni(__m512i *acc, const uint8_t *panel, size_t kc, const int8_t *b, size_t groups) {
+    __m512i c0 = acc[0], c1 = acc[1], c2 = acc[2], c3 = acc[3], c4 = acc[4], c5 = acc[5], c6 = acc[6], c7 = acc[7];
+    const uint8_t *p0 = panel, *p1 = panel + kc, *p2 = panel + 2 * kc, *p3 = panel + 3 * kc;
+    const uint8_t *p4 = panel + 4 * kc, *p5 = panel + 5 * kc, *p6 = panel + 6 * kc, *p7 = panel + 7 * kc;
+    for (size_t i = 0; i < groups; i++) {
+        const __m512i bv = _mm512_loadu_si512((const void *)(b + 64 * i));
+        int32_t v;
+#define ROW(C, P) memcpy(&v, P + 4 * i, 4); C = _mm512_dpbusd_epi32(C, _mm512_set1_epi32(v), bv)
+        ROW(c0, p0); ROW(c1, p1); ROW(c2, p2); ROW(c3, p3);
+        ROW(c4, p4); ROW(c5, p5); ROW(c6, p6); ROW(c7, p7);
+#undef ROW
+    }
+    acc[0] = c0; acc[1] = c1; acc[2] = c2; acc[3] = c3; acc[4] = c4; acc[5] = c5; acc[6] = c6; acc[7] = c7;
+}
+
+/// requantize() for 16 lanes; returns z clamped to [lo - zp, hi - zp] plus zp, as int8.
+TVI __m128i rq16(__m512i acc, __m512i mult, __m512i shift, __m512i lo, __m512i hi, __m512i zp) {
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    __m512i x = acc;
+    const __mmask16 neg = _mm512_cmplt_epi32_mask(shift, zero);
+    if (neg) {
+        const __m512i ls = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+        const __m512i sh = _mm512_sllv_epi32(acc, ls);
+        const __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(sh, ls), acc);
+        const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(INT32_MAX));
+        x = _mm512_mask_blend_epi32(ovf, sh, sat);
+    }
+    const __m512i rnd = _mm512_set1_epi64((int64_t)1 << 30);
+    const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, mult), rnd);
+    const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(x, (_MM_PERM_ENUM)0xF5), _mm512_shuffle_epi32(mult, (_MM_PERM_ENUM)0xF5)), rnd);
+    const __m512i y = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
+    // Rounding right shift: t = y >> (s - 1), z = (t + 1) >> 1 for s >= 1 (no overflow as
+    // |y| <= 2^31 - 2); rbit = 0 leaves y unchanged for s <= 0.
+    const __m512i rs1 = _mm512_max_epi32(_mm512_sub_epi32(shift, one), zero);
+    const __m512i rbit = _mm512_min_epi32(_mm512_max_epi32(shift, zero), one);
+    const __m512i t = _mm512_srav_epi32(y, rs1);
+    __m512i z = _mm512_srav_epi32(_mm512_add_epi32(t, rbit), rbit);
+    z = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
+    return _mm512_cvtepi32_epi8(z);
+}
+
+TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
+    const size_t k = p->k, n = p->n, kp = (k + 3) & ~(size_t)3;
+    const int single = kp <= KMAX;
+    const int8_t *packed = (const int8_t *)p->packed;
+    uint8_t panel[MR * KMAX] __attribute__((aligned(64)));
+    const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
+    const __m512i lo = _mm512_set1_epi32(p->clamp_min - p->output_zero_point);
+    const __m512i hi = _mm512_set1_epi32(p->clamp_max - p->output_zero_point);
+    for (size_t m0 = 0; m0 < p->m; m0 += MR) {
+        const int mr = p->m - m0 < MR ? (int)(p->m - m0) : MR;
+        const int8_t *arow[MR];
+        int32_t roff[MR];
+        for (int r = 0; r < MR; r++) {
+            arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
+            roff[r] = p->b_zero_point ? mv_row_correction(arow[r], k, p->b_zero_point) : 0;
+        }
+        if (single) panel_rows(panel, arow, 0, kp, k);
+        for (size_t n0 = 0; n0 < n; n0 += NR) {
+            const size_t nv = n - n0 < NR ? n - n0 : NR;
+            const int8_t *b = packed + n0 * kp;
+            const __m512i bias = _mm512_loadu_si512((const void *)(p->bias + n0));
+            __m512i acc[MR];
+            for (int r = 0; r < MR; r++) acc[r] = _mm512_add_epi32(bias, _mm512_set1_epi32(roff[r]));
+            if (single) {
+                kloop_vnni(acc, panel, kp, b, kp / 4);
+            } else {
+                for (size_t k0 = 0; k0 < kp; k0 += KMAX) {
+                    const size_t kc = kp - k0 < KMAX ? kp - k0 : KMAX;
+                    panel_rows(panel, arow, k0, kc, k);
+                    kloop_vnni(acc, panel, kc, b + k0 * NR, kc / 4);
+                }
+            }
+            if (int32_out) {
+                for (int r = 0; r < mr; r++) {
+                    int32_t tmp[16];
+                    _mm512_storeu_si512((void *)tmp, acc[r]);
+                    memcpy(mv_c_row32(p, m0 + r) + n0, tmp, nv * 4);
+                }
+            } else {
+                const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
+                const __m512i shift = _mm512_loadu_si512((const void *)(p->shift + n0));
+                for (int r = 0; r < mr; r++) {
+                    const __m128i v = rq16(acc[r], mult, shift, lo, hi, zp);
+                    int8_t *dst = mv_c_row8(p, m0 + r) + n0;
+                    if (nv == NR) {
+                        _mm_storeu_si128((__m128i *)dst, v);
+                    } else {
+                        int8_t tmp[16];
+                        _mm_storeu_si128((__m128i *)tmp, v);
+                        memcpy(dst, tmp, nv);
+                    }
+                    if (p->lut) mv_apply_lut(dst, nv, p->lut);
+                }
+            }
+        }
+    }
+}
+
+TV void mv_gemm_q8_avx512vnni(const mv_gemm_args *p) { gemm_vnni(p, 0); }
+TV void mv_gemm_i32_avx512vnni(const mv_gemm_args *p) { gemm_vnni(p, 1); }
+
+#else
+void mv_gemm_q8_avx512vnni(const mv_gemm_args *p) { (void)p; __builtin_trap(); }
+void mv_gemm_i32_avx512vnni(const mv_gemm_args *p) { (void)p; __builtin_trap(); }
+#endif

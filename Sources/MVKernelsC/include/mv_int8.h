@@ -1,0 +1,104 @@
+// Int8 GEMM and depthwise-convolution inner loops, one C file per ISA (gemm_avx2.c,
+// gemm_avx512vnni.c, gemm_neon.c, gemm_neondot.c, dwconv_avx2.c, dwconv_neon.c). Every file
+// compiles on x86-64 and AArch64; a function of the other architecture is a stub that traps, so the
+// Swift side must only call what `mv_cpu_features()` reports (see KernelDispatch.swift).
+//
+// Semantics (bit-identical on every path; the Swift reference in MVKernels is the specification):
+//   acc[m][n] = bias[n] + sum_k A[m][k] * B[n][k]  (- b_zero_point * sum_k A[m][k] when nonzero)
+//   int8 output: requantise (Requantization.swift), + output zero point, clamp, optional LUT.
+//   int32 output: acc as is.
+#ifndef MV_INT8_H
+#define MV_INT8_H
+#include <stddef.h>
+#include <stdint.h>
+
+// Packed-weight layouts. B (N x K) is stored in blocks of NR output channels; inside a block,
+// K is padded (zeros) to a multiple of KPAD and grouped by KR: element (n0 + j, k) of block n0/NR
+// is at [(k / KR) * NR + j] * KR + k % KR (in elements of the ISA's element type).
+#define MV_AVX2_MR 6
+#define MV_AVX2_NR 16
+#define MV_AVX2_KR 2      // int16 elements (weights pre-widened)
+#define MV_AVX2_KPAD 2
+
+#define MV_VNNI_MR 8
+#define MV_VNNI_NR 16
+#define MV_VNNI_KR 4      // int8; bias holds the -128 * sum_k B correction
+#define MV_VNNI_KPAD 4
+
+#define MV_NEON_MR 2
+#define MV_NEON_NR 8
+#define MV_NEON_KR 16     // int8
+#define MV_NEON_KPAD 16
+
+#define MV_NEONDOT_MR 4
+#define MV_NEONDOT_NR 16
+#define MV_NEONDOT_KR 4   // int8
+#define MV_NEONDOT_KPAD 16
+
+/// Flag: B contains the value -128 (the NEON smull/smlal path then avoids int16 pair sums).
+#define MV_GEMM_B_HAS_MIN 1
+
+typedef struct mv_gemm_args {
+    const int8_t *a;            ///< A base; row m at a + a_offsets[m] or a + m * a_stride
+    const int32_t *a_offsets;   ///< NULL for strided rows
+    ptrdiff_t a_stride;
+    void *c;                    ///< int8_t (requantised) or int32_t (raw) output base
+    const int32_t *c_offsets;   ///< NULL for strided rows; in elements of the output type
+    ptrdiff_t c_stride;         ///< in elements of the output type
+    size_t m, k, n;
+    const void *packed;         ///< packed B in the ISA's layout
+    const int32_t *bias;        ///< [ceil(n / NR) * NR]
+    const int32_t *multiplier;  ///< [ceil(n / NR) * NR]
+    const int32_t *shift;       ///< [ceil(n / NR) * NR]
+    int32_t b_zero_point;       ///< nonzero: acc -= b_zero_point * sum_k A[m][k]
+    int32_t output_zero_point, clamp_min, clamp_max;
+    const int8_t *lut;          ///< NULL or 256 entries indexed by out + 128
+    int32_t flags;              ///< MV_GEMM_*
+} mv_gemm_args;
+
+void mv_gemm_q8_avx2(const mv_gemm_args *args);
+void mv_gemm_i32_avx2(const mv_gemm_args *args);
+void mv_gemm_q8_avx512vnni(const mv_gemm_args *args);
+void mv_gemm_i32_avx512vnni(const mv_gemm_args *args);
+void mv_gemm_q8_neon(const mv_gemm_args *args);
+void mv_gemm_i32_neon(const mv_gemm_args *args);
+void mv_gemm_q8_neondot(const mv_gemm_args *args);
+void mv_gemm_i32_neondot(const mv_gemm_args *args);
+
+// Depthwise 3x3, NHWC, padding 1, stride 1 or 2, output rows [y0, y1). A tap outside the input
+// reads `pad` (>= round_up(channels, 16) bytes equal to the input zero point), so the folded bias
+// stays exact. Weights packed per group of 16 channels (zero-padded):
+//   AVX2: int16 [group][5 tap pairs][2 halves][8 channels][2 taps] (tap 8 pairs with 0); half 0
+//         holds channels 0-3, 8-11 of the group, half 1 channels 4-7, 12-15, and bias, multiplier
+//         and shift of each group are stored in that order too;
+//   NEON: int8 [group][9 taps][16 channels] (weights must lie in [-127, 127]), bias, multiplier and
+//         shift in natural order.
+typedef struct mv_dw_args {
+    const int8_t *input;
+    size_t in_h, in_w;
+    ptrdiff_t in_pixel_stride, in_row_stride;
+    int32_t stride;
+    const int8_t *pad;
+    size_t channels;
+    int8_t *out;
+    size_t out_w, y0, y1;
+    ptrdiff_t out_pixel_stride, out_row_stride;
+    const void *packed;
+    const int32_t *bias, *multiplier, *shift;  ///< [round_up(channels, 16)], layout order
+    int32_t output_zero_point, clamp_min, clamp_max;
+    const int8_t *lut;
+} mv_dw_args;
+
+void mv_dw3x3_avx2(const mv_dw_args *args);
+void mv_dw3x3_neon(const mv_dw_args *args);
+
+/// Packs B (element (n, k) at src[n * n_stride + k * k_stride]) into the layout (nr, kr, K padded
+/// to kp; int16 elements when `wide`) at dst, which must be zeroed beforehand; writes the column
+/// sums to sums[0 ..< n]. Returns 1 when some element is -128.
+int mv_pack_b(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+              size_t nr, size_t kr, size_t kp, int wide, void *dst, int32_t *sums);
+
+/// Writes a message to standard error (Swift 6 cannot touch `stderr` directly).
+void mv_log_stderr(const char *message);
+
+#endif

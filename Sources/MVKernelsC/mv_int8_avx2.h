@@ -1,0 +1,48 @@
+// AVX2 requantisation helpers shared by gemm_avx2.c and dwconv_avx2.c (x86-64 only).
+#ifndef MV_INT8_AVX2_H
+#define MV_INT8_AVX2_H
+#include <immintrin.h>
+#include <stdint.h>
+
+#define TA __attribute__((target("avx2")))
+#define TAI __attribute__((target("avx2"), always_inline)) static inline
+
+/// Per-channel requantisation constants for 8 lanes.
+typedef struct { __m256i mult, mult_odd, ls, rs1, rbit; int any_neg; } rq_consts;
+
+TAI rq_consts rq_prepare(const int32_t *mult, const int32_t *shift) {
+    rq_consts q;
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+    const __m256i s = _mm256_loadu_si256((const __m256i *)shift);
+    q.mult = _mm256_loadu_si256((const __m256i *)mult);
+    q.mult_odd = _mm256_shuffle_epi32(q.mult, 0xF5);  // odd dwords into the even slots
+    q.ls = _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero);
+    q.rs1 = _mm256_max_epi32(_mm256_sub_epi32(s, one), zero);
+    q.rbit = _mm256_and_si256(_mm256_cmpgt_epi32(s, zero), one);
+    q.any_neg = _mm256_movemask_ps(_mm256_castsi256_ps(s)) != 0;
+    return q;
+}
+
+/// z = requantize(acc) for 8 lanes (before the output zero point).
+TAI __m256i rq_apply(__m256i acc, const rq_consts *q) {
+    __m256i x = acc;
+    if (q->any_neg) {
+        // Saturating left shift: where shifting back does not restore acc, saturate.
+        const __m256i sh = _mm256_sllv_epi32(acc, q->ls);
+        const __m256i back = _mm256_srav_epi32(sh, q->ls);
+        const __m256i ovf = _mm256_xor_si256(_mm256_cmpeq_epi32(back, acc), _mm256_set1_epi32(-1));
+        const __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(acc, 31), _mm256_set1_epi32(INT32_MAX));
+        x = _mm256_blendv_epi8(sh, sat, ovf);
+    }
+    const __m256i rnd = _mm256_set1_epi64x((int64_t)1 << 30);
+    const __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, q->mult), rnd);
+    const __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_shuffle_epi32(x, 0xF5), q->mult_odd), rnd);
+    // Bits 31..62 of each 64-bit product: low dword of pe >> 31, high dword of po << 1.
+    const __m256i y = _mm256_blend_epi32(_mm256_srli_epi64(pe, 31), _mm256_slli_epi64(po, 1), 0xAA);
+    // Rounding right shift by s without overflow: t = y >> (s - 1), z = (t + 1) >> 1 (s >= 1;
+    // |y| <= 2^31 - 2 so t + 1 cannot overflow); rbit = 0 makes it the identity for s = 0.
+    const __m256i t = _mm256_srav_epi32(y, q->rs1);
+    return _mm256_srav_epi32(_mm256_add_epi32(t, q->rbit), q->rbit);
+}
+
+#endif

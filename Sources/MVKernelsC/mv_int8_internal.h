@@ -1,0 +1,79 @@
+// Helpers shared by the int8 kernel files (not part of the public header).
+#ifndef MV_INT8_INTERNAL_H
+#define MV_INT8_INTERNAL_H
+#include "mv_int8.h"
+#include <string.h>
+
+static inline const int8_t *mv_a_row(const mv_gemm_args *p, size_t m) {
+    return p->a + (p->a_offsets ? (ptrdiff_t)p->a_offsets[m] : (ptrdiff_t)m * p->a_stride);
+}
+
+static inline int8_t *mv_c_row8(const mv_gemm_args *p, size_t m) {
+    return (int8_t *)p->c + (p->c_offsets ? (ptrdiff_t)p->c_offsets[m] : (ptrdiff_t)m * p->c_stride);
+}
+
+static inline int32_t *mv_c_row32(const mv_gemm_args *p, size_t m) {
+    return (int32_t *)p->c + (p->c_offsets ? (ptrdiff_t)p->c_offsets[m] : (ptrdiff_t)m * p->c_stride);
+}
+
+/// -b_zero_point * sum_k a[k] (wrapping int32 arithmetic, exact for the guaranteed ranges).
+static inline int32_t mv_row_correction(const int8_t *a, size_t k, int32_t b_zero_point) {
+    int32_t s = 0;
+    for (size_t i = 0; i < k; i++) s += a[i];
+    return (int32_t)((uint32_t)0 - (uint32_t)s * (uint32_t)b_zero_point);
+}
+
+/// Scalar requantisation (same semantics as Requantization.swift), for tails and tests.
+static inline int32_t mv_requantize_scalar(int32_t acc, int32_t mult, int32_t shift) {
+    int32_t x = acc;
+    if (shift < 0) {
+        int64_t w = (int64_t)acc * ((int64_t)1 << -shift);
+        x = w > INT32_MAX ? INT32_MAX : (w < INT32_MIN ? INT32_MIN : (int32_t)w);
+    }
+    int32_t y = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
+    if (shift > 0) {
+        int s1 = shift > 31 ? 31 : shift, s2 = shift - 1 > 31 ? 31 : shift - 1;
+        return (y >> s1) + ((y >> s2) & 1);
+    }
+    return y;
+}
+
+static inline void mv_apply_lut(int8_t *c, size_t n, const int8_t *lut) {
+    for (size_t j = 0; j < n; j++) c[j] = lut[(int)c[j] + 128];
+}
+
+
+/// The 9 tap pointers of output pixel (y, x) of a padded 3x3 depthwise convolution.
+static inline void mv_dw_taps(const mv_dw_args *p, size_t y, size_t x, const int8_t **t) {
+    for (int dy = 0; dy < 3; dy++) {
+        const ptrdiff_t iy = (ptrdiff_t)(y * (size_t)p->stride) + dy - 1;
+        const int rowok = iy >= 0 && iy < (ptrdiff_t)p->in_h;
+        for (int dx = 0; dx < 3; dx++) {
+            const ptrdiff_t ix = (ptrdiff_t)(x * (size_t)p->stride) + dx - 1;
+            t[dy * 3 + dx] = rowok && ix >= 0 && ix < (ptrdiff_t)p->in_w
+                ? p->input + iy * p->in_row_stride + ix * p->in_pixel_stride : p->pad;
+        }
+    }
+}
+
+/// Tap pointers of output pixels [x0, x0 + count) of row y into t[(x - x0) * 9 + tap]; interior
+/// pixels take the fast path.
+static inline void mv_dw_row_taps(const mv_dw_args *p, size_t y, size_t x0, size_t count, const int8_t **t) {
+    const ptrdiff_t s = p->stride;
+    const ptrdiff_t iy0 = (ptrdiff_t)y * s - 1;
+    const int rows_ok = iy0 >= 0 && iy0 + 2 < (ptrdiff_t)p->in_h;
+    for (size_t i = 0; i < count; i++) {
+        const size_t x = x0 + i;
+        const ptrdiff_t ix0 = (ptrdiff_t)x * s - 1;
+        if (rows_ok && ix0 >= 0 && ix0 + 2 < (ptrdiff_t)p->in_w) {
+            const int8_t *base = p->input + iy0 * p->in_row_stride + ix0 * p->in_pixel_stride;
+            for (int dy = 0; dy < 3; dy++)
+                for (int dx = 0; dx < 3; dx++)
+                    t[i * 9 + dy * 3 + dx] = base + dy * p->in_row_stride + dx * p->in_pixel_stride;
+        } else {
+            mv_dw_taps(p, y, x, t + i * 9);
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,113 @@
+import MVKernels
+import XCTest
+
+final class Conv2DInt8Tests: XCTestCase {
+    struct Case {
+        var h: Int, w: Int, cin: Int, cout: Int, n: Int, stride: Int
+        var ips: Int, inOffset: Int, ops: Int, outOffset: Int
+        var input: [Int8], weights: [Int8], bias: [Int32]?
+        var zpIn: Int32, zpOut: Int32, clampMin: Int32, clampMax: Int32
+        var requant: RequantizationParameters
+        var lut: [Int8]?
+
+        init(_ rng: inout Int8TestRNG, h: Int, w: Int, cin: Int, cout: Int, n: Int, stride: Int) {
+            self.h = h; self.w = w; self.cin = cin; self.cout = cout; self.n = n; self.stride = stride
+            inOffset = rng.bool() ? 0 : rng.int(1, 5)
+            ips = cin + inOffset + (rng.bool() ? 0 : rng.int(0, 4))
+            outOffset = rng.bool() ? 0 : rng.int(1, 5)
+            ops = cout + outOffset + (rng.bool() ? 0 : rng.int(0, 4))
+            input = rng.int8s(h * w * ips)
+            weights = rng.int8s(cout * cin * n * n, -127, 127)
+            bias = rng.bool() ? (0..<cout).map { _ in Int32(rng.int(-100_000, 100_000)) } : nil
+            let zps: [Int32] = [-128, 127, 0, Int32(rng.int(-128, 127))]
+            zpIn = zps[rng.int(0, 3)]; zpOut = zps[rng.int(0, 3)]
+            clampMin = rng.bool() ? -128 : Int32(rng.int(-128, 0))
+            clampMax = rng.bool() ? 127 : Int32(rng.int(Int(clampMin), 127))
+            let kShift = Int32(max(0, 64 - Int(UInt64(n * n * cin * 128 * 128).leadingZeroBitCount) - 8))
+            var ms: [Int32] = [], ss: [Int32] = []
+            for _ in 0..<(rng.bool() ? 1 : cout) {
+                var p = randomRequantPair(&rng)
+                if p.1 >= 0 && p.1 < 30 { p.1 += kShift }
+                ms.append(p.0); ss.append(p.1)
+            }
+            requant = RequantizationParameters(multipliers: ms, shifts: ss)
+            lut = rng.bool() ? randomLUT(&rng) : nil
+        }
+
+        var outSize: (Int, Int) { ((h + 2 * (n / 2) - n) / stride + 1, (w + 2 * (n / 2) - n) / stride + 1) }
+
+        func naive() -> [Int8] {
+            let (oh, ow) = outSize
+            var out = [Int8](repeating: 0, count: oh * ow * cout)
+            for y in 0..<oh { for x in 0..<ow { for co in 0..<cout {
+                var acc = Int64(bias?[co] ?? 0)
+                for ci in 0..<cin { for ky in 0..<n { for kx in 0..<n {
+                    let iy = y * stride + ky - n / 2, ix = x * stride + kx - n / 2
+                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                    acc += Int64(weights[((co * cin + ci) * n + ky) * n + kx]) * (Int64(input[(iy * w + ix) * ips + inOffset + ci]) - Int64(zpIn))
+                } } }
+                let (m, s) = requant.pair(co)
+                var o = requantizeToInt8(Int32(acc), multiplier: m, shift: s, zeroPoint: zpOut, clampMin: clampMin, clampMax: clampMax)
+                if let lut { o = lut[Int(o) + 128] }
+                out[(y * ow + x) * cout + co] = o
+            } } }
+            return out
+        }
+
+        func run(_ isa: KernelISA, tile: Int, split: Int) -> [Int8] {
+            let conv = Conv2DInt8(weights: weights, bias: bias, inChannels: cin, outChannels: cout, kernelSize: n,
+                                  stride: stride, inputZeroPoint: zpIn, requantization: requant, isa: isa)
+            let (oh, ow) = outSize
+            var out = [Int8](repeating: 0x21, count: oh * ow * ops)
+            var scratch = [Int8](repeating: 0, count: max(1, conv.scratchSize(tilePixels: tile)))
+            input.withUnsafeBufferPointer { ip in
+                out.withUnsafeMutableBufferPointer { op in
+                    scratch.withUnsafeMutableBufferPointer { sp in
+                        (lut ?? []).withUnsafeBufferPointer { lp in
+                            let s = min(max(split, 0), oh)
+                            for r in [0..<s, s..<oh] {
+                                conv.run(input: ip.baseAddress! + inOffset, inputHeight: h, inputWidth: w, inputPixelStride: ips,
+                                         output: op.baseAddress! + outOffset, outputPixelStride: ops, outputZeroPoint: zpOut,
+                                         clampMin: clampMin, clampMax: clampMax, lookupTable: lut == nil ? nil : lp.baseAddress,
+                                         rows: r, scratch: sp.baseAddress!, tilePixels: tile)
+                            }
+                        }
+                    }
+                }
+            }
+            var dense = [Int8](repeating: 0, count: oh * ow * cout)
+            for p in 0..<oh * ow {
+                for c in 0..<ops {
+                    if c >= outOffset && c < outOffset + cout { dense[p * cout + c - outOffset] = out[p * ops + c] }
+                    else { precondition(out[p * ops + c] == 0x21, "conv wrote outside its channel slice") }
+                }
+            }
+            return dense
+        }
+    }
+
+    func testReferenceMatchesNaive() {
+        var rng = Int8TestRNG(seed: 30)
+        for i in 0..<60 {
+            let n = [1, 1, 3, 3, 3, 5][rng.int(0, 5)]
+            let c = Case(&rng, h: rng.int(1, 9), w: rng.int(1, 9), cin: rng.int(1, 12), cout: rng.int(1, 20), n: n, stride: rng.int(1, 2))
+            XCTAssertEqual(c.run(.reference, tile: rng.int(1, 20), split: rng.int(0, 4)), c.naive(), "case \(i) n\(n)")
+        }
+    }
+
+    func testEveryISAMatchesReference() {
+        var rng = Int8TestRNG(seed: 31)
+        for isa in KernelISA.available where isa != .reference {
+            // The stem (3 channels, stride 2) and wide 3x3 convs first, then random shapes.
+            var shapes: [(Int, Int, Int, Int, Int, Int)] = [(16, 16, 3, 16, 3, 2), (8, 8, 48, 64, 3, 1), (5, 6, 96, 40, 3, 1), (4, 4, 480, 24, 3, 1), (7, 7, 20, 20, 1, 1), (7, 7, 20, 20, 1, 2)]
+            for _ in 0..<60 {
+                shapes.append((rng.int(1, 10), rng.int(1, 10), rng.int(1, 40), rng.int(1, 40), [1, 3, 3, 5][rng.int(0, 3)], rng.int(1, 2)))
+            }
+            for (i, s) in shapes.enumerated() {
+                let c = Case(&rng, h: s.0, w: s.1, cin: s.2, cout: s.3, n: s.4, stride: s.5)
+                let tile = rng.int(1, 40), split = rng.int(0, 5)
+                XCTAssertEqual(c.run(isa, tile: tile, split: split), c.run(.reference, tile: rng.int(1, 40), split: rng.int(0, 5)), "\(isa) case \(i) \(s)")
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import MVKernels
+import XCTest
+
+final class DepthwiseConv3x3Int8Tests: XCTestCase {
+    struct Case {
+        var h: Int, w: Int, c: Int, stride: Int, ips: Int, ops: Int
+        var input: [Int8], weights: [Int8], bias: [Int32]?
+        var zpIn: Int32, zpOut: Int32, clampMin: Int32, clampMax: Int32
+        var requant: RequantizationParameters
+        var lut: [Int8]?
+
+        init(_ rng: inout Int8TestRNG, h: Int, w: Int, c: Int, stride: Int) {
+            self.h = h; self.w = w; self.c = c; self.stride = stride
+            ips = c + (rng.bool() ? 0 : rng.int(1, 7))
+            ops = c + (rng.bool() ? 0 : rng.int(1, 7))
+            input = rng.int8s(h * w * ips)
+            weights = rng.int8s(c * 9, -127, 127)
+            if rng.int(0, 3) == 0 { for i in weights.indices where rng.int(0, 2) == 0 { weights[i] = rng.bool() ? -127 : 127 } }
+            if rng.int(0, 3) == 0 { for i in input.indices where rng.int(0, 2) == 0 { input[i] = rng.bool() ? -128 : 127 } }
+            bias = rng.bool() ? (0..<c).map { _ in Int32(rng.int(-50_000, 50_000)) } : nil
+            let zps: [Int32] = [-128, 127, 0, Int32(rng.int(-128, 127))]
+            zpIn = zps[rng.int(0, 3)]; zpOut = zps[rng.int(0, 3)]
+            clampMin = rng.bool() ? -128 : Int32(rng.int(-128, 0))
+            clampMax = rng.bool() ? 127 : Int32(rng.int(Int(clampMin), 127))
+            if rng.bool() {
+                var p = randomRequantPair(&rng)
+                if p.1 >= 0 && p.1 < 40 { p.1 += 8 }
+                requant = RequantizationParameters(multiplier: p.0, shift: p.1)
+            } else {
+                var ms: [Int32] = [], ss: [Int32] = []
+                for _ in 0..<c { var p = randomRequantPair(&rng); if p.1 >= 0 && p.1 < 40 { p.1 += 8 }; ms.append(p.0); ss.append(p.1) }
+                requant = RequantizationParameters(multipliers: ms, shifts: ss)
+            }
+            lut = rng.bool() ? randomLUT(&rng) : nil
+        }
+
+        var outSize: (height: Int, width: Int) { DepthwiseConv3x3Int8.outputSize(inputHeight: h, inputWidth: w, stride: stride) }
+
+        /// Straight from the definition: Σ w·(x − zp) with padding contributing 0.
+        func naive() -> [Int8] {
+            let (oh, ow) = outSize
+            var out = [Int8](repeating: 0, count: oh * ow * c)
+            for y in 0..<oh { for x in 0..<ow { for ch in 0..<c {
+                var acc = Int64(bias?[ch] ?? 0)
+                for dy in 0..<3 { for dx in 0..<3 {
+                    let iy = y * stride + dy - 1, ix = x * stride + dx - 1
+                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                    acc += Int64(weights[ch * 9 + dy * 3 + dx]) * (Int64(input[(iy * w + ix) * ips + ch]) - Int64(zpIn))
+                } }
+                let (m, s) = requant.pair(ch)
+                var o = requantizeToInt8(Int32(acc), multiplier: m, shift: s, zeroPoint: zpOut, clampMin: clampMin, clampMax: clampMax)
+                if let lut { o = lut[Int(o) + 128] }
+                out[(y * ow + x) * c + ch] = o
+            } } }
+            return out
+        }
+
+        /// Runs with `isa`, rows split into up to three calls; returns [oh][ow][c].
+        func run(_ isa: KernelISA, splits: [Int]) -> [Int8] {
+            let conv = DepthwiseConv3x3Int8(weights: weights, bias: bias, channels: c, inputZeroPoint: zpIn,
+                                            requantization: requant, isa: isa)
+            let (oh, ow) = outSize
+            var out = [Int8](repeating: 0x33, count: oh * ow * ops)
+            input.withUnsafeBufferPointer { ip in
+                out.withUnsafeMutableBufferPointer { op in
+                    (lut ?? []).withUnsafeBufferPointer { lp in
+                        var bounds = [0] + splits.filter { $0 > 0 && $0 < oh }.sorted() + [oh]
+                        bounds = bounds.enumerated().filter { $0.offset == 0 || $0.element != bounds[$0.offset - 1] }.map(\.element)
+                        for i in 0..<(bounds.count - 1) {
+                            conv.run(input: ip.baseAddress!, inputHeight: h, inputWidth: w, inputPixelStride: ips, stride: stride,
+                                     output: op.baseAddress!, outputPixelStride: ops, outputZeroPoint: zpOut,
+                                     clampMin: clampMin, clampMax: clampMax, lookupTable: lut == nil ? nil : lp.baseAddress,
+                                     rows: bounds[i]..<bounds[i + 1])
+                        }
+                    }
+                }
+            }
+            var dense = [Int8](repeating: 0, count: oh * ow * c)
+            for p in 0..<oh * ow { for ch in 0..<c { dense[p * c + ch] = out[p * ops + ch] } }
+            // Channels beyond c in a wider output must be untouched.
+            for p in 0..<oh * ow { for ch in c..<ops { precondition(out[p * ops + ch] == 0x33, "wrote outside the channel slice") } }
+            return dense
+        }
+    }
+
+    func testReferenceMatchesNaive() {
+        var rng = Int8TestRNG(seed: 20)
+        for i in 0..<120 {
+            let c = Case(&rng, h: rng.int(1, 9), w: rng.int(1, 9), c: rng.int(1, 40), stride: rng.int(1, 2))
+            XCTAssertEqual(c.run(.reference, splits: [rng.int(0, 5)]), c.naive(), "case \(i)")
+        }
+    }
+
+    func testEveryISAMatchesReference() {
+        var rng = Int8TestRNG(seed: 21)
+        for isa in KernelISA.available where isa != .reference {
+            var shapes: [(Int, Int, Int, Int)] = [(1, 1, 1, 1), (1, 1, 16, 2), (2, 3, 17, 1), (5, 4, 32, 2), (8, 8, 64, 1), (7, 9, 48, 2), (3, 3, 15, 1)]
+            for _ in 0..<150 { shapes.append((rng.int(1, 12), rng.int(1, 12), rng.int(1, 70), rng.int(1, 2))) }
+            for (i, s) in shapes.enumerated() {
+                let c = Case(&rng, h: s.0, w: s.1, c: s.2, stride: s.3)
+                let splits = [rng.int(0, 6), rng.int(0, 6)]
+                XCTAssertEqual(c.run(isa, splits: splits), c.run(.reference, splits: []), "\(isa) case \(i) \(s)")
+            }
+        }
+    }
+}
