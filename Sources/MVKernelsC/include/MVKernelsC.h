@@ -20,4 +20,7 @@ uint32_t mv_cpu_features(void);
 // Int8 GEMM / depthwise kernels (one C file per ISA).
 #include "mv_int8.h"
 
+// Integer non-linear kernels: softmax, LayerNorm, add, requantize (nonlinear_*.c).
+#include "mv_nonlinear.h"
+
 #endif

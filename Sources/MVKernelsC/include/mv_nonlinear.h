@@ -1,0 +1,67 @@
+// Integer non-linear kernels (softmax, LayerNorm, add, requantize): AVX2 rows in nonlinear_avx2.c
+// (x86-64 only) and NEON rows in nonlinear_neon.c (AArch64 only). Each function is defined only on
+// its own architecture; Swift calls it under the matching `#if arch(...)` after checking the CPU.
+// Every function is bit-exact with the Swift reference in MVKernels (IntegerSoftmax.swift,
+// IntegerLayerNorm.swift, AddInt8.swift, RequantizeInt8.swift hold the specification).
+#ifndef MV_NONLINEAR_H
+#define MV_NONLINEAR_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t exp_multiplier;     // Q16 log2 units per score unit, times 2^exp_shift
+    int32_t exp_shift;           // 1...62
+    uint32_t max_difference;     // score differences are clamped to this (e = 0 from there on)
+    uint32_t output_multiplier;  // 1/output_scale = output_multiplier * 2^-output_shift
+    int32_t output_shift;
+    int32_t output_zero_point;
+} mv_softmax_params;
+
+/// Softmax of `rows` int32 rows of length n (row strides in elements) into int8 rows.
+/// `scratch` holds n int32 values.
+void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                          int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch);
+void mv_softmax_rows_neon(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                          int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch);
+
+typedef struct {
+    int32_t channels;
+    int32_t variance_shift;             // 2j
+    uint64_t epsilon_term;              // E
+    int32_t output_zero_point;
+    const int32_t *gamma_multipliers;   // [channels]
+    const int32_t *shifts;              // [channels]
+    const int64_t *biases;              // [channels]
+} mv_layernorm_params;
+
+/// LayerNorm of `tokens` int8 tokens (channels contiguous; token strides in elements).
+void mv_layernorm_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                            int32_t tokens, const mv_layernorm_params *p);
+void mv_layernorm_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                            int32_t tokens, const mv_layernorm_params *p);
+
+typedef struct {
+    int32_t zero_point_a, multiplier_a, shift_a;
+    int32_t zero_point_b, multiplier_b, shift_b;
+    int32_t output_multiplier, output_shift;
+    int32_t output_zero_point, clamp_min, clamp_max;
+} mv_add_params;
+
+/// out[r][i] = a[r][i] + b[r][i] (int8, different quantisations), `rows` rows of `columns`.
+void mv_add_rows_avx2(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
+                      int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
+void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
+                      int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
+
+typedef struct {
+    int32_t input_zero_point, multiplier, shift;
+    int32_t output_zero_point, clamp_min, clamp_max;
+} mv_requantize_params;
+
+/// out[r][i] = requantize((in[r][i] - zp_in) << 20) + zp_out, clamped.
+void mv_requantize_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                             int32_t columns, int32_t rows, const mv_requantize_params *p);
+void mv_requantize_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                             int32_t columns, int32_t rows, const mv_requantize_params *p);
+
+#endif

@@ -1,0 +1,303 @@
+// AVX2 rows of the integer non-linear kernels, bit-exact with the Swift references (see
+// mv_nonlinear.h). x86-64 only; the file is empty elsewhere.
+#include "mv_nonlinear_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define MVNL_AVX2 __attribute__((target("avx2")))
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Combines the low dwords of the 64-bit lanes of `even` (elements 0,2,4,6) and `odd`
+/// (elements 1,3,5,7) into eight int32.
+MVNL_AVX2 static inline __m256i mvnl_interleave_low32(__m256i even, __m256i odd) {
+    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+/// Eight int32 (already within -128..127) to eight int8 stored at `dst`.
+MVNL_AVX2 static inline void mvnl_store8(int8_t *dst, __m256i v) {
+    __m256i w = _mm256_packs_epi32(v, v);   // lane0: v0..3 v0..3, lane1: v4..7 v4..7 (int16)
+    w = _mm256_packs_epi16(w, w);           // lane0 bytes 0..3 = v0..3, lane1 bytes 0..3 = v4..7
+    uint32_t lo = (uint32_t)_mm_cvtsi128_si32(_mm256_castsi256_si128(w));
+    uint32_t hi = (uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(w, 1));
+    uint64_t both = (uint64_t)lo | ((uint64_t)hi << 32);
+    __builtin_memcpy(dst, &both, 8);
+}
+
+/// Thirty-two int32 (within -128..127) in four vectors to 32 int8.
+MVNL_AVX2 static inline void mvnl_store32(int8_t *dst, __m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i ab = _mm256_packs_epi32(a, b);
+    __m256i cd = _mm256_packs_epi32(c, d);
+    __m256i abcd = _mm256_packs_epi16(ab, cd);
+    abcd = _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)dst, abcd);
+}
+
+/// Eight int8 at `src` sign-extended to int32.
+MVNL_AVX2 static inline __m256i mvnl_load8(const int8_t *src) {
+    int64_t v;
+    __builtin_memcpy(&v, src, 8);
+    return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(v));
+}
+
+/// requantize() of Requantization.swift on eight lanes with one (multiplier, shift).
+typedef struct {
+    __m256i mult;       // multiplier in the low dword of each 64-bit lane
+    int left;           // -shift when shift < 0
+    __m256i left_hi, left_lo;
+    __m128i left_count;
+    int right;          // shift when shift > 0
+    __m128i right_count, right_count1;
+} mvnl_rq_avx2;
+
+MVNL_AVX2 static inline mvnl_rq_avx2 mvnl_rq_setup(int32_t mult, int32_t shift) {
+    mvnl_rq_avx2 r;
+    r.mult = _mm256_set1_epi64x(mult);
+    r.left = shift < 0 ? -shift : 0;
+    r.right = shift > 0 ? shift : 0;
+    r.left_hi = _mm256_set1_epi32(INT32_MAX >> r.left);
+    r.left_lo = _mm256_set1_epi32(INT32_MIN >> r.left);
+    r.left_count = _mm_cvtsi32_si128(r.left);
+    r.right_count = _mm_cvtsi32_si128(r.right);
+    r.right_count1 = _mm_cvtsi32_si128(r.right > 0 ? r.right - 1 : 0);
+    return r;
+}
+
+MVNL_AVX2 static inline __m256i mvnl_rq(__m256i x, const mvnl_rq_avx2 *r) {
+    if (r->left > 0) {
+        __m256i s = _mm256_sll_epi32(x, r->left_count);
+        s = _mm256_blendv_epi8(s, _mm256_set1_epi32(INT32_MAX), _mm256_cmpgt_epi32(x, r->left_hi));
+        s = _mm256_blendv_epi8(s, _mm256_set1_epi32(INT32_MIN), _mm256_cmpgt_epi32(r->left_lo, x));
+        x = s;
+    }
+    const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
+    __m256i ev = _mm256_mul_epi32(x, r->mult);
+    __m256i od = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), r->mult);
+    // Bits 31..62 of the sum: a logical shift gives the same low dword as an arithmetic one.
+    ev = _mm256_srli_epi64(_mm256_add_epi64(ev, half), 31);
+    od = _mm256_srli_epi64(_mm256_add_epi64(od, half), 31);
+    __m256i y = mvnl_interleave_low32(ev, od);
+    if (r->right > 0) {
+        // (y >> s) + ((y >> (s-1)) & 1); counts ≥ 32 give the sign, as Swift's smart shift does.
+        y = _mm256_add_epi32(_mm256_sra_epi32(y, r->right_count),
+                             _mm256_and_si256(_mm256_sra_epi32(y, r->right_count1), _mm256_set1_epi32(1)));
+    }
+    return y;
+}
+
+/// clamp(z + zp, lo, hi) without overflow.
+MVNL_AVX2 static inline __m256i mvnl_zp_clamp_avx2(__m256i z, __m256i zp, __m256i lo_minus_zp, __m256i hi_minus_zp) {
+    z = _mm256_min_epi32(_mm256_max_epi32(z, lo_minus_zp), hi_minus_zp);
+    return _mm256_add_epi32(z, zp);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax
+
+MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32_t n,
+                                            const mv_softmax_params *p, uint32_t *e) {
+    int32_t i = 0;
+    // 1. Row maximum.
+    __m256i vmax = _mm256_set1_epi32(INT32_MIN);
+    for (; i + 8 <= n; i += 8) vmax = _mm256_max_epi32(vmax, _mm256_loadu_si256((const __m256i *)(s + i)));
+    __m128i m4 = _mm_max_epi32(_mm256_castsi256_si128(vmax), _mm256_extracti128_si256(vmax, 1));
+    m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, _MM_SHUFFLE(1, 0, 3, 2)));
+    m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, _MM_SHUFFLE(2, 3, 0, 1)));
+    int32_t m = _mm_cvtsi128_si32(m4);
+    for (; i < n; i++) m = s[i] > m ? s[i] : m;
+
+    // 2. e = 2^(-u/16384) in Q30 and its sum.
+    const __m256i vm = _mm256_set1_epi32(m);
+    const __m256i vdmax = _mm256_set1_epi32((int32_t)p->max_difference);
+    const __m256i vmult = _mm256_set1_epi64x((int64_t)p->exp_multiplier);
+    const __m256i vround = _mm256_set1_epi64x((int64_t)1 << (p->exp_shift - 1));
+    const __m128i vcount = _mm_cvtsi32_si128(p->exp_shift);
+    const __m256i k31 = _mm256_set1_epi32(31), lo14 = _mm256_set1_epi32(0x3FFF);
+    const __m256i c4 = _mm256_set1_epi32(227070), c3 = _mm256_set1_epi32(222608), c2 = _mm256_set1_epi32(250967);
+    const __m256i c1 = _mm256_set1_epi32(181673), c0 = _mm256_set1_epi32(131071);
+    const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+    __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256i d = _mm256_sub_epi32(vm, _mm256_loadu_si256((const __m256i *)(s + i)));
+        d = _mm256_min_epu32(d, vdmax);
+        __m256i ev = _mm256_mul_epu32(d, vmult);
+        __m256i od = _mm256_mul_epu32(_mm256_srli_epi64(d, 32), vmult);
+        ev = _mm256_srl_epi64(_mm256_add_epi64(ev, vround), vcount);
+        od = _mm256_srl_epi64(_mm256_add_epi64(od, vround), vcount);
+        __m256i u = mvnl_interleave_low32(ev, od);
+        __m256i k = _mm256_min_epu32(_mm256_srli_epi32(u, 14), k31);
+        __m256i x = _mm256_and_si256(u, lo14);
+        __m256i a = _mm256_sub_epi32(c3, _mm256_srli_epi32(_mm256_mullo_epi32(c4, x), 17));
+        a = _mm256_sub_epi32(c2, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
+        a = _mm256_sub_epi32(c1, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
+        a = _mm256_sub_epi32(c0, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 15));
+        __m256i v = _mm256_srlv_epi32(_mm256_slli_epi32(a, 13), k);
+        _mm256_storeu_si256((__m256i *)(e + i), v);
+        sum0 = _mm256_add_epi64(sum0, _mm256_and_si256(v, low32));
+        sum1 = _mm256_add_epi64(sum1, _mm256_srli_epi64(v, 32));
+    }
+    sum0 = _mm256_add_epi64(sum0, sum1);
+    __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sum0), _mm256_extracti128_si256(sum0, 1));
+    uint64_t sum = (uint64_t)_mm_cvtsi128_si64(s2) + (uint64_t)_mm_extract_epi64(s2, 1);
+    for (; i < n; i++) {
+        uint32_t v = mvnl_exp_q30((uint32_t)m - (uint32_t)s[i], p);
+        e[i] = v;
+        sum += v;
+    }
+
+    // 3. One reciprocal per row, then q = ((e·R + 2^(S-1)) >> S) + zp, clamped.
+    uint64_t r;
+    int sh;
+    mvnl_softmax_reciprocal(sum, p, &r, &sh);
+    const __m256i vr = _mm256_set1_epi64x((int64_t)r);
+    const __m256i vhalf = _mm256_set1_epi64x((int64_t)((uint64_t)1 << (sh - 1)));
+    const __m128i vsh = _mm_cvtsi32_si128(sh);
+    const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
+    const __m256i lo = _mm256_set1_epi32(-128 - p->output_zero_point);
+    const __m256i hi = _mm256_set1_epi32(127 - p->output_zero_point);
+#define MVNL_SOFTMAX_OUT(v)                                                                               \
+    mvnl_zp_clamp_avx2(                                                                                   \
+        mvnl_interleave_low32(                                                                            \
+            _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32((v), vr), vhalf), vsh),                    \
+            _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64((v), 32), vr), vhalf), vsh)), \
+        zp, lo, hi)
+    for (i = 0; i + 32 <= n; i += 32) {
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)(e + i));
+        __m256i v1 = _mm256_loadu_si256((const __m256i *)(e + i + 8));
+        __m256i v2 = _mm256_loadu_si256((const __m256i *)(e + i + 16));
+        __m256i v3 = _mm256_loadu_si256((const __m256i *)(e + i + 24));
+        mvnl_store32(out + i, MVNL_SOFTMAX_OUT(v0), MVNL_SOFTMAX_OUT(v1), MVNL_SOFTMAX_OUT(v2), MVNL_SOFTMAX_OUT(v3));
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(e + i));
+        mvnl_store8(out + i, MVNL_SOFTMAX_OUT(v));
+    }
+#undef MVNL_SOFTMAX_OUT
+    for (; i < n; i++) out[i] = mvnl_softmax_output(e[i], r, sh, p->output_zero_point);
+}
+
+MVNL_AVX2 void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                                    int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
+    for (int32_t r = 0; r < rows; r++)
+        mvnl_softmax_row_avx2(in + r * in_stride, out + r * out_stride, n, p, (uint32_t *)scratch);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm
+
+MVNL_AVX2 static void mvnl_layernorm_token_avx2(const int8_t *x, int8_t *out, const mv_layernorm_params *p) {
+    const int32_t c = p->channels;
+    int32_t i = 0;
+    // 1. Σa and Σa² (int32 lanes; pairs of int16 products via vpmaddwd).
+    __m256i vs = _mm256_setzero_si256(), vq = _mm256_setzero_si256();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (; i + 16 <= c; i += 16) {
+        __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + i)));
+        vs = _mm256_add_epi32(vs, _mm256_madd_epi16(a, ones));
+        vq = _mm256_add_epi32(vq, _mm256_madd_epi16(a, a));
+    }
+    __m256i hs = _mm256_hadd_epi32(vs, vq);  // lane: s01 s23 q01 q23 | s45 s67 q45 q67
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(hs), _mm256_extracti128_si256(hs, 1));
+    h = _mm_hadd_epi32(h, h);                // s q s q
+    int32_t sum = _mm_cvtsi128_si32(h), sq = _mm_extract_epi32(h, 1);
+    for (; i < c; i++) {
+        int32_t a = x[i];
+        sum += a;
+        sq += a * a;
+    }
+
+    // 2. Per-token factor.
+    int64_t f;
+    int t;
+    mvnl_layernorm_factor(sum, sq, p, &f, &t);
+    const int64_t round = (int64_t)1 << (t - 1);
+
+    // 3. Per channel: n = (D·F + round) >> t; y = (n·G + B) >> h; 64-bit arithmetic shifts done as
+    // logical shifts of values offset by 2^62 (|values| < 2^59).
+    const __m256i vc = _mm256_set1_epi32(c), vsum = _mm256_set1_epi32(sum);
+    const __m256i vf = _mm256_set1_epi64x(f);
+    const __m256i bias62 = _mm256_set1_epi64x((int64_t)1 << 62);
+    const __m256i vround = _mm256_set1_epi64x(round + ((int64_t)1 << 62));
+    const __m128i vt = _mm_cvtsi32_si128(t);
+    const __m256i vtoff = _mm256_set1_epi64x((int64_t)1 << (62 - t));
+    const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+    const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
+    const __m256i lo = _mm256_set1_epi32(-128 - p->output_zero_point);
+    const __m256i hi = _mm256_set1_epi32(127 - p->output_zero_point);
+    for (i = 0; i + 8 <= c; i += 8) {
+        __m256i d = _mm256_sub_epi32(_mm256_mullo_epi32(vc, mvnl_load8(x + i)), vsum);
+        __m256i ne = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epi32(d, vf), vround), vt), vtoff);
+        __m256i no = _mm256_sub_epi64(
+            _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(d, 32), vf), vround), vt), vtoff);
+        __m256i g = _mm256_loadu_si256((const __m256i *)(p->gamma_multipliers + i));
+        __m256i hsh = _mm256_loadu_si256((const __m256i *)(p->shifts + i));
+        __m256i b03 = _mm256_loadu_si256((const __m256i *)(p->biases + i));
+        __m256i b47 = _mm256_loadu_si256((const __m256i *)(p->biases + i + 4));
+        __m256i be = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(b03, b47), _MM_SHUFFLE(3, 1, 2, 0));
+        __m256i bo = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(b03, b47), _MM_SHUFFLE(3, 1, 2, 0));
+        __m256i he = _mm256_and_si256(hsh, low32), ho = _mm256_srli_epi64(hsh, 32);
+        __m256i ye = _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epi32(ne, g), be), bias62);
+        __m256i yo = _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epi32(no, _mm256_srli_epi64(g, 32)), bo), bias62);
+        ye = _mm256_sub_epi64(_mm256_srlv_epi64(ye, he), _mm256_srlv_epi64(bias62, he));
+        yo = _mm256_sub_epi64(_mm256_srlv_epi64(yo, ho), _mm256_srlv_epi64(bias62, ho));
+        mvnl_store8(out + i, mvnl_zp_clamp_avx2(mvnl_interleave_low32(ye, yo), zp, lo, hi));
+    }
+    for (; i < c; i++)
+        out[i] = mvnl_layernorm_output(x[i], c, sum, f, t, round, p->gamma_multipliers[i], p->shifts[i],
+                                       p->biases[i], p->output_zero_point);
+}
+
+MVNL_AVX2 void mv_layernorm_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                                      int32_t tokens, const mv_layernorm_params *p) {
+    for (int32_t t = 0; t < tokens; t++) mvnl_layernorm_token_avx2(in + t * in_stride, out + t * out_stride, p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Add and requantize
+
+MVNL_AVX2 void mv_add_rows_avx2(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
+                                int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows,
+                                const mv_add_params *p) {
+    mvnl_rq_avx2 ra = mvnl_rq_setup(p->multiplier_a, p->shift_a);
+    mvnl_rq_avx2 rb = mvnl_rq_setup(p->multiplier_b, p->shift_b);
+    mvnl_rq_avx2 ro = mvnl_rq_setup(p->output_multiplier, p->output_shift);
+    const __m256i za = _mm256_set1_epi32(p->zero_point_a), zb = _mm256_set1_epi32(p->zero_point_b);
+    const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
+    const __m256i lo = _mm256_set1_epi32(p->clamp_min - p->output_zero_point);
+    const __m256i hi = _mm256_set1_epi32(p->clamp_max - p->output_zero_point);
+    for (int32_t r = 0; r < rows; r++) {
+        const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
+        int8_t *po = out + r * out_stride;
+        int32_t i = 0;
+        for (; i + 8 <= columns; i += 8) {
+            __m256i xa = _mm256_slli_epi32(_mm256_sub_epi32(mvnl_load8(pa + i), za), 20);
+            __m256i xb = _mm256_slli_epi32(_mm256_sub_epi32(mvnl_load8(pb + i), zb), 20);
+            __m256i s = _mm256_add_epi32(mvnl_rq(xa, &ra), mvnl_rq(xb, &rb));
+            mvnl_store8(po + i, mvnl_zp_clamp_avx2(mvnl_rq(s, &ro), zp, lo, hi));
+        }
+        for (; i < columns; i++) po[i] = mvnl_add(pa[i], pb[i], p);
+    }
+}
+
+MVNL_AVX2 void mv_requantize_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                                       int32_t columns, int32_t rows, const mv_requantize_params *p) {
+    mvnl_rq_avx2 rq = mvnl_rq_setup(p->multiplier, p->shift);
+    const __m256i zi = _mm256_set1_epi32(p->input_zero_point);
+    const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
+    const __m256i lo = _mm256_set1_epi32(p->clamp_min - p->output_zero_point);
+    const __m256i hi = _mm256_set1_epi32(p->clamp_max - p->output_zero_point);
+    for (int32_t r = 0; r < rows; r++) {
+        const int8_t *src = in + r * in_stride;
+        int8_t *dst = out + r * out_stride;
+        int32_t i = 0;
+        for (; i + 8 <= columns; i += 8) {
+            __m256i x = _mm256_slli_epi32(_mm256_sub_epi32(mvnl_load8(src + i), zi), 20);
+            mvnl_store8(dst + i, mvnl_zp_clamp_avx2(mvnl_rq(x, &rq), zp, lo, hi));
+        }
+        for (; i < columns; i++) dst[i] = mvnl_requantize_one(src[i], p);
+    }
+}
+
+#endif

@@ -1,0 +1,238 @@
+// NEON (AArch64 Advanced SIMD) rows of the integer non-linear kernels, bit-exact with the Swift
+// references (see mv_nonlinear.h). AArch64 only; the file is empty elsewhere.
+#include "mv_nonlinear_internal.h"
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Eight int32 (within -128..127) in two vectors to eight int8.
+static inline int8x8_t mvnl_narrow8(int32x4_t a, int32x4_t b) {
+    return vqmovn_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b)));
+}
+
+/// Eight int8 sign-extended to two int32x4.
+static inline void mvnl_widen8(const int8_t *src, int32x4_t *lo, int32x4_t *hi) {
+    int16x8_t w = vmovl_s8(vld1_s8(src));
+    *lo = vmovl_s16(vget_low_s16(w));
+    *hi = vmovl_high_s16(w);
+}
+
+/// clamp(z + zp, lo, hi) without overflow.
+static inline int32x4_t mvnl_zp_clamp_neon(int32x4_t z, int32x4_t zp, int32x4_t lo_minus_zp, int32x4_t hi_minus_zp) {
+    return vaddq_s32(vminq_s32(vmaxq_s32(z, lo_minus_zp), hi_minus_zp), zp);
+}
+
+/// requantize() of Requantization.swift: saturating left shift, rounding doubling high multiply
+/// ((x·m + 2^30) >> 31; m ≥ 0 so it never saturates), rounding right shift (exact, no overflow;
+/// 0 for shifts ≥ 32, as the Swift formula gives).
+typedef struct {
+    int32x4_t left, right;  // shift counts for vqshl (≥ 0) and vrshl (≤ 0)
+    int32_t mult;
+} mvnl_rq_neon;
+
+static inline mvnl_rq_neon mvnl_rq_setup(int32_t mult, int32_t shift) {
+    mvnl_rq_neon r;
+    r.left = vdupq_n_s32(shift < 0 ? -shift : 0);
+    r.right = vdupq_n_s32(shift > 0 ? -shift : 0);
+    r.mult = mult;
+    return r;
+}
+
+static inline int32x4_t mvnl_rq(int32x4_t x, const mvnl_rq_neon *r) {
+    x = vqshlq_s32(x, r->left);
+    int32x4_t y = vqrdmulhq_n_s32(x, r->mult);
+    return vrshlq_s32(y, r->right);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax
+
+static void mvnl_softmax_row_neon(const int32_t *s, int8_t *out, int32_t n, const mv_softmax_params *p,
+                                  uint32_t *e) {
+    int32_t i = 0;
+    int32x4_t vmax = vdupq_n_s32(INT32_MIN);
+    for (; i + 4 <= n; i += 4) vmax = vmaxq_s32(vmax, vld1q_s32(s + i));
+    int32_t m = vmaxvq_s32(vmax);
+    for (; i < n; i++) m = s[i] > m ? s[i] : m;
+
+    const uint32x4_t vm = vdupq_n_u32((uint32_t)m);
+    const uint32x4_t vdmax = vdupq_n_u32(p->max_difference);
+    const uint32x2_t vmult = vdup_n_u32(p->exp_multiplier);
+    const uint64x2_t vround = vdupq_n_u64((uint64_t)1 << (p->exp_shift - 1));
+    const int64x2_t vshift = vdupq_n_s64(-(int64_t)p->exp_shift);
+    const uint32x4_t k31 = vdupq_n_u32(31), lo14 = vdupq_n_u32(0x3FFF);
+    const uint32x4_t c4 = vdupq_n_u32(227070), c3 = vdupq_n_u32(222608), c2 = vdupq_n_u32(250967);
+    const uint32x4_t c1 = vdupq_n_u32(181673), c0 = vdupq_n_u32(131071);
+    uint64x2_t vsum = vdupq_n_u64(0);
+    for (i = 0; i + 4 <= n; i += 4) {
+        uint32x4_t d = vsubq_u32(vm, vreinterpretq_u32_s32(vld1q_s32(s + i)));
+        d = vminq_u32(d, vdmax);
+        uint64x2_t lo = vshlq_u64(vaddq_u64(vmull_u32(vget_low_u32(d), vmult), vround), vshift);
+        uint64x2_t hi = vshlq_u64(vaddq_u64(vmull_high_u32(d, vcombine_u32(vmult, vmult)), vround), vshift);
+        uint32x4_t u = vcombine_u32(vmovn_u64(lo), vmovn_u64(hi));
+        uint32x4_t k = vminq_u32(vshrq_n_u32(u, 14), k31);
+        uint32x4_t x = vandq_u32(u, lo14);
+        uint32x4_t a = vsubq_u32(c3, vshrq_n_u32(vmulq_u32(c4, x), 17));
+        a = vsubq_u32(c2, vshrq_n_u32(vmulq_u32(a, x), 16));
+        a = vsubq_u32(c1, vshrq_n_u32(vmulq_u32(a, x), 16));
+        a = vsubq_u32(c0, vshrq_n_u32(vmulq_u32(a, x), 15));
+        uint32x4_t v = vshlq_u32(vshlq_n_u32(a, 13), vnegq_s32(vreinterpretq_s32_u32(k)));
+        vst1q_u32(e + i, v);
+        vsum = vpadalq_u32(vsum, v);
+    }
+    uint64_t sum = vaddvq_u64(vsum);
+    for (; i < n; i++) {
+        uint32_t v = mvnl_exp_q30((uint32_t)m - (uint32_t)s[i], p);
+        e[i] = v;
+        sum += v;
+    }
+
+    uint64_t r;
+    int sh;
+    mvnl_softmax_reciprocal(sum, p, &r, &sh);
+    const uint32x2_t vr = vdup_n_u32((uint32_t)r);  // r < 2^32
+    const uint32x4_t vr4 = vdupq_n_u32((uint32_t)r);
+    const uint64x2_t vhalf = vdupq_n_u64((uint64_t)1 << (sh - 1));
+    const int64x2_t vsh = vdupq_n_s64(-(int64_t)sh);
+    const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
+    const int32x4_t olo = vdupq_n_s32(-128 - p->output_zero_point);
+    const int32x4_t ohi = vdupq_n_s32(127 - p->output_zero_point);
+    for (i = 0; i + 8 <= n; i += 8) {
+        int32x4_t q[2];
+        for (int j = 0; j < 2; j++) {
+            uint32x4_t v = vld1q_u32(e + i + 4 * j);
+            uint64x2_t lo = vshlq_u64(vaddq_u64(vmull_u32(vget_low_u32(v), vr), vhalf), vsh);
+            uint64x2_t hi = vshlq_u64(vaddq_u64(vmull_high_u32(v, vr4), vhalf), vsh);
+            int32x4_t z = vreinterpretq_s32_u32(vcombine_u32(vmovn_u64(lo), vmovn_u64(hi)));
+            q[j] = mvnl_zp_clamp_neon(z, zp, olo, ohi);
+        }
+        vst1_s8(out + i, mvnl_narrow8(q[0], q[1]));
+    }
+    for (; i < n; i++) out[i] = mvnl_softmax_output(e[i], r, sh, p->output_zero_point);
+}
+
+void mv_softmax_rows_neon(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                          int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
+    for (int32_t r = 0; r < rows; r++)
+        mvnl_softmax_row_neon(in + r * in_stride, out + r * out_stride, n, p, (uint32_t *)scratch);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm
+
+static void mvnl_layernorm_token_neon(const int8_t *x, int8_t *out, const mv_layernorm_params *p) {
+    const int32_t c = p->channels;
+    int32_t i = 0;
+    int32x4_t vs = vdupq_n_s32(0), vq = vdupq_n_s32(0);
+    for (; i + 16 <= c; i += 16) {
+        int8x16_t a = vld1q_s8(x + i);
+        int16x8_t lo = vmovl_s8(vget_low_s8(a)), hi = vmovl_high_s8(a);
+        vs = vpadalq_s16(vs, vaddq_s16(lo, hi));
+        vq = vpadalq_s16(vq, vmulq_s16(lo, lo));  // a² ≤ 16384 fits int16
+        vq = vpadalq_s16(vq, vmulq_s16(hi, hi));
+    }
+    int32_t sum = vaddvq_s32(vs), sq = vaddvq_s32(vq);
+    for (; i < c; i++) {
+        int32_t a = x[i];
+        sum += a;
+        sq += a * a;
+    }
+
+    int64_t f;
+    int t;
+    mvnl_layernorm_factor(sum, sq, p, &f, &t);
+    const int64_t round = (int64_t)1 << (t - 1);
+    const int32x4_t vsum = vdupq_n_s32(sum);
+    const int32_t vf = (int32_t)f;  // F ≤ 2^30
+    const int64x2_t vround = vdupq_n_s64(round);
+    const int64x2_t vt = vdupq_n_s64(-(int64_t)t);
+    const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
+    const int32x4_t olo = vdupq_n_s32(-128 - p->output_zero_point);
+    const int32x4_t ohi = vdupq_n_s32(127 - p->output_zero_point);
+    for (i = 0; i + 8 <= c; i += 8) {
+        int32x4_t a[2], z[2];
+        mvnl_widen8(x + i, &a[0], &a[1]);
+        for (int j = 0; j < 2; j++) {
+            const int ch = i + 4 * j;
+            int32x4_t d = vsubq_s32(vmulq_n_s32(a[j], c), vsum);
+            int64x2_t nlo = vshlq_s64(vaddq_s64(vmull_n_s32(vget_low_s32(d), vf), vround), vt);
+            int64x2_t nhi = vshlq_s64(vaddq_s64(vmull_high_n_s32(d, vf), vround), vt);
+            int32x4_t n = vcombine_s32(vmovn_s64(nlo), vmovn_s64(nhi));
+            int32x4_t g = vld1q_s32(p->gamma_multipliers + ch);
+            int32x4_t h = vnegq_s32(vld1q_s32(p->shifts + ch));
+            int64x2_t ylo = vaddq_s64(vmull_s32(vget_low_s32(n), vget_low_s32(g)), vld1q_s64(p->biases + ch));
+            int64x2_t yhi = vaddq_s64(vmull_high_s32(n, g), vld1q_s64(p->biases + ch + 2));
+            ylo = vshlq_s64(ylo, vmovl_s32(vget_low_s32(h)));
+            yhi = vshlq_s64(yhi, vmovl_high_s32(h));
+            z[j] = mvnl_zp_clamp_neon(vcombine_s32(vmovn_s64(ylo), vmovn_s64(yhi)), zp, olo, ohi);
+        }
+        vst1_s8(out + i, mvnl_narrow8(z[0], z[1]));
+    }
+    for (; i < c; i++)
+        out[i] = mvnl_layernorm_output(x[i], c, sum, f, t, round, p->gamma_multipliers[i], p->shifts[i],
+                                       p->biases[i], p->output_zero_point);
+}
+
+void mv_layernorm_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                            int32_t tokens, const mv_layernorm_params *p) {
+    for (int32_t t = 0; t < tokens; t++) mvnl_layernorm_token_neon(in + t * in_stride, out + t * out_stride, p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Add and requantize
+
+void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
+                      int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p) {
+    mvnl_rq_neon ra = mvnl_rq_setup(p->multiplier_a, p->shift_a);
+    mvnl_rq_neon rb = mvnl_rq_setup(p->multiplier_b, p->shift_b);
+    mvnl_rq_neon ro = mvnl_rq_setup(p->output_multiplier, p->output_shift);
+    const int32x4_t za = vdupq_n_s32(p->zero_point_a), zb = vdupq_n_s32(p->zero_point_b);
+    const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
+    const int32x4_t lo = vdupq_n_s32(p->clamp_min - p->output_zero_point);
+    const int32x4_t hi = vdupq_n_s32(p->clamp_max - p->output_zero_point);
+    for (int32_t r = 0; r < rows; r++) {
+        const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
+        int8_t *po = out + r * out_stride;
+        int32_t i = 0;
+        for (; i + 8 <= columns; i += 8) {
+            int32x4_t xa[2], xb[2], z[2];
+            mvnl_widen8(pa + i, &xa[0], &xa[1]);
+            mvnl_widen8(pb + i, &xb[0], &xb[1]);
+            for (int j = 0; j < 2; j++) {
+                int32x4_t u = vshlq_n_s32(vsubq_s32(xa[j], za), 20);
+                int32x4_t v = vshlq_n_s32(vsubq_s32(xb[j], zb), 20);
+                int32x4_t s = vaddq_s32(mvnl_rq(u, &ra), mvnl_rq(v, &rb));
+                z[j] = mvnl_zp_clamp_neon(mvnl_rq(s, &ro), zp, lo, hi);
+            }
+            vst1_s8(po + i, mvnl_narrow8(z[0], z[1]));
+        }
+        for (; i < columns; i++) po[i] = mvnl_add(pa[i], pb[i], p);
+    }
+}
+
+void mv_requantize_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                             int32_t columns, int32_t rows, const mv_requantize_params *p) {
+    mvnl_rq_neon rq = mvnl_rq_setup(p->multiplier, p->shift);
+    const int32x4_t zi = vdupq_n_s32(p->input_zero_point);
+    const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
+    const int32x4_t lo = vdupq_n_s32(p->clamp_min - p->output_zero_point);
+    const int32x4_t hi = vdupq_n_s32(p->clamp_max - p->output_zero_point);
+    for (int32_t r = 0; r < rows; r++) {
+        const int8_t *src = in + r * in_stride;
+        int8_t *dst = out + r * out_stride;
+        int32_t i = 0;
+        for (; i + 8 <= columns; i += 8) {
+            int32x4_t x[2], z[2];
+            mvnl_widen8(src + i, &x[0], &x[1]);
+            for (int j = 0; j < 2; j++)
+                z[j] = mvnl_zp_clamp_neon(mvnl_rq(vshlq_n_s32(vsubq_s32(x[j], zi), 20), &rq), zp, lo, hi);
+            vst1_s8(dst + i, mvnl_narrow8(z[0], z[1]));
+        }
+        for (; i < columns; i++) dst[i] = mvnl_requantize_one(src[i], p);
+    }
+}
+
+#endif
