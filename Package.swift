@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "MVImage", dependencies: ["MVFormats"]),
         .target(name: "MVModel", dependencies: ["MVFormats"]),
         .target(name: "MVFloat", dependencies: ["MVModel", "MVKernels"]),
-        .target(name: "MVQuant", dependencies: ["MVModel", "MVFloat", "MVFormats", "MVKernels", "MVImage"]),
+        .target(name: "MVQuant", dependencies: ["MVModel", "MVFloat", "MVInt8", "MVFormats", "MVKernels"]),
         .target(name: "MVInt8", dependencies: ["MVModel", "MVFormats", "MVKernels"]),
         .target(name: "MVCLI", dependencies: ["MVFormats", "MVImage", "MVModel", "MVFloat", "MVQuant", "MVInt8", "MVKernels"]),
         .executableTarget(name: "mvquant", dependencies: ["MVCLI"]),

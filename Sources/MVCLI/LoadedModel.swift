@@ -1,6 +1,8 @@
 import MVFloat
-import MVKernels
 import MVFormats
+import MVImage
+import MVInt8
+import MVKernels
 import MVModel
 
 /// Runs one image at a time; one instance per thread.
@@ -13,6 +15,7 @@ protocol ModelRunner: AnyObject {
 final class LoadedModel {
     enum Kind {
         case float(Checkpoint)
+        case int8(QuantizedModel)
     }
 
     let path: String
@@ -28,38 +31,42 @@ final class LoadedModel {
             return LoadedModel(path: path, kind: .float(try Checkpoint.load(directory: path)))
         }
         guard FileSystem.exists(path) else { throw InputError("\(path): no such file or directory") }
-        throw InputError("\(path): not a checkpoint directory (config.json, model.safetensors)")
+        return LoadedModel(path: path, kind: .int8(try QuantizedModel(path: path)))
     }
 
     var graph: MobileViTGraph {
         switch kind {
         case let .float(c): return c.graph
+        case let .int8(m): return m.graph
         }
     }
 
-    var preprocessor: JSON? {
+    var preprocessorConfig: JSON? {
         switch kind {
         case let .float(c): return c.preprocessor
+        case let .int8(m): return m.preprocessor
         }
     }
 
     var labels: [String] { graph.config.labels }
 
-    var kindDescription: String {
-        switch kind {
-        case .float: return "float32 checkpoint"
-        }
+    var isInt8: Bool {
+        if case .int8 = kind { return true }
+        return false
     }
+
+    var kindDescription: String { isInt8 ? "int8 .mvq model" : "float32 checkpoint" }
 
     var parameterCount: Int {
         switch kind {
         case let .float(c): return c.parameterCount
+        case let .int8(m): return m.graph.parameterShapes.reduce(0) { $0 + $1.1.reduce(1, *) }
         }
     }
 
     /// The preprocessor's crop size, else the config's image size.
     var defaultSize: (Int, Int) {
-        if let crop = preprocessor?["crop_size"], let h = crop["height"]?.int, let w = crop["width"]?.int { return (h, w) }
+        if let crop = preprocessorConfig?["crop_size"], let h = crop["height"]?.int, let w = crop["width"]?.int { return (h, w) }
         let s = graph.config.imageSize
         return (s, s)
     }
@@ -68,24 +75,63 @@ final class LoadedModel {
     var fileSize: Int {
         switch kind {
         case let .float(c): return (try? MappedFile(path: FileSystem.join(c.directory, "model.safetensors")).count) ?? 0
+        case let .int8(m): return m.file.fileSize
         }
+    }
+
+    /// The image pipeline of this model (its preprocessor config), optionally at another size.
+    func preprocessor(size: (Int, Int)?) throws -> Preprocessor {
+        var p = try preprocessorConfig.map { try Preprocessor(config: $0) } ?? Preprocessor()
+        if let size { p.targetSize = ImageSize(height: size.0, width: size.1) }
+        return p
     }
 
     /// Lines describing the kernels this CPU selects, for `--verbose`.
     func kernelLog(threads: Int) -> [String] {
         switch kind {
         case .float: return ["float32 kernels: \(Float32Kernels.useAVX2 ? "AVX2+FMA" : "generic SIMD"), 1 thread"]
+        case .int8: return [KernelISA.selectionSummary, "int8 kernels: \(KernelISA.best.rawValue), \(threads) thread(s)"]
         }
     }
 
-    func makeRunner(threads: Int = 1) -> ModelRunner {
+    /// Extra text for `inspect`: quantisation parameters per layer and the file's sections.
+    func inspectExtra() -> String {
+        guard case let .int8(m) = kind else { return "" }
+        var s = "file sections (bytes):\n"
+        s += table(m.file.sectionSizes.map { ["  " + $0.0, String($0.1)] }, rightAlign: [1]) + "\n"
+        var byLayer: [String: Int] = [:]
+        for (name, t) in m.file.tensors {
+            let layer = name.split(separator: ".").dropLast().joined(separator: ".")
+            byLayer[layer, default: 0] += t.dataRange.count
+        }
+        s += "\ncalibration: \(m.calibration.serialized())\n\nactivation quantisation (scale, zero point) and parameter bytes:\n"
+        var rows: [[String]] = [["tensor", "scale", "zero point", "param bytes"]]
+        for name in m.activations.keys.sorted() {
+            let p = m.activations[name]!
+            rows.append(["  " + name.replacingPrefix("mobilevit.", with: ""), formatScale(p.scale), String(p.zeroPoint),
+                         byLayer[name].map(String.init) ?? ""])
+        }
+        return s + table(rows, rightAlign: [1, 2, 3])
+    }
+
+    func inspectJSON() -> [(String, JSON)] {
+        guard case let .int8(m) = kind else { return [] }
+        return [
+            ("sections", .object(m.file.sectionSizes.map { ($0.0, .number(Double($0.1))) })),
+            ("calibration", m.calibration),
+            ("activations", .object(m.activations.keys.sorted().map { name in
+                let p = m.activations[name]!
+                return (name, .object([("scale", .number(p.scale)), ("zero_point", .number(Double(p.zeroPoint)))]))
+            })),
+        ]
+    }
+
+    func makeRunner(threads: Int = 1) throws -> ModelRunner {
         switch kind {
         case let .float(c): return FloatRunner(FloatExecutor(checkpoint: c))
+        case let .int8(m): return Int8Runner(try Int8Executor(model: m, threads: threads))
         }
     }
-
-    func inspectExtra() -> String { "" }
-    func inspectJSON() -> [(String, JSON)] { [] }
 }
 
 final class FloatRunner: ModelRunner {
@@ -96,3 +142,43 @@ final class FloatRunner: ModelRunner {
         executor.run(nchw: nchw, height: height, width: width)
     }
 }
+
+final class Int8Runner: ModelRunner {
+    let executor: Int8Executor
+    init(_ executor: Int8Executor) { self.executor = executor }
+
+    func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) -> [Float] {
+        executor.run(nchw: nchw, height: height, width: width)
+    }
+}
+
+/// The repository's embedded default job (Calibration/), found from the working directory or
+/// from the executable's location (e.g. .build/release/mvquant inside the repository).
+enum DefaultPaths {
+    static let modelDirectory = "Calibration/mobilevit_xxs_cifar10_64"
+    static let calibrationImages = "Calibration/calib"
+    static let validationImages = "Calibration/val"
+
+    static func locate(_ relative: String) throws -> String {
+        var candidates = [relative]
+        var dir = FileSystem.directoryName(executablePath())
+        for _ in 0..<5 {
+            candidates.append(FileSystem.join(dir, relative))
+            dir = FileSystem.directoryName(dir)
+        }
+        for c in candidates where FileSystem.exists(c) { return c }
+        throw InputError("\(relative) not found (run from the mvquant repository, or pass the path explicitly)")
+    }
+
+    static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif

@@ -1,13 +1,24 @@
 import MVFormats
 
-/// Per-tensor affine quantisation of an activation: real = scale · (q − zeroPoint), q ∈ int8.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Affine quantisation of an activation: real = scale · (q − zeroPoint), q ∈ int8. Tensors feeding
+/// or leaving depthwise convolutions are quantised per channel (`channelScales`, channels
+/// innermost) with one shared zero point, so a channel with a small range keeps its resolution;
+/// `scale` is then the largest channel scale.
 public struct QuantParams: Sendable, Equatable {
     public var scale: Double
     public var zeroPoint: Int32
+    public var channelScales: [Double]?
 
-    public init(scale: Double, zeroPoint: Int32) {
+    public init(scale: Double, zeroPoint: Int32, channelScales: [Double]? = nil) {
         self.scale = scale
         self.zeroPoint = zeroPoint
+        self.channelScales = channelScales
     }
 
     /// The parameters covering [lo, hi] (widened to include 0, so zero is exact) with 256 levels.
@@ -17,16 +28,58 @@ public struct QuantParams: Sendable, Equatable {
         scale = span / 255
         let z = (-128 - l / scale).rounded()
         zeroPoint = Int32(min(max(z, -128), 127))
+        channelScales = nil
     }
 
-    public func quantize(_ x: Float) -> Int8 {
-        let q = (Double(x) / scale).rounded() + Double(zeroPoint)
+    /// Per-channel scales with one zero point. The zero point minimises Σ_c log(s_c / s*_c), where
+    /// s_c is the smallest scale covering channel c's range with that zero point and s*_c the
+    /// scale it would have with its own: the mean loss of resolution, in bits, over channels.
+    public init(channelRanges: [(lo: Float, hi: Float)]) {
+        let ranges = channelRanges.map { (lo: Double(min($0.lo, 0)), hi: Double(max($0.hi, 0))) }
+        func scales(_ z: Double) -> [Double] {
+            ranges.map { max($0.hi / (127 - z), -$0.lo / (128 + z), 1e-10) }
+        }
+        let ideal = ranges.map { max(($0.hi - $0.lo) / 255, 1e-10) }
+        var best = (cost: Double.infinity, z: 0.0)
+        for zi in -127...126 {
+            let z = Double(zi)
+            let cost = zip(scales(z), ideal).reduce(0.0) { $0 + log2($1.0 / $1.1) }
+            if cost < best.cost { best = (cost, z) }
+        }
+        let chosen = scales(best.z)
+        scale = chosen.max() ?? 1e-10
+        zeroPoint = Int32(best.z)
+        channelScales = chosen
+    }
+
+    public var isPerChannel: Bool { channelScales != nil }
+
+    public func channelScale(_ c: Int) -> Double { channelScales?[c] ?? scale }
+
+    public func quantize(_ x: Float, channel: Int = 0) -> Int8 {
+        let q = (Double(x) / channelScale(channel)).rounded() + Double(zeroPoint)
         return Int8(min(max(q, -128), 127))
     }
 
-    public func dequantize(_ q: Int8) -> Float { Float(scale * Double(Int32(q) - zeroPoint)) }
+    public func dequantize(_ q: Int8, channel: Int = 0) -> Float { Float(channelScale(channel) * Double(Int32(q) - zeroPoint)) }
 
-    var json: JSON { .array([.number(scale), .number(Double(zeroPoint))]) }
+    var json: JSON {
+        var items: [JSON] = [.number(scale), .number(Double(zeroPoint))]
+        if let channelScales { items.append(.array(channelScales.map { .number($0) })) }
+        return .array(items)
+    }
+
+    init?(json: JSON) {
+        guard let a = json.array, a.count == 2 || a.count == 3, let s = a[0].double, let z = a[1].int,
+              s > 0, s.isFinite, (-128...127).contains(z) else { return nil }
+        var channels: [Double]?
+        if a.count == 3 {
+            guard let list = a[2].array?.compactMap(\.double), list.count == a[2].array!.count,
+                  list.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+            channels = list
+        }
+        self.init(scale: s, zeroPoint: Int32(z), channelScales: channels)
+    }
 }
 
 /// Collects everything the int8 executor needs — integer parameters only, derived once by the
@@ -110,10 +163,8 @@ public final class QuantizedModel: @unchecked Sendable {
         calibration = m["calibration"] ?? .object([])
         var acts: [String: QuantParams] = [:]
         for (name, v) in m["activations"]?.object ?? [] {
-            guard let a = v.array, a.count == 2, let s = a[0].double, let z = a[1].int, s > 0, s.isFinite, (-128...127).contains(z) else {
-                throw InputError("\(path): bad quantisation parameters for '\(name)'")
-            }
-            acts[name] = QuantParams(scale: s, zeroPoint: Int32(z))
+            guard let p = QuantParams(json: v) else { throw InputError("\(path): bad quantisation parameters for '\(name)'") }
+            acts[name] = p
         }
         activations = acts
         var sc: [String: Int64] = [:]

@@ -61,7 +61,7 @@ public struct Calibrator {
                             guard pixels.count == checkpoint.config.numChannels * height * width else {
                                 throw InputError("calibration image \(i) has \(pixels.count) values, expected \(checkpoint.config.numChannels)×\(height)×\(width)")
                             }
-                            _ = executors[worker].run(nchw: pixels, height: height, width: width) { name, _, values in
+                            _ = executors[worker].run(nchw: pixels, height: height, width: width) { name, shape, values in
                                 let observers = observersPointer.pointee[worker]
                                 if pass == 0 {
                                     let o = observers[name] ?? {
@@ -70,6 +70,7 @@ public struct Calibrator {
                                         return n
                                     }()
                                     o.observeRange(values)
+                                    if shape.count == 3 { o.observeChannels(values, channels: shape[2]) }
                                 } else if let o = observers[name] {
                                     o.observeHistogram(values)
                                 }

@@ -9,6 +9,10 @@ public enum CalibrationMethod: String, CaseIterable, Sendable {
     /// TensorRT-style entropy calibration: the clip that minimises the KL divergence between the
     /// float histogram and its 8-bit quantised version, per sign.
     case entropy
+
+    /// The default of `mvquant calibrate`: the method that measured best on the embedded
+    /// CIFAR-10 model (README, "Measured results").
+    public static let recommended: CalibrationMethod = .mse
 }
 
 /// Statistics of one activation tensor over the calibration set. Two passes: the first records
@@ -21,8 +25,43 @@ public final class RangeObserver: @unchecked Sendable {
     public private(set) var histogram: [Double] = []
     public private(set) var histogramLow: Float = 0
     public private(set) var histogramHigh: Float = 0
+    /// Per-channel minimum and maximum (channels innermost, as NHWC tensors are observed).
+    public private(set) var channelMinimum: [Float] = []
+    public private(set) var channelMaximum: [Float] = []
 
     public init() {}
+
+    /// First pass, per channel: `values` is [..., channels] with channels innermost.
+    public func observeChannels(_ values: UnsafeBufferPointer<Float>, channels: Int) {
+        guard channels > 0, values.count % channels == 0 else { return }
+        if channelMinimum.count != channels {
+            channelMinimum = [Float](repeating: .infinity, count: channels)
+            channelMaximum = [Float](repeating: -.infinity, count: channels)
+        }
+        channelMinimum.withUnsafeMutableBufferPointer { lo in
+            channelMaximum.withUnsafeMutableBufferPointer { hi in
+                var i = 0
+                while i < values.count {
+                    for c in 0..<channels {
+                        let v = values[i + c]
+                        if v.isFinite {
+                            lo[c] = min(lo[c], v)
+                            hi[c] = max(hi[c], v)
+                        }
+                    }
+                    i += channels
+                }
+            }
+        }
+    }
+
+    /// Per-channel [lo, hi] (each including 0), or nil when channels were not observed.
+    public var channelRanges: [(lo: Float, hi: Float)]? {
+        guard !channelMinimum.isEmpty else { return nil }
+        return zip(channelMinimum, channelMaximum).map {
+            (min($0.0.isFinite ? $0.0 : 0, 0), max($0.1.isFinite ? $0.1 : 0, 0))
+        }
+    }
 
     /// First pass.
     public func observeRange(_ values: UnsafeBufferPointer<Float>) {
@@ -47,6 +86,8 @@ public final class RangeObserver: @unchecked Sendable {
     public func adoptSpan(of other: RangeObserver) {
         minimum = other.minimum
         maximum = other.maximum
+        channelMinimum = other.channelMinimum
+        channelMaximum = other.channelMaximum
         histogramLow = other.histogramLow
         histogramHigh = other.histogramHigh
         histogram = [Double](repeating: 0, count: Self.bins)
@@ -67,8 +108,25 @@ public final class RangeObserver: @unchecked Sendable {
     public func merge(_ other: RangeObserver) {
         minimum = min(minimum, other.minimum)
         maximum = max(maximum, other.maximum)
+        if !other.channelMinimum.isEmpty {
+            if channelMinimum.isEmpty {
+                channelMinimum = other.channelMinimum
+                channelMaximum = other.channelMaximum
+            } else if channelMinimum.count == other.channelMinimum.count {
+                for c in 0..<channelMinimum.count {
+                    channelMinimum[c] = min(channelMinimum[c], other.channelMinimum[c])
+                    channelMaximum[c] = max(channelMaximum[c], other.channelMaximum[c])
+                }
+            }
+        }
         if !other.histogram.isEmpty {
-            if histogram.isEmpty { histogram = other.histogram } else {
+            if histogram.isEmpty {
+                histogram = other.histogram
+                histogramLow = other.histogramLow
+                histogramHigh = other.histogramHigh
+            } else {
+                precondition(histogramLow == other.histogramLow && histogramHigh == other.histogramHigh,
+                             "histograms merged over different spans")
                 for i in 0..<histogram.count { histogram[i] += other.histogram[i] }
             }
         }

@@ -82,5 +82,18 @@ final class RangeObserverTests: XCTestCase {
         x.merge(y)
         XCTAssertEqual(x.minimum, whole.minimum)
         XCTAssertEqual(x.maximum, whole.maximum)
+        // Second pass: histograms over the merged span, merged into a fresh observer.
+        x.beginHistogram()
+        let h1 = RangeObserver(), h2 = RangeObserver()
+        h1.adoptSpan(of: x)
+        h2.adoptSpan(of: x)
+        a.withUnsafeBufferPointer { h1.observeHistogram($0) }
+        b.withUnsafeBufferPointer { h2.observeHistogram($0) }
+        let total = RangeObserver()
+        total.merge(h1)
+        total.merge(h2)
+        XCTAssertEqual(total.histogram.reduce(0, +), 5)
+        XCTAssertEqual(total.range(.percentile, percentile: 100).hi, whole.range(.percentile, percentile: 100).hi, accuracy: 0.01)
+        XCTAssertGreaterThan(total.range(.percentile, percentile: 99).hi, 3)
     }
 }

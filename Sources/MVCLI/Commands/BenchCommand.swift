@@ -32,7 +32,7 @@ let benchCommand = Command(
         state = state &* 1_664_525 &+ 1_013_904_223
         return Float(state >> 8) / Float(1 << 24)
     }
-    let runner = model.makeRunner(threads: threads)
+    let runner = try model.makeRunner(threads: threads)
     var times: [Double] = []
     input.withUnsafeBufferPointer { x in
         for _ in 0..<warmup { _ = runner.logits(nchw: x, height: h, width: w) }

@@ -1,0 +1,131 @@
+import MVFormats
+import MVImage
+import MVKernels
+import MVModel
+import MVQuant
+
+let calibrateCommand = Command(
+    name: "calibrate",
+    summary: "Quantise a float checkpoint to an int8 .mvq model using calibration images",
+    usage: "[--model DIR] [--images DIR] [--output FILE.mvq] [--count N] [--method M] [--size HxW] [--eval DIR] [--json OUT]",
+    options: [
+        OptionSpec(name: "--model", value: "DIR", help: "float checkpoint (default: the embedded \(DefaultPaths.modelDirectory))"),
+        OptionSpec(name: "--images", value: "DIR", help: "calibration images, ImageFolder tree or folder (default: \(DefaultPaths.calibrationImages))"),
+        OptionSpec(name: "--output", value: "FILE", help: "the .mvq to write (default: model.mvq), written atomically"),
+        OptionSpec(name: "--count", value: "N", help: "calibration images, sampled evenly across classes (default 256)"),
+        OptionSpec(name: "--method", value: "M", help: "range observer: \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", ")) (default \(CalibrationMethod.recommended.rawValue))"),
+        OptionSpec(name: "--percentile", value: "P", help: "percentile for --method percentile (default 99.99)"),
+        OptionSpec(name: "--size", value: "HxW", help: "calibration input size (default: the preprocessor's crop size)"),
+        OptionSpec(name: "--per-tensor", value: nil, help: "quantise every activation per tensor (no per-channel tensors around depthwise convolutions)"),
+        OptionSpec(name: "--report-images", value: "N", help: "held-out images for the per-layer SQNR report (default 16, 0 to skip)"),
+        OptionSpec(name: "--eval", value: "DIR", help: "after calibrating, measure int8 vs float accuracy on this labelled tree (default model: \(DefaultPaths.validationImages))"),
+        OptionSpec(name: "--no-eval", value: nil, help: "skip the accuracy measurement"),
+        OptionSpec(name: "--threads", value: "N", help: "threads (default: number of cores)"),
+        OptionSpec(name: "--json", value: "OUT", help: "write the report (ranges, SQNR, accuracy) as JSON ('-' for stdout)"),
+    ],
+    details: """
+    With no --model and --images it calibrates the embedded CIFAR-10 MobileViT-XXS on the embedded
+    calibration set and ends with the int8-vs-float accuracy drop on the embedded validation set.
+    """
+) { args in
+    let usingDefault = args.value("--model") == nil
+    let modelPath = try args.value("--model") ?? DefaultPaths.locate(DefaultPaths.modelDirectory)
+    let imagesPath = try args.value("--images") ?? DefaultPaths.locate(DefaultPaths.calibrationImages)
+    let output = args.value("--output") ?? "model.mvq"
+    let count = try args.int("--count", default: 256, range: 1...1_000_000)
+    let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
+    let reportImages = try args.int("--report-images", default: 16, range: 0...100_000)
+    guard let method = CalibrationMethod(rawValue: args.value("--method") ?? CalibrationMethod.recommended.rawValue) else {
+        throw UsageError("--method must be one of \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    let percentile = Double(args.value("--percentile") ?? "99.99") ?? -1
+    guard percentile > 50 && percentile <= 100 else { throw UsageError("--percentile expects a number in (50, 100]") }
+    guard output.hasSuffix(".mvq") else { throw UsageError("--output should name a .mvq file") }
+    let t0 = monotonicSeconds()
+
+    let model = try LoadedModel.load(modelPath)
+    guard case let .float(checkpoint) = model.kind else { throw InputError("\(modelPath): calibrate needs a float checkpoint directory") }
+    let (h, w) = try args.size("--size") ?? model.defaultSize
+    try checkInputSize(h, w)
+    let pre = try model.preprocessor(size: args.value("--size") == nil ? nil : (h, w))
+    let all = try loadDataset([imagesPath], model: model)
+    let calibration = all.evenSample(count: count)
+    Console.info("calibrating \(checkpoint.config.variantName) (\(modelPath)) on \(calibration.count) images from \(imagesPath) at \(h)×\(w), method \(method.rawValue)")
+
+    var progress = Progress("calibration passes", total: 2 * calibration.count)
+    let calibrator = Calibrator(checkpoint: checkpoint, height: h, width: w, threads: threads)
+    let items = calibration.items
+    let observers = try calibrator.collect(count: items.count, image: { i in
+        let x = try pre.pixelValues(path: items[i].path)
+        guard x.height == h, x.width == w else { throw InputError("\(items[i].path): preprocessed to \(x.height)×\(x.width), expected \(h)×\(w)") }
+        return x.values
+    }, progress: { progress.update($0) })
+    progress.update(2 * calibration.count)
+    var ranges: [String: (lo: Float, hi: Float)] = [:]
+    var channelRanges: [String: [(lo: Float, hi: Float)]] = [:]
+    for (name, o) in observers {
+        ranges[name] = o.range(method, percentile: percentile)
+        if !args.has("--per-tensor"), let c = o.channelRanges { channelRanges[name] = c }
+    }
+    let info: JSON = ["method": .string(method.rawValue), "images": .number(Double(calibration.count)),
+                      "per_channel_activations": .bool(!args.has("--per-tensor")),
+                      "size": [.number(Double(h)), .number(Double(w))], "percentile": .number(percentile),
+                      "source": .string(imagesPath)]
+    let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, channelRanges: channelRanges, calibration: info)
+    try compiler.model.write(to: output)
+    let calibrationSeconds = monotonicSeconds() - t0
+    let quantized = try LoadedModel.load(output)
+    print("wrote \(output) (\(fixed(Double(quantized.fileSize) / 1_048_576, 2)) MiB) in \(fixed(calibrationSeconds, 1)) s")
+    var report: [(String, JSON)] = [("model", .string(modelPath)), ("output", .string(output)), ("calibration", info),
+                                    ("calibration_seconds", .number(calibrationSeconds)),
+                                    ("model_bytes", .number(Double(quantized.fileSize)))]
+
+    // Per-layer SQNR on images not used for calibration.
+    if reportImages > 0, case let .int8(qmodel) = quantized.kind {
+        let used = Set(calibration.items.map(\.path))
+        let heldOut = all.items.filter { !used.contains($0.path) }
+        let pool = heldOut.isEmpty ? all.items : heldOut
+        let picks = ImageDataset(classNames: all.classNames, classLabels: all.classLabels, items: pool).evenSample(count: reportImages)
+        let images = try picks.items.map { try pre.pixelValues(path: $0.path).values }
+        let r = try QuantizationReport.measure(checkpoint: checkpoint, model: qmodel, images: images, height: h, width: w)
+        print("\nper-layer SQNR (float vs int8) on \(r.images) held-out image(s), lowest first marked *:")
+        let worst = Set(r.rows.sorted { $0.sqnr < $1.sqnr }.prefix(5).map(\.name))
+        var rows: [[String]] = [["tensor", "SQNR dB", "scale", "zero point"]]
+        for row in r.rows {
+            rows.append([(worst.contains(row.name) ? "* " : "  ") + row.name.replacingPrefix("mobilevit.", with: ""),
+                         fixed(row.sqnr, 1), formatScale(row.scale), String(row.zeroPoint)])
+        }
+        print(table(rows, rightAlign: [1, 2, 3]))
+        report.append(("sqnr", .array(r.rows.map { .object([("tensor", .string($0.name)), ("sqnr_db", .number($0.sqnr)),
+                                                            ("scale", .number($0.scale)), ("zero_point", .number(Double($0.zeroPoint)))]) })))
+    }
+
+    // The accuracy drop on a labelled set: what users came for.
+    let evalPath: String? = args.has("--no-eval") ? nil : (try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil))
+    if let evalPath {
+        let dataset = try loadDataset([evalPath], model: model)
+        let size: (Int, Int)? = args.value("--size") == nil ? nil : (h, w)
+        let f = try evaluate(model, dataset: dataset, size: size, threads: threads, label: "float eval")
+        let q = try evaluate(quantized, dataset: dataset, size: size, threads: threads, label: "int8 eval")
+        let agreement = Double(zip(f.predictions, q.predictions).filter { $0 == $1 }.count) / Double(dataset.count)
+        print("\naccuracy on \(dataset.count) images of \(evalPath):")
+        print("  float top-1 \(percent(f.top1))  top-5 \(percent(f.top5))")
+        print("  int8  top-1 \(percent(q.top1))  top-5 \(percent(q.top5))")
+        print("  drop \(fixed(100 * (f.top1 - q.top1), 2)) points, top-1 agreement \(percent(agreement))")
+        report.append(("eval", .object([("images", .number(Double(dataset.count))), ("float_top1", .number(f.top1)),
+                                        ("int8_top1", .number(q.top1)), ("float_top5", .number(f.top5)),
+                                        ("int8_top5", .number(q.top5)), ("drop_points", .number(100 * (f.top1 - q.top1))),
+                                        ("agreement", .number(agreement))])))
+    }
+    if let out = args.value("--json") { try writeJSON(.object(report), to: out) }
+    return 0
+}
+
+func percent(_ x: Double) -> String { fixed(100 * x, 2) + "%" }
+
+func formatScale(_ s: Double) -> String {
+    var e = 0, m = s
+    while m < 1 && e > -30 { m *= 10; e -= 1 }
+    while m >= 10 && e < 30 { m /= 10; e += 1 }
+    return fixed(m, 3) + "e" + String(e)
+}

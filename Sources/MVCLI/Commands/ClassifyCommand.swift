@@ -1,0 +1,50 @@
+import MVFormats
+import MVImage
+
+let classifyCommand = Command(
+    name: "classify",
+    summary: "Print the top-K labels of images (JPEG, PNG, PPM/PGM)",
+    usage: "--model DIR|FILE.mvq IMAGE... [--top K] [--size HxW] [--json]",
+    options: [
+        OptionSpec(name: "--model", value: "PATH", help: "checkpoint directory (float) or .mvq (int8)"),
+        OptionSpec(name: "--top", value: "K", help: "labels per image (default 5)"),
+        OptionSpec(name: "--size", value: "HxW", help: "input size (default: the preprocessor's)"),
+        OptionSpec(name: "--threads", value: "N", help: "threads for the int8 executor (default: number of cores)"),
+        OptionSpec(name: "--json", value: nil, help: "print JSON: [{image, top: [{label, index, probability}]}]"),
+    ],
+    details: "Images are preprocessed as the model's preprocessor_config.json says (resize, centre crop, rescale, BGR)."
+) { args in
+    let model = try LoadedModel.load(try args.required("--model"))
+    guard !args.positional.isEmpty else { throw UsageError("give at least one image") }
+    let k = try args.int("--top", default: 5, range: 1...100_000)
+    let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
+    let size = try args.size("--size")
+    if let size { try checkInputSize(size.0, size.1) }
+    let pre = try model.preprocessor(size: size)
+    let runner = try model.makeRunner(threads: threads)
+    var results: [JSON] = []
+    for path in args.positional {
+        let x = try pre.pixelValues(path: path)
+        let logits = x.values.withUnsafeBufferPointer { runner.logits(nchw: $0, height: x.height, width: x.width) }
+        let m = logits.max() ?? 0
+        let e = logits.map { exp(Double($0 - m)) }
+        let total = e.reduce(0, +)
+        let order = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(k)
+        if args.has("--json") {
+            results.append(.object([("image", .string(path)), ("top", .array(order.map {
+                .object([("label", .string(model.labels[$0])), ("index", .number(Double($0))), ("probability", .number(e[$0] / total))])
+            }))]))
+        } else {
+            print(path)
+            for i in order { print("  \(fixed(100 * e[i] / total, 2))%  \(model.labels[i]) (\(i))") }
+        }
+    }
+    if args.has("--json") { print(JSON.array(results).serialized(indent: 2)) }
+    return 0
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif

@@ -1,0 +1,324 @@
+import MVFormats
+import MVKernels
+import MVModel
+
+/// Receives int8 activations during a run (for per-layer error reports): the tensor's name (see
+/// `TensorNames`), its shape ([H, W, C], or [P, N, C] for attention tensors in unfolded token
+/// order), the first element, the distance between rows (≥ C for channel slices), its
+/// quantisation, and — for transformer tensors kept in pixel order on the token grid — the patch
+/// size with which the float executor reports them unfolded ([P, N, C]).
+public typealias Int8Observer = (_ name: String, _ shape: [Int], _ data: UnsafePointer<Int8>, _ pixelStride: Int,
+                                 _ params: QuantParams, _ unfoldPatch: Int?) -> Void
+
+/// Executes a `.mvq` model in integer arithmetic only. Weights are packed once at load for the
+/// selected ISA; each input size gets a memory plan (one arena, sized by a dry run) the first time
+/// it is seen, and later runs at that size allocate nothing. Work inside each operator is split
+/// over `threads` threads; the result is bit-identical for every thread count and ISA.
+///
+/// The only floating point is quantising the input image and dequantising the logits.
+public final class Int8Executor {
+    public let model: QuantizedModel
+    public let isa: KernelISA
+    public let threads: Int
+    let pool: ThreadPool
+    var graph: MobileViTGraph { model.graph }
+
+    let inputParams: QuantParams
+    var convs: [String: Int8Conv] = [:]
+    var linears: [String: Int8Linear] = [:]
+    var adds: [String: AddInt8.Parameters] = [:]
+    var layerNorms: [String: IntegerLayerNorm.Parameters] = [:]
+    var softmax: [String: IntegerSoftmax.Parameters] = [:]
+    var attentionRequant: [String: RequantizationParameters] = [:]
+    let classifier: PackedInt8Matrix
+    let logitScale: [Float]
+    let poolMultiplier: (Int32, Int32)
+
+    /// Per input size: the arena and the size-dependent tables (index maps, resize plans).
+    final class Plan {
+        let arena = Int8Arena()
+        var tokenOffsets: [String: [Int32]] = [:]
+        var resizes: [String: (up: BilinearResizeInt8.Plan, down: BilinearResizeInt8.Plan)] = [:]
+        var pool: GlobalAveragePoolInt8.Parameters?
+        var attention: [String: [AttentionScratch]] = [:]
+    }
+    var plans: [Int: Plan] = [:]
+    var plan = Plan()
+
+    public init(model: QuantizedModel, threads: Int = 1, isa: KernelISA = .best) throws {
+        self.model = model
+        self.isa = isa
+        self.threads = max(1, threads)
+        pool = ThreadPool(threads: self.threads)
+        inputParams = try model.activation(TensorNames.input)
+        let g = model.graph
+        // Walk the graph as the compiler did, preparing every operator with its input quantisation.
+        var preparedConvs: [String: Int8Conv] = [:]
+        var preparedLinears: [String: Int8Linear] = [:]
+        var adds: [String: AddInt8.Parameters] = [:]
+        var layerNorms: [String: IntegerLayerNorm.Parameters] = [:]
+        var softmax: [String: IntegerSoftmax.Parameters] = [:]
+        var attentionRequant: [String: RequantizationParameters] = [:]
+        func conv(_ l: ConvLayer, input: String) throws {
+            preparedConvs[l.name] = try Int8Conv(l, model: model, input: try model.activation(input), isa: isa)
+        }
+        func linear(_ l: LinearLayer, input: String) throws {
+            preparedLinears[l.name] = try Int8Linear(l, model: model, input: try model.activation(input), isa: isa)
+        }
+        func add(_ name: String, _ a: String, _ b: String) throws {
+            adds[name] = try addParameters(model, name, a: try model.activation(a), b: try model.activation(b),
+                                           y: try model.activation(name))
+        }
+        func block(_ b: InvertedResidual, input: String, output: String?) throws -> String {
+            try conv(b.expand, input: input)
+            try conv(b.depthwise, input: b.expand.name)
+            try conv(b.reduce, input: b.depthwise.name)
+            guard b.useResidual else { return output ?? b.reduce.name }
+            try add(b.name, input, b.reduce.name)
+            return b.name
+        }
+        var x = TensorNames.input
+        try conv(g.stem, input: x)
+        x = g.stem.name
+        for stage in g.stages {
+            switch stage {
+            case let .mobileNet(_, blocks):
+                for b in blocks { x = try block(b, input: x, output: nil) }
+            case let .mobileViT(m):
+                guard let d = m.downsampling, !d.useResidual else {
+                    throw InputError("\(model.path): MobileViT blocks need a stride-2 downsampling layer")
+                }
+                let concat = TensorNames.concat(m)
+                _ = try block(d, input: x, output: concat)
+                try conv(m.convKxK, input: concat)
+                try conv(m.conv1x1, input: m.convKxK.name)
+                var t0 = m.conv1x1.name
+                for t in m.transformer {
+                    layerNorms[t.layerNormBefore.name] = try layerNormParameters(model, t.layerNormBefore)
+                    for l in [t.query, t.key, t.value] { try linear(l, input: TensorNames.ln1(t)) }
+                    softmax[t.name] = try softmaxParameters(model, t)
+                    attentionRequant[t.name] = RequantizationParameters(
+                        multiplier: Int32(try model.scalar("\(t.name).pv.multiplier", in: 0...Int64(Int32.max))),
+                        shift: Int32(try model.scalar("\(t.name).pv.shift", in: -31...62)))
+                    try linear(t.attentionOutput, input: TensorNames.context(t))
+                    try add(TensorNames.residual1(t), t0, t.attentionOutput.name)
+                    layerNorms[t.layerNormAfter.name] = try layerNormParameters(model, t.layerNormAfter)
+                    try linear(t.intermediate, input: TensorNames.ln2(t))
+                    try linear(t.output, input: t.intermediate.name)
+                    try add(t.name, TensorNames.residual1(t), t.output.name)
+                    t0 = t.name
+                }
+                layerNorms[m.layerNorm.name] = try layerNormParameters(model, m.layerNorm)
+                try conv(m.projection, input: m.layerNorm.name)
+                try conv(m.fusion, input: concat)
+                x = m.fusion.name
+            }
+        }
+        try conv(g.expansion, input: x)
+        convs = preparedConvs
+        linears = preparedLinears
+        self.adds = adds
+        self.layerNorms = layerNorms
+        self.softmax = softmax
+        self.attentionRequant = attentionRequant
+        let c = g.classifier
+        let pooled = try model.activation(TensorNames.pooler)
+        let w = try model.int8(c.name + ".weight", count: c.outFeatures * c.inFeatures)
+        let b = try model.int32(c.name + ".bias", count: c.outFeatures)
+        classifier = b.withUnsafeBufferPointer { bias in
+            PackedInt8Matrix(rows: w.baseAddress!, rowStride: c.inFeatures, n: c.outFeatures, k: c.inFeatures,
+                             bias: bias.baseAddress, aZeroPoint: pooled.zeroPoint, isa: isa)
+        }
+        logitScale = try model.float32(c.name + ".logit_scale", count: c.outFeatures)
+        poolMultiplier = (Int32(try model.scalar("\(TensorNames.pooler).multiplier", in: 0...Int64(Int32.max))),
+                          Int32(try model.scalar("\(TensorNames.pooler).shift", in: -31...62)))
+    }
+
+    /// Bytes of the activation arena planned for the last input size used.
+    public var arenaBytes: Int { plan.arena.capacity }
+
+    /// Logits (dequantised) for one NCHW float32 image [1, C, H, W].
+    public func run(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
+                    observer: Int8Observer? = nil) -> [Float] {
+        var logits = [Float](repeating: 0, count: graph.classifier.outFeatures)
+        let acc = runAccumulators(nchw: input, height: height, width: width, observer: observer)
+        for i in 0..<logits.count { logits[i] = Float(acc[i]) * logitScale[i] }
+        return logits
+    }
+
+    /// The classifier's int32 accumulators: the integer result that must match bit for bit across
+    /// ISAs, thread counts and machines.
+    public func runAccumulators(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
+                                observer: Int8Observer? = nil) -> [Int32] {
+        let c = graph.config.numChannels
+        precondition(input.count == c * height * width, "input has \(input.count) values, expected \(c)×\(height)×\(width)")
+        let key = height << 32 | width
+        if let p = plans[key] {
+            plan = p
+        } else {
+            plan = Plan()
+            plan.arena.planning = true
+            var unused = [Int32](repeating: 0, count: graph.classifier.outFeatures)
+            forward(input: input, height: height, width: width, logits: &unused, observer: nil)
+            plan.arena.commit()
+            plans[key] = plan
+        }
+        var acc = [Int32](repeating: 0, count: graph.classifier.outFeatures)
+        forward(input: input, height: height, width: width, logits: &acc, observer: observer)
+        return acc
+    }
+
+    var planning: Bool { plan.arena.planning }
+
+    struct Tensor {
+        var data: UnsafeMutablePointer<Int8>
+        var h: Int
+        var w: Int
+        var c: Int
+        /// Elements between pixels (≥ c for a channel slice of a wider buffer).
+        var stride: Int
+    }
+
+    func observe(_ observer: Int8Observer?, _ name: String, _ t: Tensor, params: QuantParams? = nil, unfoldPatch: Int? = nil) {
+        guard let observer, !planning, let p = params ?? model.activations[name] else { return }
+        observer(name, [t.h, t.w, t.c], t.data, t.stride, p, unfoldPatch)
+    }
+
+    func forward(input: UnsafeBufferPointer<Float>, height: Int, width: Int, logits: inout [Int32],
+                 observer: Int8Observer?) {
+        let arena = plan.arena
+        arena.reset()
+        let c = graph.config.numChannels
+        var x = Tensor(data: arena.allocate(Int8.self, height * width * c), h: height, w: width, c: c, stride: c)
+        if !planning { quantizeInput(input, into: x.data, pixels: height * width, channels: c) }
+        observe(observer, TensorNames.input, x)
+        x = conv(graph.stem, x, observer)
+        for stage in graph.stages {
+            switch stage {
+            case let .mobileNet(_, blocks):
+                for b in blocks { x = invertedResidual(b, x, observer, into: nil) }
+            case let .mobileViT(m):
+                x = mobileViTBlock(m, x, observer)
+            }
+        }
+        x = conv(graph.expansion, x, observer)
+        globalPoolAndClassify(x, logits: &logits, observer: observer)
+    }
+
+    /// The one floating-point step before the logits: q = clamp(round(x / s) + z).
+    func quantizeInput(_ input: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Int8>, pixels: Int, channels c: Int) {
+        let inv = Float(1 / inputParams.scale), z = Float(inputParams.zeroPoint)
+        for ch in 0..<c {
+            let plane = input.baseAddress! + ch * pixels
+            for p in 0..<pixels {
+                let q = (plane[p] * inv).rounded(.toNearestOrEven) + z
+                out[p * c + ch] = Int8(min(max(q, -128), 127))
+            }
+        }
+    }
+
+    /// Splits `count` units of work into tasks of at least `grain` units and runs them on the pool.
+    func parallel(_ count: Int, grain: Int, _ body: (Range<Int>, Int) -> Void) {
+        guard count > 0, !planning else { return }
+        let tasks = min(max(1, count / max(grain, 1)), threads * 4)
+        if tasks <= 1 || threads == 1 {
+            body(0..<count, 0)
+            return
+        }
+        pool.parallelFor(tasks) { i, worker in
+            let lo = count * i / tasks, hi = count * (i + 1) / tasks
+            if lo < hi { body(lo..<hi, worker) }
+        }
+    }
+
+    /// A convolution into a new arena buffer, or into `destination` with a pixel stride.
+    func conv(_ l: ConvLayer, _ x: Tensor, _ observer: Int8Observer?, into destination: Tensor? = nil) -> Tensor {
+        let op = convs[l.name]!
+        let (oh, ow) = l.outputSize(x.h, x.w)
+        let out = destination ?? Tensor(data: plan.arena.allocate(Int8.self, oh * ow * l.outChannels), h: oh, w: ow,
+                                         c: l.outChannels, stride: l.outChannels)
+        let o = op.output
+        withTable(o.table) { table in
+            switch op.kernel {
+            case let .pointwise(b):
+                parallel(oh * ow, grain: max(16, 32768 / max(1, x.c * l.outChannels))) { rows, _ in
+                    Int8GEMM.run(a: x.data + rows.lowerBound * x.stride, aRows: .strided(x.stride), m: rows.count, k: x.c,
+                                 b: b, output: out.data + rows.lowerBound * out.stride, outRows: .strided(out.stride),
+                                 outputZeroPoint: o.zeroPoint, clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table)
+                    o.applyChannelTables(out.data, stride: out.stride, channels: l.outChannels, rows: rows)
+                }
+            case let .depthwise(d):
+                parallel(oh, grain: max(1, 4096 / max(1, ow * x.c))) { rows, _ in
+                    d.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride, stride: l.stride,
+                          output: out.data, outputPixelStride: out.stride, outputZeroPoint: o.zeroPoint,
+                          clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table, rows: rows)
+                    o.applyChannelTables(out.data, stride: out.stride, channels: l.outChannels,
+                                         rows: (rows.lowerBound * ow)..<(rows.upperBound * ow))
+                }
+            case let .dense(d):
+                let tile = d.recommendedTilePixels
+                let scratchBytes = d.scratchSize(tilePixels: tile)
+                let mark = plan.arena.mark
+                let scratch = plan.arena.allocate(Int8.self, scratchBytes * threads)
+                parallel(oh, grain: max(1, 2048 / max(1, ow))) { rows, worker in
+                    d.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride,
+                          output: out.data, outputPixelStride: out.stride, outputZeroPoint: o.zeroPoint,
+                          clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table, rows: rows,
+                          scratch: scratch + worker * scratchBytes, tilePixels: tile)
+                    o.applyChannelTables(out.data, stride: out.stride, channels: l.outChannels,
+                                         rows: (rows.lowerBound * ow)..<(rows.upperBound * ow))
+                }
+                plan.arena.release(to: mark)
+            }
+        }
+        if destination == nil { observe(observer, l.name, out) }
+        return out
+    }
+
+    func withTable<R>(_ table: [Int8]?, _ body: (UnsafePointer<Int8>?) -> R) -> R {
+        guard let table else { return body(nil) }
+        return table.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+
+    func invertedResidual(_ b: InvertedResidual, _ x: Tensor, _ observer: Int8Observer?, into destination: Tensor?) -> Tensor {
+        let (oh, ow) = b.depthwise.outputSize(x.h, x.w)
+        let cout = b.reduce.outChannels
+        let out = destination ?? Tensor(data: plan.arena.allocate(Int8.self, oh * ow * cout), h: oh, w: ow, c: cout, stride: cout)
+        let mark = plan.arena.mark
+        let e = conv(b.expand, x, observer)
+        let d = conv(b.depthwise, e, observer)
+        _ = conv(b.reduce, d, observer, into: out)
+        plan.arena.release(to: mark)
+        if b.useResidual {
+            observe(observer, b.reduce.name, out)
+            let p = adds[b.name]!
+            parallel(oh * ow, grain: 1024 / max(1, cout) + 1) { rows, _ in
+                AddInt8.run(a: x.data, aRowStride: x.stride, b: out.data, bRowStride: out.stride, output: out.data,
+                            outputRowStride: out.stride, columns: cout, rows: rows, parameters: p, isa: isa)
+            }
+            observe(observer, b.name, out)
+        } else if destination == nil {
+            observe(observer, b.reduce.name, out)
+        }
+        return out
+    }
+
+    func globalPoolAndClassify(_ x: Tensor, logits: inout [Int32], observer: Int8Observer?) {
+        let pixels = x.h * x.w
+        if plan.pool == nil || plan.pool!.pixelCount != pixels {
+            let input = model.activations[graph.expansion.name]!, output = model.activations[TensorNames.pooler]!
+            plan.pool = try? poolParameters(multiplier: poolMultiplier.0, shift: poolMultiplier.1, inputZeroPoint: input.zeroPoint,
+                                       outputZeroPoint: output.zeroPoint, pixelCount: pixels)
+        }
+        let pooled = plan.arena.allocate(Int8.self, x.c)
+        let scratch = plan.arena.allocate(Int32.self, GlobalAveragePoolInt8.scratchCount(channels: x.c))
+        guard !planning else { return }
+        GlobalAveragePoolInt8.run(input: x.data, width: x.w, rowStride: x.w * x.stride, pixelStride: x.stride,
+                                  output: pooled, channels: 0..<x.c, parameters: plan.pool!, scratch: scratch)
+        observe(observer, TensorNames.pooler, Tensor(data: pooled, h: 1, w: 1, c: x.c, stride: x.c))
+        logits.withUnsafeMutableBufferPointer { out in
+            Int8GEMM.runInt32(a: pooled, aRows: .strided(x.c), m: 1, k: x.c, b: classifier, output: out.baseAddress!,
+                              outRows: .strided(out.count))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// MVInt8: see Package.swift for this module's place in the layering.

@@ -1,0 +1,33 @@
+// Public factories calling the memberwise initialisers for the kernels' prepared parameters, so an
+// executor can rebuild them from integers stored in a model file (the `make` functions, which use
+// floating point, run only in the compiler). Each result is validated: values that would overflow
+// the fixed-point arithmetic throw instead of computing garbage.
+
+extension AddInt8.Parameters {
+    public static func restored(inputZeroPointA: Int32, inputZeroPointB: Int32, multiplierA: Int32, shiftA: Int32,
+                multiplierB: Int32, shiftB: Int32, outputMultiplier: Int32, outputShift: Int32,
+                outputZeroPoint: Int32, clampMin: Int32, clampMax: Int32) throws -> Self {
+        try Self(inputZeroPointA: inputZeroPointA, inputZeroPointB: inputZeroPointB, multiplierA: multiplierA, shiftA: shiftA, multiplierB: multiplierB, shiftB: shiftB, outputMultiplier: outputMultiplier, outputShift: outputShift, outputZeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax).validated()
+    }
+}
+
+extension IntegerLayerNorm.Parameters {
+    public static func restored(channels: Int, varianceShift: Int32, epsilonTerm: UInt64, gammaMultipliers: [Int32], shifts: [Int32],
+                biases: [Int64], outputZeroPoint: Int32) throws -> Self {
+        try Self(channels: channels, varianceShift: varianceShift, epsilonTerm: epsilonTerm, gammaMultipliers: gammaMultipliers, shifts: shifts, biases: biases, outputZeroPoint: outputZeroPoint).validated()
+    }
+}
+
+extension IntegerSoftmax.Parameters {
+    public static func restored(expMultiplier: UInt32, expShift: Int32, maxDifference: UInt32, outputMultiplier: UInt32,
+                outputShift: Int32, outputZeroPoint: Int32, inputScale: Double, outputScale: Double) throws -> Self {
+        try Self(expMultiplier: expMultiplier, expShift: expShift, maxDifference: maxDifference, outputMultiplier: outputMultiplier, outputShift: outputShift, outputZeroPoint: outputZeroPoint, inputScale: inputScale, outputScale: outputScale).validated()
+    }
+}
+
+extension GlobalAveragePoolInt8.Parameters {
+    public static func restored(pixelCount: Int, inputZeroPoint: Int32, preShift: Int32, multiplier: Int32, shift: Int32,
+                outputZeroPoint: Int32) throws -> Self {
+        try Self(pixelCount: pixelCount, inputZeroPoint: inputZeroPoint, preShift: preShift, multiplier: multiplier, shift: shift, outputZeroPoint: outputZeroPoint).validated()
+    }
+}

@@ -1,0 +1,87 @@
+import MVFloat
+import MVFormats
+import MVImage
+import MVInt8
+import MVKernels
+import MVModel
+import MVQuant
+import TestSupport
+import XCTest
+
+/// Calibrate the embedded default model on real images, compile, write and reload the .mvq, and
+/// run it in int8: close to float, and bit-identical across thread counts and kernel ISAs.
+final class EndToEndInt8Tests: XCTestCase {
+    static let setup: (checkpoint: Checkpoint, model: QuantizedModel, images: [[Float]], dir: TemporaryDirectory)? = {
+        do {
+            let checkpoint = try Checkpoint.load(directory: SharedFixtures.defaultModel)
+            let preprocessor = try Preprocessor(config: checkpoint.preprocessor!)
+            var paths: [String] = []
+            let root = FileSystem.join(SharedFixtures.packageRoot, "Calibration/val")
+            for c in try FileSystem.list(root) {
+                for f in try FileSystem.list(FileSystem.join(root, c)).prefix(4) { paths.append(FileSystem.join(FileSystem.join(root, c), f)) }
+            }
+            let images = try paths.map { try preprocessor.pixelValues(path: $0).values }
+            let calibrator = Calibrator(checkpoint: checkpoint, height: 64, width: 64, threads: 2)
+            let observers = try calibrator.collect(count: 24) { images[$0 % images.count] }
+            var ranges: [String: (lo: Float, hi: Float)] = [:]
+            for (name, o) in observers { ranges[name] = o.range(.minmax) }
+            let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, calibration: ["method": "minmax"])
+            let dir = TemporaryDirectory()
+            try compiler.model.write(to: dir.file("m.mvq"))
+            return (checkpoint, try QuantizedModel(path: dir.file("m.mvq")), images, dir)
+        } catch {
+            XCTFail("setup failed: \(error)")
+            return nil
+        }
+    }()
+
+    func testInt8AgreesWithFloat() throws {
+        guard let s = Self.setup else { return }
+        let float = FloatExecutor(checkpoint: s.checkpoint)
+        let int8 = try Int8Executor(model: s.model, threads: 1)
+        var agree = 0
+        var cosine = 0.0
+        for image in s.images {
+            let f = float.run(nchw: image, height: 64, width: 64)
+            let q = image.withUnsafeBufferPointer { int8.run(nchw: $0, height: 64, width: 64) }
+            if argmax(f) == argmax(q) { agree += 1 }
+            let dot = zip(f, q).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let nf = f.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot(), nq = q.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+            cosine += dot / max(nf * nq, 1e-12)
+        }
+        cosine /= Double(s.images.count)
+        print("int8 vs float on \(s.images.count) images: top-1 agreement \(agree), mean logit cosine \(cosine)")
+        XCTAssertGreaterThanOrEqual(Double(agree) / Double(s.images.count), 0.85)
+        XCTAssertGreaterThan(cosine, 0.95)
+    }
+
+    func testBitIdenticalAcrossThreadsAndISAs() throws {
+        guard let s = Self.setup else { return }
+        let reference = try Int8Executor(model: s.model, threads: 1, isa: .reference)
+        var executors = [try Int8Executor(model: s.model, threads: 2, isa: .reference)]
+        for isa in KernelISA.available where isa != .reference {
+            executors.append(try Int8Executor(model: s.model, threads: 1, isa: isa))
+            executors.append(try Int8Executor(model: s.model, threads: 2, isa: isa))
+        }
+        for image in s.images.prefix(6) {
+            let expected = image.withUnsafeBufferPointer { reference.runAccumulators(nchw: $0, height: 64, width: 64) }
+            for e in executors {
+                let got = image.withUnsafeBufferPointer { e.runAccumulators(nchw: $0, height: 64, width: 64) }
+                XCTAssertEqual(got, expected, "\(e.isa) with \(e.threads) threads")
+            }
+        }
+    }
+
+    func testRunningTwiceGivesTheSameResultAndOtherSizesWork() throws {
+        guard let s = Self.setup else { return }
+        let e = try Int8Executor(model: s.model, threads: 2)
+        let a = s.images[0].withUnsafeBufferPointer { e.runAccumulators(nchw: $0, height: 64, width: 64) }
+        // A size whose last feature map is not divisible by the patch size (resize path).
+        let big = [Float](repeating: 0.5, count: 3 * 96 * 96)
+        _ = big.withUnsafeBufferPointer { e.runAccumulators(nchw: $0, height: 96, width: 96) }
+        let b = s.images[0].withUnsafeBufferPointer { e.runAccumulators(nchw: $0, height: 64, width: 64) }
+        XCTAssertEqual(a, b)
+    }
+
+    func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] }! }
+}
