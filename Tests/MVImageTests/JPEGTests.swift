@@ -14,8 +14,12 @@ enum TinyJPEG {
     }
 
     static let dqt = segment(0xDB, [0x00] + [UInt8](repeating: 1, count: 64))
-    static let dht = segment(0xC4, [0x00, 1] + [UInt8](repeating: 0, count: 15) + [0x00]
-        + [0x10, 1] + [UInt8](repeating: 0, count: 15) + [0x00])
+    static let dht = segment(0xC4, join([0x00, 1], [UInt8](repeating: 0, count: 15), [0x00],
+                                        [0x10, 1], [UInt8](repeating: 0, count: 15), [0x00]))
+
+    /// Concatenation as one call: long `+` chains of array literals take Swift 6.0's type checker
+    /// minutes (the aarch64 toolchain), while this is instant.
+    static func join(_ parts: [UInt8]...) -> [UInt8] { parts.flatMap { $0 } }
 
     /// SOF with the given marker, size and (id, sampling) components.
     static func sof(_ marker: UInt8 = 0xC0, precision: UInt8 = 8, width: Int, height: Int,
@@ -37,16 +41,16 @@ enum TinyJPEG {
 final class JPEGTests: XCTestCase {
     func testFlatGreyFromZeroBits() throws {
         // 16x16 grey: four blocks of two zero bits each.
-        let grey = TinyJPEG.soi + TinyJPEG.dqt + TinyJPEG.sof(width: 16, height: 16) + TinyJPEG.dht
-            + TinyJPEG.sos([1]) + [0x00] + TinyJPEG.eoi
+        let grey = TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt, TinyJPEG.sof(width: 16, height: 16), TinyJPEG.dht,
+                                 TinyJPEG.sos([1]), [0x00], TinyJPEG.eoi)
         let image = try ImageDecoder.decode(bytes: grey, name: "grey.jpg")
         XCTAssertEqual(image.width, 16)
         XCTAssertEqual(image.pixels, [UInt8](repeating: 128, count: 16 * 16 * 3))
 
         // 4:2:0 colour, odd size: one MCU of six blocks, twelve zero bits.
-        let colour = TinyJPEG.soi + TinyJPEG.dqt
-            + TinyJPEG.sof(width: 13, height: 9, components: [(1, 0x22), (2, 0x11), (3, 0x11)]) + TinyJPEG.dht
-            + TinyJPEG.sos([1, 2, 3]) + [0x00, 0x0F] + TinyJPEG.eoi
+        let colour = TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt,
+                                   TinyJPEG.sof(width: 13, height: 9, components: [(1, 0x22), (2, 0x11), (3, 0x11)]), TinyJPEG.dht,
+                                   TinyJPEG.sos([1, 2, 3]), [0x00, 0x0F], TinyJPEG.eoi)
         let rgb = try ImageDecoder.decode(bytes: colour, name: "colour.jpg")
         XCTAssertEqual(rgb.width, 13)
         XCTAssertEqual(rgb.height, 9)
@@ -61,8 +65,8 @@ final class JPEGTests: XCTestCase {
             data.append(0x3F)
             if k < 3 { data += [0xFF, 0xD0 + UInt8(k)] }
         }
-        let jpeg = TinyJPEG.soi + TinyJPEG.dqt + TinyJPEG.sof(width: 16, height: 16) + TinyJPEG.dht + dri
-            + TinyJPEG.sos([1]) + data + TinyJPEG.eoi
+        let jpeg = TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt, TinyJPEG.sof(width: 16, height: 16), TinyJPEG.dht, dri,
+                                 TinyJPEG.sos([1]), data, TinyJPEG.eoi)
         let image = try ImageDecoder.decode(bytes: jpeg, name: "restart.jpg")
         XCTAssertEqual(image.pixels, [UInt8](repeating: 128, count: 16 * 16 * 3))
     }
@@ -80,7 +84,7 @@ final class JPEGTests: XCTestCase {
             ("fractional sampling", TinyJPEG.sof(width: 8, height: 8, components: [(1, 0x31), (2, 0x21), (3, 0x11)]), "fractional"),
         ]
         for (what, sof, phrase) in cases {
-            let bytes = TinyJPEG.soi + TinyJPEG.dqt + sof + TinyJPEG.dht + TinyJPEG.sos([1]) + [0x00] + TinyJPEG.eoi
+            let bytes = TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt, sof, TinyJPEG.dht, TinyJPEG.sos([1]), [0x00], TinyJPEG.eoi)
             XCTAssertThrowsError(try ImageDecoder.decode(bytes: bytes, name: what), what) { error in
                 XCTAssertTrue("\(error)".hasPrefix("\(what): "), "\(error)")
                 XCTAssertTrue("\(error)".contains(phrase), "\(what): \(error)")
@@ -91,21 +95,21 @@ final class JPEGTests: XCTestCase {
     /// With no pixel budget at all, a header claiming 65535x65535 on a few bytes of data is
     /// still refused before the component planes are allocated.
     func testLyingSizeWithoutBudgetIsRefusedBeforeAllocation() {
-        let bytes = TinyJPEG.soi + TinyJPEG.dqt + TinyJPEG.sof(width: 65535, height: 65535) + TinyJPEG.dht
-            + TinyJPEG.sos([1]) + [UInt8](repeating: 0, count: 100) + TinyJPEG.eoi
+        let bytes = TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt, TinyJPEG.sof(width: 65535, height: 65535), TinyJPEG.dht,
+                                  TinyJPEG.sos([1]), [UInt8](repeating: 0, count: 100), TinyJPEG.eoi)
         XCTAssertThrowsError(try ImageDecoder.decode(bytes: bytes, name: "liar.jpg", maxPixels: Int.max)) { error in
             XCTAssertTrue("\(error)".contains("cannot hold"), "\(error)")
         }
     }
 
     func testMissingTablesAndTruncation() {
-        let noTables = TinyJPEG.soi + TinyJPEG.sof(width: 8, height: 8) + TinyJPEG.sos([1]) + [0x00] + TinyJPEG.eoi
+        let noTables = TinyJPEG.join(TinyJPEG.soi, TinyJPEG.sof(width: 8, height: 8), TinyJPEG.sos([1]), [0x00], TinyJPEG.eoi)
         XCTAssertThrowsError(try ImageDecoder.decode(bytes: noTables, name: "notables.jpg"))
-        let noScan = TinyJPEG.soi + TinyJPEG.dqt + TinyJPEG.sof(width: 8, height: 8) + TinyJPEG.eoi
+        let noScan = TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt, TinyJPEG.sof(width: 8, height: 8), TinyJPEG.eoi)
         XCTAssertThrowsError(try ImageDecoder.decode(bytes: noScan, name: "noscan.jpg"))
         // 64x64 needs 64 blocks (128 bits); 4 bytes of data is not enough.
-        let short = TinyJPEG.soi + TinyJPEG.dqt + TinyJPEG.sof(width: 64, height: 64) + TinyJPEG.dht + TinyJPEG.sos([1])
-            + [0, 0, 0, 0]
+        let short = TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt, TinyJPEG.sof(width: 64, height: 64), TinyJPEG.dht,
+                                  TinyJPEG.sos([1]), [0, 0, 0, 0])
         XCTAssertThrowsError(try ImageDecoder.decode(bytes: short, name: "short.jpg")) { error in
             XCTAssertTrue("\(error)".contains("truncated"), "\(error)")
         }

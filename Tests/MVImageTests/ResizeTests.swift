@@ -45,7 +45,12 @@ final class ResizeTests: XCTestCase {
     func testSmallPatternMatchesPillow() throws {
         var pixels: [UInt8] = []
         for y in 0..<4 {
-            for x in 0..<6 { pixels += [UInt8((x * 40 + y * 13) % 256), UInt8((x * x * 7 + y * 31) % 256), UInt8((255 - x * 20 - y * 50 + 512) % 256)] }
+            for x in 0..<6 {
+                let r: Int = (x * 40 + y * 13) % 256
+                let g: Int = (x * x * 7 + y * 31) % 256
+                let b: Int = (255 - x * 20 - y * 50 + 512) % 256
+                pixels += [UInt8(r), UInt8(g), UInt8(b)]
+            }
         }
         let image = RGBImage(width: 6, height: 4, pixels: pixels)
         let crcs: [String: [UInt32]] = [

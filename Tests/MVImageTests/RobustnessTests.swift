@@ -35,11 +35,11 @@ final class RobustnessTests: XCTestCase {
             for f in files { inputs.append((FileSystem.baseName(f), try FileSystem.read(f))) }
         }
         // Always include some generated ones, so the test means something without ../shared.
-        let samples: [[[Int]]] = (0..<9).map { y in (0..<11).map { x in [x * 20, y * 25, (x * y) % 256] } }
+        let samples: [[[Int]]] = (0..<9).map { (y: Int) -> [[Int]] in (0..<11).map { (x: Int) -> [Int] in [x * 20, y * 25, (x * y) % 256] } }
         inputs.append(("generated.png", makePNG(width: 11, height: 9, bitDepth: 8, colorType: 2, samples: samples, interlaced: true)))
         inputs.append(("generated.ppm", Array("P6 4 4 255\n".utf8) + (0..<48).map { UInt8($0 * 5) }))
-        inputs.append(("generated.jpg", TinyJPEG.soi + TinyJPEG.dqt + TinyJPEG.sof(width: 16, height: 16) + TinyJPEG.dht
-            + TinyJPEG.sos([1]) + [0x00] + TinyJPEG.eoi))
+        inputs.append(("generated.jpg", TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt, TinyJPEG.sof(width: 16, height: 16), TinyJPEG.dht,
+                                                      TinyJPEG.sos([1]), [0x00], TinyJPEG.eoi)))
 
         var random = TestRandom(state: 42)
         var decodes = 0
@@ -69,13 +69,13 @@ final class RobustnessTests: XCTestCase {
 
     /// Many random corruptions of small generated images of each format.
     func testRandomCorruptionOfSmallImages() {
-        let samples: [[[Int]]] = (0..<5).map { y in (0..<7).map { x in [x * 30, y * 50, 255 - x * 30] } }
+        let samples: [[[Int]]] = (0..<5).map { (y: Int) -> [[Int]] in (0..<7).map { (x: Int) -> [Int] in [x * 30, y * 50, 255 - x * 30] } }
         let inputs: [(String, [UInt8])] = [
             ("small.png", makePNG(width: 7, height: 5, bitDepth: 8, colorType: 2, samples: samples)),
             ("small-adam7.png", makePNG(width: 7, height: 5, bitDepth: 8, colorType: 2, samples: samples, interlaced: true)),
-            ("small.jpg", TinyJPEG.soi + TinyJPEG.dqt
-                + TinyJPEG.sof(width: 13, height: 9, components: [(1, 0x22), (2, 0x11), (3, 0x11)]) + TinyJPEG.dht
-                + TinyJPEG.sos([1, 2, 3]) + [0x00, 0x0F] + TinyJPEG.eoi),
+            ("small.jpg", TinyJPEG.join(TinyJPEG.soi, TinyJPEG.dqt,
+                                        TinyJPEG.sof(width: 13, height: 9, components: [(1, 0x22), (2, 0x11), (3, 0x11)]),
+                                        TinyJPEG.dht, TinyJPEG.sos([1, 2, 3]), [0x00, 0x0F], TinyJPEG.eoi)),
             ("small.pgm", Array("P2 3 2 255 0 1 2 3 4 5\n".utf8)),
         ]
         var random = TestRandom(state: 5)
