@@ -201,8 +201,7 @@ extension Int8Executor {
                 Int8GEMM.run(a: b.normed + rows.lowerBound * dim, aRows: .strided(dim), m: rows.count, k: dim, b: fc1.packed,
                              output: b.hidden + rows.lowerBound * ffn, outRows: .strided(ffn),
                              outputZeroPoint: fc1.output.zeroPoint, clampMin: fc1.output.clampMin,
-                             clampMax: fc1.output.clampMax, lookupTable: table)
-                fc1.output.applyChannelTables(b.hidden, stride: ffn, channels: ffn, rows: rows)
+                             clampMax: fc1.output.clampMax, lookupTable: table, lookupTableStride: fc1.output.tableStride)
             }
         }
         observe(observer, t.intermediate.name, pixelTensor(b.hidden, ffn), unfoldPatch: ps)

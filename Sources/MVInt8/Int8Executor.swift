@@ -205,14 +205,19 @@ public final class Int8Executor {
         globalPoolAndClassify(x, logits: &logits, observer: observer)
     }
 
-    /// The one floating-point step before the logits: q = clamp(round(x / s) + z).
+    /// The one floating-point step before the logits: q = clamp(round(x / s) + z), rounding half to
+    /// even by the 1.5·2²³ trick (no libm call on baseline x86-64), NaN treated as the low clamp.
     func quantizeInput(_ input: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Int8>, pixels: Int, channels c: Int) {
-        let inv = Float(1 / inputParams.scale), z = Float(inputParams.zeroPoint)
+        let inv = Float(1 / inputParams.scale), z = inputParams.zeroPoint
+        let magic: Float = 12_582_912
         for ch in 0..<c {
             let plane = input.baseAddress! + ch * pixels
             for p in 0..<pixels {
-                let q = (plane[p] * inv).rounded(.toNearestOrEven) + z
-                out[p * c + ch] = Int8(min(max(q, -128), 127))
+                var v = plane[p] * inv
+                if !(v > -256) { v = -256 }
+                if !(v < 256) { v = 256 }
+                let q = Int32((v + magic) - magic) &+ z
+                out[p &* c &+ ch] = Int8(truncatingIfNeeded: min(max(q, -128), 127))
             }
         }
     }
@@ -244,16 +249,15 @@ public final class Int8Executor {
                 parallel(oh * ow, grain: max(16, 32768 / max(1, x.c * l.outChannels))) { rows, _ in
                     Int8GEMM.run(a: x.data + rows.lowerBound * x.stride, aRows: .strided(x.stride), m: rows.count, k: x.c,
                                  b: b, output: out.data + rows.lowerBound * out.stride, outRows: .strided(out.stride),
-                                 outputZeroPoint: o.zeroPoint, clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table)
-                    o.applyChannelTables(out.data, stride: out.stride, channels: l.outChannels, rows: rows)
+                                 outputZeroPoint: o.zeroPoint, clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table,
+                                 lookupTableStride: o.tableStride)
                 }
             case let .depthwise(d):
                 parallel(oh, grain: max(1, 4096 / max(1, ow * x.c))) { rows, _ in
                     d.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride, stride: l.stride,
                           output: out.data, outputPixelStride: out.stride, outputZeroPoint: o.zeroPoint,
-                          clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table, rows: rows)
-                    o.applyChannelTables(out.data, stride: out.stride, channels: l.outChannels,
-                                         rows: (rows.lowerBound * ow)..<(rows.upperBound * ow))
+                          clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table, lookupTableStride: o.tableStride,
+                          rows: rows)
                 }
             case let .dense(d):
                 let tile = d.recommendedTilePixels
@@ -263,10 +267,8 @@ public final class Int8Executor {
                 parallel(oh, grain: max(1, 2048 / max(1, ow))) { rows, worker in
                     d.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride,
                           output: out.data, outputPixelStride: out.stride, outputZeroPoint: o.zeroPoint,
-                          clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table, rows: rows,
-                          scratch: scratch + worker * scratchBytes, tilePixels: tile)
-                    o.applyChannelTables(out.data, stride: out.stride, channels: l.outChannels,
-                                         rows: (rows.lowerBound * ow)..<(rows.upperBound * ow))
+                          clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table, lookupTableStride: o.tableStride,
+                          rows: rows, scratch: scratch + worker * scratchBytes, tilePixels: tile)
                 }
                 plan.arena.release(to: mark)
             }

@@ -46,15 +46,15 @@ struct Int8Conv {
     }
 }
 
-/// The zero point, clamp and optional activation table applied after requantisation: one
-/// 256-entry table fused into the kernel, or one per output channel (per-channel quantised
-/// tensors) applied right after it.
+/// The zero point, clamp and optional activation table(s) applied after requantisation, inside
+/// the kernel: one 256-entry table, or one per output channel (`tableStride` 256) for per-channel
+/// quantised pre-activations or outputs.
 struct OutputStage {
     let zeroPoint: Int32
     let clampMin: Int32
     let clampMax: Int32
     let table: [Int8]?
-    let channelTables: [Int8]?
+    let tableStride: Int
 
     init(_ model: QuantizedModel, _ name: String, channels: Int) throws {
         zeroPoint = Int32(try model.scalar(name + ".output_zero_point", in: -128...127))
@@ -62,27 +62,11 @@ struct OutputStage {
         clampMax = Int32(try model.scalar(name + ".clamp_max", in: -128...127))
         guard clampMin <= clampMax else { throw InputError("\(model.path): \(name): clamp_min > clamp_max") }
         if let t = model.file.tensors[name + ".lut"] {
-            if t.elementCount == 256 {
-                table = Array(try model.int8(name + ".lut", count: 256))
-                channelTables = nil
-            } else {
-                table = nil
-                channelTables = Array(try model.int8(name + ".lut", count: 256 * channels))
-            }
+            tableStride = t.elementCount == 256 ? 0 : 256
+            table = Array(try model.int8(name + ".lut", count: tableStride == 0 ? 256 : 256 * channels))
         } else {
             table = nil
-            channelTables = nil
-        }
-    }
-
-    /// Applies the per-channel tables to pixels `rows` of an [pixels][stride] buffer.
-    func applyChannelTables(_ data: UnsafeMutablePointer<Int8>, stride: Int, channels: Int, rows: Range<Int>) {
-        guard let channelTables else { return }
-        channelTables.withUnsafeBufferPointer { t in
-            for p in rows {
-                let row = data + p * stride
-                for c in 0..<channels { row[c] = t[c &* 256 &+ Int(row[c]) &+ 128] }
-            }
+            tableStride = 0
         }
     }
 }

@@ -97,7 +97,7 @@ public final class Conv2DInt8: @unchecked Sendable {
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride: Int? = nil,
         output: UnsafeMutablePointer<Int8>, outputPixelStride: Int? = nil,
         outputZeroPoint: Int32, clampMin: Int32 = -128, clampMax: Int32 = 127,
-        lookupTable: UnsafePointer<Int8>? = nil, rows: Range<Int>,
+        lookupTable: UnsafePointer<Int8>? = nil, lookupTableStride: Int = 0, rows: Range<Int>,
         scratch: UnsafeMutablePointer<Int8>?, tilePixels: Int
     ) {
         let (oh, ow) = outputSize(inputHeight: inputHeight, inputWidth: inputWidth)
@@ -109,7 +109,8 @@ public final class Conv2DInt8: @unchecked Sendable {
         if isPointwise {
             Int8GEMM.run(a: input + p0 * ips, aRows: .strided(ips), m: p1 - p0, k: k, b: weights,
                          output: output + p0 * ops, outRows: .strided(ops), outputZeroPoint: outputZeroPoint,
-                         clampMin: clampMin, clampMax: clampMax, lookupTable: lookupTable)
+                         clampMin: clampMin, clampMax: clampMax, lookupTable: lookupTable,
+                         lookupTableStride: lookupTableStride)
             return
         }
         guard let scratch else { preconditionFailure("Conv2DInt8 needs im2col scratch") }
@@ -150,7 +151,8 @@ public final class Conv2DInt8: @unchecked Sendable {
             }
             Int8GEMM.run(a: UnsafePointer(scratch), aRows: .strided(k), m: t1 - t0, k: k, b: weights,
                          output: output + t0 * ops, outRows: .strided(ops), outputZeroPoint: outputZeroPoint,
-                         clampMin: clampMin, clampMax: clampMax, lookupTable: lookupTable)
+                         clampMin: clampMin, clampMax: clampMax, lookupTable: lookupTable,
+                         lookupTableStride: lookupTableStride)
             t0 = t1
         }
     }

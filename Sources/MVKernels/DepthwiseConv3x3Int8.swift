@@ -123,14 +123,16 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     ///   - input: NHWC int8; pixel (y, x) at `input + (y·inputWidth + x)·inputPixelStride`, channel
     ///     c at `+ c` (`inputPixelStride` defaults to `channels`; larger for a channel slice).
     ///   - output: pixel (y, x) at `output + (y·outputWidth + x)·outputPixelStride`.
-    ///   - lookupTable: nil or 256 entries indexed by `out + 128`.
+    ///   - lookupTable: nil or 256 entries indexed by `out + 128`; with `lookupTableStride` 256, one
+    ///     table per channel (channel c's at `lookupTable + c * 256`).
     public func run(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride: Int? = nil, stride: Int,
         output: UnsafeMutablePointer<Int8>, outputPixelStride: Int? = nil,
         outputZeroPoint: Int32, clampMin: Int32 = -128, clampMax: Int32 = 127,
-        lookupTable: UnsafePointer<Int8>? = nil, rows: Range<Int>
+        lookupTable: UnsafePointer<Int8>? = nil, lookupTableStride: Int = 0, rows: Range<Int>
     ) {
         precondition(stride == 1 || stride == 2, "depthwise stride must be 1 or 2")
+        precondition(lookupTableStride == 0 || lookupTableStride == 256, "table stride must be 0 or 256")
         precondition(isa.isSupported, "depthwise weights packed for \(isa.rawValue), which this CPU cannot run")
         precondition(outputZeroPoint >= -128 && outputZeroPoint <= 127)
         precondition(clampMin >= -128 && clampMax <= 127 && clampMin <= clampMax)
@@ -142,7 +144,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         if isa == .reference {
             runReference(input: input, inputHeight: inputHeight, inputWidth: inputWidth, ips: ips, stride: stride,
                          output: output, ow: ow, ops: ops, zeroPoint: outputZeroPoint, clampMin: clampMin,
-                         clampMax: clampMax, lut: lookupTable, rows: rows)
+                         clampMax: clampMax, lut: lookupTable, lutStride: lookupTableStride, rows: rows)
             return
         }
         var a = mv_dw_args()
@@ -168,6 +170,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         a.clamp_min = clampMin
         a.clamp_max = clampMax
         a.lut = lookupTable
+        a.lut_stride = lookupTableStride
         withUnsafePointer(to: &a) { p in
             if isa == .avx2 { mv_dw3x3_avx2(p) } else { mv_dw3x3_neon(p) }
         }
@@ -176,7 +179,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     private func runReference(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, ips: Int, stride: Int,
         output: UnsafeMutablePointer<Int8>, ow: Int, ops: Int, zeroPoint: Int32, clampMin: Int32, clampMax: Int32,
-        lut: UnsafePointer<Int8>?, rows: Range<Int>
+        lut: UnsafePointer<Int8>?, lutStride: Int, rows: Range<Int>
     ) {
         let w = UnsafePointer<Int8>(packed.assumingMemoryBound(to: Int8.self))
         let pad = UnsafePointer(padRow)
@@ -202,7 +205,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
                         for k in 0..<9 { acc &+= Int32(w[k * channels + c]) &* Int32(t[k][c]) }
                         let z = requantize(acc, multiplier: multiplier[c], shift: shift[c])
                         var v = Int8(truncatingIfNeeded: addZeroPointAndClamp(z, zeroPoint: zeroPoint, clampMin: clampMin, clampMax: clampMax))
-                        if let lut { v = lut[Int(v) &+ 128] }
+                        if let lut { v = lut[c &* lutStride &+ Int(v) &+ 128] }
                         o[c] = v
                     }
                 }

@@ -20,14 +20,17 @@ public enum Int8GEMM {
     ///   - a: base of A (M x K int8 activations); rows per `aRows`.
     ///   - k: must equal `b.k`.
     ///   - output: base of C; rows per `outRows`, N = `b.n` contiguous values per row.
-    ///   - lookupTable: nil or 256 entries indexed by `out + 128`.
+    ///   - lookupTable: nil or 256 entries indexed by `out + 128`; with `lookupTableStride` 256,
+    ///     one such table per output column (column n's at `lookupTable + n * 256`), for
+    ///     per-channel quantised outputs.
     public static func run(
         a: UnsafePointer<Int8>, aRows: RowAddressing, m: Int, k: Int,
         b: PackedInt8Matrix,
         output: UnsafeMutablePointer<Int8>, outRows: RowAddressing,
         outputZeroPoint: Int32, clampMin: Int32 = -128, clampMax: Int32 = 127,
-        lookupTable: UnsafePointer<Int8>? = nil
+        lookupTable: UnsafePointer<Int8>? = nil, lookupTableStride: Int = 0
     ) {
+        precondition(lookupTableStride == 0 || lookupTableStride == 256, "table stride must be 0 or 256")
         precondition(k == b.k, "K does not match the packed matrix")
         precondition(b.isa.isSupported, "matrix packed for \(b.isa.rawValue), which this CPU cannot run")
         precondition(outputZeroPoint >= -128 && outputZeroPoint <= 127)
@@ -36,11 +39,12 @@ public enum Int8GEMM {
         if b.isa == .reference {
             referenceGEMM(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
                           int32Output: false, zeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax,
-                          lut: lookupTable)
+                          lut: lookupTable, lutStride: lookupTableStride)
             return
         }
         withArgs(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
-                 zeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax, lut: lookupTable) { args in
+                 zeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax, lut: lookupTable,
+                 lutStride: lookupTableStride) { args in
             switch b.isa {
             case .avx2: mv_gemm_q8_avx2(args)
             case .avx512vnni: mv_gemm_q8_avx512vnni(args)
@@ -63,11 +67,11 @@ public enum Int8GEMM {
         guard m > 0 else { return }
         if b.isa == .reference {
             referenceGEMM(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
-                          int32Output: true, zeroPoint: 0, clampMin: -128, clampMax: 127, lut: nil)
+                          int32Output: true, zeroPoint: 0, clampMin: -128, clampMax: 127, lut: nil, lutStride: 0)
             return
         }
         withArgs(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
-                 zeroPoint: 0, clampMin: -128, clampMax: 127, lut: nil) { args in
+                 zeroPoint: 0, clampMin: -128, clampMax: 127, lut: nil, lutStride: 0) { args in
             switch b.isa {
             case .avx2: mv_gemm_i32_avx2(args)
             case .avx512vnni: mv_gemm_i32_avx512vnni(args)
@@ -82,7 +86,7 @@ public enum Int8GEMM {
     private static func withArgs(
         a: UnsafePointer<Int8>, aRows: RowAddressing, m: Int, b: PackedInt8Matrix,
         output: UnsafeMutableRawPointer, outRows: RowAddressing,
-        zeroPoint: Int32, clampMin: Int32, clampMax: Int32, lut: UnsafePointer<Int8>?,
+        zeroPoint: Int32, clampMin: Int32, clampMax: Int32, lut: UnsafePointer<Int8>?, lutStride: Int,
         _ body: (UnsafePointer<mv_gemm_args>) -> Void
     ) {
         var args = mv_gemm_args()
@@ -108,6 +112,7 @@ public enum Int8GEMM {
         args.clamp_min = clampMin
         args.clamp_max = clampMax
         args.lut = lut
+        args.lut_stride = lutStride
         args.flags = b.flags
         withUnsafePointer(to: &args) { body($0) }
     }
@@ -116,7 +121,7 @@ public enum Int8GEMM {
     private static func referenceGEMM(
         a: UnsafePointer<Int8>, aRows: RowAddressing, m: Int, b: PackedInt8Matrix,
         output: UnsafeMutableRawPointer, outRows: RowAddressing, int32Output: Bool,
-        zeroPoint: Int32, clampMin: Int32, clampMax: Int32, lut: UnsafePointer<Int8>?
+        zeroPoint: Int32, clampMin: Int32, clampMax: Int32, lut: UnsafePointer<Int8>?, lutStride: Int
     ) {
         let n = b.n, k = b.k
         let w = UnsafePointer<Int8>(b.weightsPointer.assumingMemoryBound(to: Int8.self))
@@ -146,7 +151,7 @@ public enum Int8GEMM {
                 } else {
                     let z = requantize(acc, multiplier: mult[col], shift: shift[col])
                     var o = Int8(truncatingIfNeeded: addZeroPointAndClamp(z, zeroPoint: zeroPoint, clampMin: clampMin, clampMax: clampMax))
-                    if let lut { o = lut[Int(o) &+ 128] }
+                    if let lut { o = lut[col &* lutStride &+ Int(o) &+ 128] }
                     output.assumingMemoryBound(to: Int8.self)[coff + col] = o
                 }
             }

@@ -17,6 +17,8 @@ public final class ThreadPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)
     private let nextIndex = Atomic<Int>(0)
     private let finished = Atomic<Int>(0)
+    /// Workers that are done with the current job (and no longer hold its closure).
+    private let arrived = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private var count = 0
     private var body: ((Int, Int) -> Void)?
@@ -78,12 +80,17 @@ public final class ThreadPool: @unchecked Sendable {
             self.count = count
             nextIndex.store(0, ordering: .relaxed)
             finished.store(0, ordering: .relaxed)
+            arrived.store(0, ordering: .relaxed)
             pthread_mutex_lock(&mutex)
             generation.add(1, ordering: .releasing)
             pthread_cond_broadcast(&condition)
             pthread_mutex_unlock(&mutex)
             runTasks(worker: 0)
-            while finished.load(ordering: .acquiring) < count { spinPause() }
+            // Every worker checks in once per job, after dropping its reference to the closure, so
+            // the closure does not outlive this call and no worker reads the next job's fields early.
+            while finished.load(ordering: .acquiring) < count || arrived.load(ordering: .acquiring) < threadCount - 1 {
+                spinPause()
+            }
             self.body = nil
         }
     }
@@ -120,6 +127,7 @@ public final class ThreadPool: @unchecked Sendable {
             seen = current
             if stopping.load(ordering: .acquiring) { return }
             runTasks(worker: worker)
+            arrived.add(1, ordering: .releasing)
         }
     }
 

@@ -49,7 +49,7 @@ TA void mv_dw3x3_avx2(const mv_dw_args *p) {
                     for (size_t i = 0; i < nx; i++, o += p->out_pixel_stride) {
                         const __m128i r = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         _mm_storeu_si128((__m128i *)o, r);
-                        if (p->lut) mv_apply_lut(o, 16, p->lut);
+                        if (p->lut) mv_apply_lut_at(o, 16, p->lut, p->lut_stride, c0);
                     }
                 } else {
                     for (size_t i = 0; i < nx; i++, o += p->out_pixel_stride) {
@@ -63,7 +63,7 @@ TA void mv_dw3x3_avx2(const mv_dw_args *p) {
                         int8_t tmp[16];
                         _mm_storeu_si128((__m128i *)tmp, dw16(tp, 0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi));
                         memcpy(o, tmp, nv);
-                        if (p->lut) mv_apply_lut(o, nv, p->lut);
+                        if (p->lut) mv_apply_lut_at(o, nv, p->lut, p->lut_stride, c0);
                     }
                 }
             }

@@ -66,7 +66,7 @@ void mv_dw3x3_neon(const mv_dw_args *p) {
                         vst1q_s8(tmp, dw16(in, w, bias, q, zp, lo, hi));
                         memcpy(o, tmp, nv);
                     }
-                    if (p->lut) mv_apply_lut(o, nv, p->lut);
+                    if (p->lut) mv_apply_lut_at(o, nv, p->lut, p->lut_stride, c0);
                 }
             }
         }

@@ -166,7 +166,7 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
                         _mm_storeu_si128((__m128i *)tmp, v);
                         memcpy(dst, tmp, nv);
                     }
-                    if (p->lut) mv_apply_lut(dst, nv, p->lut);
+                    if (p->lut) mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
                 }
             }
         }

@@ -89,7 +89,7 @@ static void gemm_neon(const mv_gemm_args *p, int int32_out) {
                         vst1_s8(tmp, v);
                         memcpy(dst, tmp, nv);
                     }
-                    if (p->lut) mv_apply_lut(dst, nv, p->lut);
+                    if (p->lut) mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
                 }
             }
         }

@@ -92,7 +92,7 @@ TD static void gemm_neondot(const mv_gemm_args *p, int int32_out) {
                         vst1q_s8(tmp, vcombine_s8(v0, v1));
                         memcpy(dst, tmp, nv);
                     }
-                    if (p->lut) mv_apply_lut(dst, nv, p->lut);
+                    if (p->lut) mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
                 }
             }
         }

@@ -42,6 +42,17 @@ static inline void mv_apply_lut(int8_t *c, size_t n, const int8_t *lut) {
     for (size_t j = 0; j < n; j++) c[j] = lut[(int)c[j] + 128];
 }
 
+/// The activation table(s) for columns [col0, col0 + n): one shared table (stride 0) or one per
+/// column (stride 256: per-channel quantised outputs).
+static inline void mv_apply_lut_at(int8_t *c, size_t n, const int8_t *lut, size_t stride, size_t col0) {
+    if (stride == 0) {
+        mv_apply_lut(c, n, lut);
+        return;
+    }
+    const int8_t *t = lut + col0 * stride;
+    for (size_t j = 0; j < n; j++, t += stride) c[j] = t[(int)c[j] + 128];
+}
+
 
 /// The 9 tap pointers of output pixel (y, x) of a padded 3x3 depthwise convolution.
 static inline void mv_dw_taps(const mv_dw_args *p, size_t y, size_t x, const int8_t **t) {

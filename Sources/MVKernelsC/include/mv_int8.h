@@ -53,6 +53,7 @@ typedef struct mv_gemm_args {
     int32_t b_zero_point;       ///< nonzero: acc -= b_zero_point * sum_k A[m][k]
     int32_t output_zero_point, clamp_min, clamp_max;
     const int8_t *lut;          ///< NULL or 256 entries indexed by out + 128
+    size_t lut_stride;          ///< 0: one table; 256: one per column, column n's at lut + n * 256
     int32_t flags;              ///< MV_GEMM_*
 } mv_gemm_args;
 
@@ -87,6 +88,7 @@ typedef struct mv_dw_args {
     const int32_t *bias, *multiplier, *shift;  ///< [round_up(channels, 16)], layout order
     int32_t output_zero_point, clamp_min, clamp_max;
     const int8_t *lut;
+    size_t lut_stride;  ///< 0: one table; 256: one per channel, channel c's at lut + c * 256
 } mv_dw_args;
 
 void mv_dw3x3_avx2(const mv_dw_args *args);
