@@ -237,7 +237,9 @@ public struct Int8Compiler {
         let folded = FoldedConv(l, from: checkpoint)
         let taps = l.kernel * l.kernel, perGroupIn = l.inChannels / l.groups
         // Input channel of weight element i of [O][I/g][k][k].
-        let inputChannel: (Int) -> Int = l.isDepthwise ? { $0 / taps } : { ($0 / taps) % perGroupIn }
+        // (One closure rather than a conditional choice of two: Swift 6.0.3 crashes on the latter.)
+        let depthwise = l.isDepthwise
+        let inputChannel: (Int) -> Int = { i in depthwise ? i / taps : (i / taps) % perGroupIn }
         try storeOperator(name: l.name, weights: folded.weight, shape: l.weightShape, bias: folded.bias,
                           inputChannel: inputChannel, input: try params(input), activation: l.activation,
                           output: try params(output), preactName: TensorNames.preact(l.name))
