@@ -284,7 +284,7 @@ public struct Int8Compiler {
     /// Softmax over QKᵀ accumulators: the score unit is s_q·s_k/√d_head.
     mutating func attention(_ t: TransformerLayer) throws {
         let q = try params(t.query.name), k = try params(t.key.name)
-        let probs = QuantParams(scale: 1.0 / 256, zeroPoint: -128)
+        let probs = QuantParams(scale: 1.0 / 255, zeroPoint: -128)
         activations[TensorNames.probs(t)] = probs
         let p = try IntegerSoftmax.Parameters.make(inputScale: q.scale * k.scale / Double(t.headSize).squareRoot(),
                                                    outputScale: probs.scale, outputZeroPoint: probs.zeroPoint)
