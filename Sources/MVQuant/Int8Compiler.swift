@@ -173,14 +173,23 @@ public struct Int8Compiler {
     /// Stores weights, bias, per-channel requantisation, clamp and optional table(s). `input` may be
     /// per channel: its scales are folded into the float weights first (channel of weight element
     /// i given by `inputChannel`), so the integer input needs no per-channel handling.
+    /// Which input channel a weight element of [O][I/g][k][k] (or [O][I]) reads.
+    struct WeightLayout {
+        let taps: Int
+        let inputChannelsPerGroup: Int
+        let depthwise: Bool
+
+        func inputChannel(_ i: Int) -> Int { depthwise ? i / taps : (i / taps) % inputChannelsPerGroup }
+    }
+
     mutating func storeOperator(name: String, weights wf: [Float], shape: [Int], bias bf: [Float],
-                                inputChannel: (Int) -> Int, input: QuantParams, activation: Activation,
+                                layout: WeightLayout, input: QuantParams, activation: Activation,
                                 output: QuantParams, preactName: String) throws {
         let cout = shape[0]
         var w = wf
         var inputScale = input.scale
         if let cs = input.channelScales {
-            for i in 0..<w.count { w[i] = Float(Double(w[i]) * cs[inputChannel(i)]) }
+            for i in 0..<w.count { w[i] = Float(Double(w[i]) * cs[layout.inputChannel(i)]) }
             inputScale = 1
         }
         // A channel whose weights are tiny next to its bias (a dead channel, or one whose input
@@ -235,23 +244,22 @@ public struct Int8Compiler {
 
     mutating func conv(_ l: ConvLayer, input: String, output: String) throws {
         let folded = FoldedConv(l, from: checkpoint)
-        let taps = l.kernel * l.kernel, perGroupIn = l.inChannels / l.groups
-        // Input channel of weight element i of [O][I/g][k][k].
-        // (One closure rather than a conditional choice of two: Swift 6.0.3 crashes on the latter.)
-        let depthwise = l.isDepthwise
-        let inputChannel: (Int) -> Int = { i in depthwise ? i / taps : (i / taps) % perGroupIn }
-        try storeOperator(name: l.name, weights: folded.weight, shape: l.weightShape, bias: folded.bias,
-                          inputChannel: inputChannel, input: try params(input), activation: l.activation,
-                          output: try params(output), preactName: TensorNames.preact(l.name))
+        let layout = WeightLayout(taps: l.kernel * l.kernel, inputChannelsPerGroup: l.inChannels / l.groups,
+                                  depthwise: l.isDepthwise)
+        let inputParams = try params(input), outputParams = try params(output)
+        try storeOperator(name: l.name, weights: folded.weight, shape: l.weightShape, bias: folded.bias, layout: layout,
+                          input: inputParams, activation: l.activation, output: outputParams,
+                          preactName: TensorNames.preact(l.name))
     }
 
     mutating func linear(_ l: LinearLayer, input: String, output: String, activation: Activation) throws {
         let w = checkpoint.tensor("\(l.name).weight").values
         let b = l.bias ? checkpoint.tensor("\(l.name).bias").values : [Float](repeating: 0, count: l.outFeatures)
-        let k = l.inFeatures
-        try storeOperator(name: l.name, weights: w, shape: [l.outFeatures, l.inFeatures], bias: b,
-                          inputChannel: { $0 % k }, input: try params(input), activation: activation,
-                          output: try params(output), preactName: TensorNames.preact(l.name))
+        let layout = WeightLayout(taps: 1, inputChannelsPerGroup: l.inFeatures, depthwise: false)
+        let inputParams = try params(input), outputParams = try params(output)
+        try storeOperator(name: l.name, weights: w, shape: [l.outFeatures, l.inFeatures], bias: b, layout: layout,
+                          input: inputParams, activation: activation, output: outputParams,
+                          preactName: TensorNames.preact(l.name))
     }
 
     mutating func add(name: String, a: String, b: String, output: String) throws {
