@@ -61,7 +61,10 @@ final class NonlinearSupportTests: XCTestCase {
             let bits = rng.int(1, 64)
             check(bits == 64 ? rng.next() : rng.next() >> UInt64(64 - bits))
         }
-        for k in Array(stride(from: UInt64(1), to: 1 << 32, by: 65_521)) + [(1 << 32) - 3, (1 << 32) - 2, (1 << 32) - 1] {
+        // (Typed parts: Swift 6.0's type checker cannot infer this concatenation.)
+        let strided: [UInt64] = Array(stride(from: UInt64(1), to: UInt64(1) << 32, by: 65_521))
+        let top: [UInt64] = [(UInt64(1) << 32) - 3, (UInt64(1) << 32) - 2, (UInt64(1) << 32) - 1]
+        for k in strided + top {
             check(k * k); check(k * k - 1); check(k * k + 1); check(k * k + k); check(k * k + k + 1)
         }
         check(UInt64.max); check(UInt64.max - 1); check(1 << 62); check((1 << 62) - 1)
