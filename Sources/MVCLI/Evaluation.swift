@@ -80,8 +80,7 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
 
 /// Loads an image dataset (folder tree or files) and maps its class folders onto the model's labels.
 func loadDataset(_ paths: [String], model: LoadedModel) throws -> ImageDataset {
-    var dataset = paths.count == 1 && FileSystem.isDirectory(paths[0]) ? try ImageDataset.load(path: paths[0])
-        : try ImageDataset.files(paths)
+    var dataset = paths.count == 1 ? try ImageDataset.load(path: paths[0]) : try ImageDataset.files(paths)
     if dataset.isLabelled {
         let id2label = Dictionary(uniqueKeysWithValues: model.labels.enumerated().map { ($0.offset, $0.element) })
         if let matched = try? dataset.matchLabels(id2label: id2label) {
