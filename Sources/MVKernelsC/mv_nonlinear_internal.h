@@ -3,6 +3,7 @@
 #ifndef MV_NONLINEAR_INTERNAL_H
 #define MV_NONLINEAR_INTERNAL_H
 #include "include/mv_nonlinear.h"
+#include "mv_int8_internal.h"
 
 /// 2^17 * 2^(-x/16384), x in 0..16383 (IntegerSoftmax.exp2Fraction).
 static inline uint32_t mvnl_exp2_fraction(uint32_t x) {
@@ -81,19 +82,9 @@ static inline int8_t mvnl_layernorm_output(int8_t x, int32_t c, int32_t sum, int
     return (int8_t)(z + zp);
 }
 
-/// requantize() of Requantization.swift.
+/// requantize() of Requantization.swift (the int8 kernels' scalar version).
 static inline int32_t mvnl_requantize(int32_t acc, int32_t mult, int32_t shift) {
-    int32_t x = acc;
-    if (shift < 0) {
-        int64_t w = (int64_t)acc * ((int64_t)1 << -shift);
-        x = w > INT32_MAX ? INT32_MAX : (w < INT32_MIN ? INT32_MIN : (int32_t)w);
-    }
-    int32_t y = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
-    if (shift > 0) {
-        int s1 = shift > 31 ? 31 : shift, s2 = shift - 1 > 31 ? 31 : shift - 1;
-        return (y >> s1) + ((y >> s2) & 1);
-    }
-    return y;
+    return mv_requantize_scalar(acc, mult, shift);
 }
 
 /// clamp(z + zp, lo, hi) without overflow (addZeroPointAndClamp).
