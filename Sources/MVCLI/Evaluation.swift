@@ -35,7 +35,7 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
     var predictions = [Int](repeating: -1, count: n)
     var top5Hits = [Bool](repeating: false, count: n)
     var failure: Error?
-    let lock = Mutex()
+    let lock = ThreadLock()
     var done = 0
     var progress = Progress(label, total: n)
     let t0 = monotonicSeconds()
@@ -96,21 +96,3 @@ func loadDataset(_ paths: [String], model: LoadedModel) throws -> ImageDataset {
     guard dataset.count > 0 else { throw InputError("\(paths.joined(separator: " ")): no image files found") }
     return dataset
 }
-
-/// A pthread mutex.
-final class Mutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif

@@ -143,3 +143,17 @@ public final class ThreadPool: @unchecked Sendable {
         sched_yield()
     }
 }
+
+/// A pthread mutex for the few shared counters of parallel loops (first error, progress).
+public final class ThreadLock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+
+    public init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}

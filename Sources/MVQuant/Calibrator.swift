@@ -32,7 +32,7 @@ public struct Calibrator {
         var cache = [[Float]?](repeating: nil, count: cacheable ? count : 0)
         var firstError: Error?
         var done = 0
-        let lock = Lock()
+        let lock = ThreadLock()
         for pass in 0..<2 {
             if pass == 1 {
                 // Merge the ranges so every thread builds its histogram over the same span.
@@ -102,22 +102,3 @@ public struct Calibrator {
         return merged
     }
 }
-
-/// A mutex for the few shared counters of parallel loops.
-final class Lock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
