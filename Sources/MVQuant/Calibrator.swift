@@ -10,9 +10,13 @@ public struct Calibrator {
     public let height: Int
     public let width: Int
     public let threads: Int
+    /// Tensors whose second moment E[x xᵀ] is collected (the inputs of GEMMs, for
+    /// error-compensating weight rounding).
+    public let secondMomentTensors: Set<String>
 
-    public init(checkpoint: Checkpoint, height: Int, width: Int, threads: Int) {
+    public init(checkpoint: Checkpoint, height: Int, width: Int, threads: Int, secondMomentTensors: Set<String> = []) {
         self.checkpoint = checkpoint
+        self.secondMomentTensors = secondMomentTensors
         self.height = height
         self.width = width
         self.threads = max(1, threads)
@@ -73,6 +77,9 @@ public struct Calibrator {
                                     if shape.count == 3 { o.observeChannels(values, channels: shape[2]) }
                                 } else if let o = observers[name] {
                                     o.observeHistogram(values)
+                                    if secondMomentTensors.contains(name) {
+                                        o.observeRowProducts(values, channels: shape[shape.count - 1])
+                                    }
                                 }
                             }
                         } catch {
@@ -85,7 +92,9 @@ public struct Calibrator {
             }
             if let firstError { throw firstError }
         }
-        return merge(perThread)
+        let merged = merge(perThread)
+        for o in merged.values where o.rowCount > 0 { o.symmetrizeRowProducts() }
+        return merged
     }
 
     func merge(_ perThread: [[String: RangeObserver]]) -> [String: RangeObserver] {

@@ -14,6 +14,9 @@ public struct Int8Compiler {
     public let checkpoint: Checkpoint
     public private(set) var activations: [String: QuantParams]
     public private(set) var model: QuantizedModelBuilder
+    /// E[x xᵀ] of GEMM inputs by tensor name: with it, those layers' weights are rounded with
+    /// error compensation (`ErrorCompensatingRounding`) instead of to nearest.
+    let inputSecondMoments: [String: [Double]]
     var graph: MobileViTGraph { checkpoint.graph }
 
     /// - Parameters:
@@ -22,9 +25,12 @@ public struct Int8Compiler {
     ///   - channelRanges: per-channel [lo, hi]; the tensors around depthwise convolutions (the
     ///     expand and depthwise outputs of inverted residual blocks, and their pre-activations) are
     ///     quantised per channel when given.
+    ///   - inputSecondMoments: E[x xᵀ] of the tensors in `gemmInputTensors` (optional).
     public init(checkpoint: Checkpoint, ranges: [String: (lo: Float, hi: Float)],
-                channelRanges: [String: [(lo: Float, hi: Float)]] = [:], calibration: JSON) throws {
+                channelRanges: [String: [(lo: Float, hi: Float)]] = [:],
+                inputSecondMoments: [String: [Double]] = [:], calibration: JSON) throws {
         self.checkpoint = checkpoint
+        self.inputSecondMoments = inputSecondMoments
         model = QuantizedModelBuilder(config: checkpoint.config, preprocessor: checkpoint.preprocessor)
         model.calibration = calibration
         var acts: [String: QuantParams] = [:]
@@ -72,6 +78,35 @@ public struct Int8Compiler {
         }
         tables += graph.convolutions.filter { TensorNames.usesTable($0.activation) }.map(\.name)
         return blocks.map(\.expand.name) + tables.map(TensorNames.preact)
+    }
+
+    /// The input tensors of the layers run as int8 GEMMs (1×1 convolutions, linear layers and the
+    /// classifier), named as the float executor reports them; follows `compileAll`'s walk.
+    public static func gemmInputTensors(_ graph: MobileViTGraph) -> Set<String> {
+        var names: Set<String> = []
+        func invertedResidual(_ b: InvertedResidual, input: String) -> String {
+            names.insert(input)
+            names.insert(b.depthwise.name)
+            return b.useResidual ? b.name : b.reduce.name
+        }
+        var x = graph.stem.name
+        for stage in graph.stages {
+            switch stage {
+            case let .mobileNet(_, blocks):
+                for b in blocks { x = invertedResidual(b, input: x) }
+            case let .mobileViT(m):
+                if let d = m.downsampling { _ = invertedResidual(d, input: x) }
+                names.insert(m.convKxK.name)
+                for t in m.transformer {
+                    names.formUnion([TensorNames.ln1(t), TensorNames.context(t), TensorNames.ln2(t), t.intermediate.name])
+                }
+                names.insert(m.layerNorm.name)
+                x = m.fusion.name
+            }
+        }
+        names.insert(x)
+        names.insert(TensorNames.pooler)
+        return names
     }
 
     func params(_ name: String) throws -> QuantParams {
@@ -184,7 +219,7 @@ public struct Int8Compiler {
 
     mutating func storeOperator(name: String, weights wf: [Float], shape: [Int], bias bf: [Float],
                                 layout: WeightLayout, input: QuantParams, activation: Activation,
-                                output: QuantParams, preactName: String) throws {
+                                output: QuantParams, preactName: String, inputSecondMoment: [Double]? = nil) throws {
         let cout = shape[0]
         var w = wf
         var inputScale = input.scale
@@ -195,7 +230,12 @@ public struct Int8Compiler {
         // A channel whose weights are tiny next to its bias (a dead channel, or one whose input
         // scale is tiny) gets a coarser weight scale, so its bias fits the accumulator.
         let minimumScales = bf.map { Double(abs($0)) / (inputScale * Self.biasLimit) }
-        let (q, scales) = Self.quantizeWeights(w, channels: cout, minimumScales: minimumScales)
+        var (q, scales) = Self.quantizeWeights(w, channels: cout, minimumScales: minimumScales)
+        if let h = inputSecondMoment, input.channelScales == nil,
+           let rounded = ErrorCompensatingRounding.round(weights: w, outputs: cout, inputs: w.count / cout, scales: scales,
+                                                        secondMoment: h) {
+            q = rounded
+        }
         let bias = Self.quantizeBias(bf, inputScale: inputScale, weightScales: scales)
         var requantTo = output
         var clampMin: Int32 = -128, clampMax: Int32 = 127
@@ -249,7 +289,8 @@ public struct Int8Compiler {
         let inputParams = try params(input), outputParams = try params(output)
         try storeOperator(name: l.name, weights: folded.weight, shape: l.weightShape, bias: folded.bias, layout: layout,
                           input: inputParams, activation: l.activation, output: outputParams,
-                          preactName: TensorNames.preact(l.name))
+                          preactName: TensorNames.preact(l.name),
+                          inputSecondMoment: l.kernel == 1 && l.groups == 1 ? inputSecondMoments[input] : nil)
     }
 
     mutating func linear(_ l: LinearLayer, input: String, output: String, activation: Activation) throws {
@@ -259,7 +300,7 @@ public struct Int8Compiler {
         let inputParams = try params(input), outputParams = try params(output)
         try storeOperator(name: l.name, weights: w, shape: [l.outFeatures, l.inFeatures], bias: b, layout: layout,
                           input: inputParams, activation: activation, output: outputParams,
-                          preactName: TensorNames.preact(l.name))
+                          preactName: TensorNames.preact(l.name), inputSecondMoment: inputSecondMoments[input])
     }
 
     mutating func add(name: String, a: String, b: String, output: String) throws {
@@ -325,7 +366,12 @@ public struct Int8Compiler {
         let pi = try params(TensorNames.pooler)
         let w = checkpoint.tensor("\(l.name).weight").values
         let b = l.bias ? checkpoint.tensor("\(l.name).bias").values : [Float](repeating: 0, count: l.outFeatures)
-        let (q, scales) = Self.quantizeWeights(w, channels: l.outFeatures)
+        var (q, scales) = Self.quantizeWeights(w, channels: l.outFeatures)
+        if let h = inputSecondMoments[TensorNames.pooler],
+           let rounded = ErrorCompensatingRounding.round(weights: w, outputs: l.outFeatures, inputs: l.inFeatures,
+                                                        scales: scales, secondMoment: h) {
+            q = rounded
+        }
         model.set(l.name + ".weight", int8: q, shape: [l.outFeatures, l.inFeatures])
         model.set(l.name + ".bias", int32: Self.quantizeBias(b, inputScale: pi.scale, weightScales: scales))
         model.set(l.name + ".logit_scale", float32: scales.map { Float(pi.scale * $0) })

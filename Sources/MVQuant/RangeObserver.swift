@@ -28,8 +28,52 @@ public final class RangeObserver: @unchecked Sendable {
     /// Per-channel minimum and maximum (channels innermost, as NHWC tensors are observed).
     public private(set) var channelMinimum: [Float] = []
     public private(set) var channelMaximum: [Float] = []
+    /// Σ x xᵀ over the observed rows ([channels][channels], row-major) and the number of rows: the
+    /// input statistics of error-compensating weight rounding. Only for tensors that feed a GEMM,
+    /// and only when asked for (second pass).
+    public private(set) var rowProducts: [Double] = []
+    public private(set) var rowCount = 0
 
     public init() {}
+
+    /// E[x xᵀ] over the observed rows, or nil when not collected.
+    public var secondMoment: [Double]? {
+        guard rowCount > 0 else { return nil }
+        let inverse = 1 / Double(rowCount)
+        return rowProducts.map { $0 * inverse }
+    }
+
+    /// Second pass: accumulates x xᵀ for every row of `values` ([rows][channels]).
+    public func observeRowProducts(_ values: UnsafeBufferPointer<Float>, channels c: Int) {
+        guard c > 0, values.count % c == 0 else { return }
+        if rowProducts.count != c * c { rowProducts = [Double](repeating: 0, count: c * c); rowCount = 0 }
+        let rows = values.count / c
+        var row = [Double](repeating: 0, count: c)
+        rowProducts.withUnsafeMutableBufferPointer { s in
+            for r in 0..<rows {
+                var finite = true
+                for i in 0..<c {
+                    row[i] = Double(values[r * c + i])
+                    if !row[i].isFinite { finite = false }
+                }
+                guard finite else { continue }
+                // Upper triangle only; mirrored when merged.
+                for i in 0..<c where row[i] != 0 {
+                    let xi = row[i]
+                    for j in i..<c { s[i * c + j] += xi * row[j] }
+                }
+            }
+        }
+        rowCount += rows
+    }
+
+    /// Copies the upper triangle of the row products onto the lower one.
+    func symmetrizeRowProducts() {
+        let n = Int(Double(rowProducts.count).squareRoot())
+        for i in 0..<n {
+            for j in 0..<i { rowProducts[i * n + j] = rowProducts[j * n + i] }
+        }
+    }
 
     /// First pass, per channel: `values` is [..., channels] with channels innermost.
     public func observeChannels(_ values: UnsafeBufferPointer<Float>, channels: Int) {
@@ -91,6 +135,8 @@ public final class RangeObserver: @unchecked Sendable {
         histogramLow = other.histogramLow
         histogramHigh = other.histogramHigh
         histogram = [Double](repeating: 0, count: Self.bins)
+        rowProducts = []
+        rowCount = 0
     }
 
     public func observeHistogram(_ values: UnsafeBufferPointer<Float>) {
@@ -118,6 +164,15 @@ public final class RangeObserver: @unchecked Sendable {
                     channelMaximum[c] = max(channelMaximum[c], other.channelMaximum[c])
                 }
             }
+        }
+        if other.rowCount > 0 {
+            if rowCount == 0 {
+                rowProducts = other.rowProducts
+            } else {
+                precondition(rowProducts.count == other.rowProducts.count, "row products of different widths merged")
+                for i in 0..<rowProducts.count { rowProducts[i] += other.rowProducts[i] }
+            }
+            rowCount += other.rowCount
         }
         if !other.histogram.isEmpty {
             if histogram.isEmpty {

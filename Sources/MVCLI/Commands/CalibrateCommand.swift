@@ -16,6 +16,7 @@ let calibrateCommand = Command(
         OptionSpec(name: "--method", value: "M", help: "range observer: \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", ")) (default \(CalibrationMethod.recommended.rawValue))"),
         OptionSpec(name: "--percentile", value: "P", help: "percentile for --method percentile (default 99.99)"),
         OptionSpec(name: "--size", value: "HxW", help: "calibration input size (default: the preprocessor's crop size)"),
+        OptionSpec(name: "--round-to-nearest", value: nil, help: "round weights to nearest instead of compensating each rounding error over the layer's other inputs"),
         OptionSpec(name: "--per-tensor", value: nil, help: "quantise every activation per tensor (no per-channel tensors around depthwise convolutions)"),
         OptionSpec(name: "--report-images", value: "N", help: "held-out images for the per-layer SQNR report (default 16, 0 to skip)"),
         OptionSpec(name: "--eval", value: "DIR", help: "after calibrating, measure int8 vs float accuracy on this labelled tree (default model: \(DefaultPaths.validationImages))"),
@@ -53,7 +54,8 @@ let calibrateCommand = Command(
     Console.info("calibrating \(checkpoint.config.variantName) (\(modelPath)) on \(calibration.count) images from \(imagesPath) at \(h)×\(w), method \(method.rawValue)")
 
     var progress = Progress("calibration passes", total: 2 * calibration.count)
-    let calibrator = Calibrator(checkpoint: checkpoint, height: h, width: w, threads: threads)
+    let calibrator = Calibrator(checkpoint: checkpoint, height: h, width: w, threads: threads,
+                                secondMomentTensors: args.has("--round-to-nearest") ? [] : Int8Compiler.gemmInputTensors(checkpoint.graph))
     let items = calibration.items
     let observers = try calibrator.collect(count: items.count, image: { i in
         let x = try pre.pixelValues(path: items[i].path)
@@ -63,15 +65,19 @@ let calibrateCommand = Command(
     progress.update(2 * calibration.count)
     var ranges: [String: (lo: Float, hi: Float)] = [:]
     var channelRanges: [String: [(lo: Float, hi: Float)]] = [:]
+    var secondMoments: [String: [Double]] = [:]
     for (name, o) in observers {
+        if let m = o.secondMoment { secondMoments[name] = m }
         ranges[name] = o.range(method, percentile: percentile)
         if !args.has("--per-tensor"), let c = o.channelRanges { channelRanges[name] = c }
     }
     let info: JSON = ["method": .string(method.rawValue), "images": .number(Double(calibration.count)),
                       "per_channel_activations": .bool(!args.has("--per-tensor")),
+                      "weight_rounding": .string(args.has("--round-to-nearest") ? "nearest" : "error-compensating"),
                       "size": [.number(Double(h)), .number(Double(w))], "percentile": .number(percentile),
                       "source": .string(imagesPath)]
-    let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, channelRanges: channelRanges, calibration: info)
+    let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, channelRanges: channelRanges,
+                                     inputSecondMoments: secondMoments, calibration: info)
     try compiler.model.write(to: output)
     let calibrationSeconds = monotonicSeconds() - t0
     let quantized = try LoadedModel.load(output)
