@@ -21,11 +21,17 @@ final class EndToEndInt8Tests: XCTestCase {
                 for f in try FileSystem.list(FileSystem.join(root, c)).prefix(4) { paths.append(FileSystem.join(FileSystem.join(root, c), f)) }
             }
             let images = try paths.map { try preprocessor.pixelValues(path: $0).values }
-            let calibrator = Calibrator(checkpoint: checkpoint, height: 64, width: 64, threads: 2)
+            let calibrator = Calibrator(checkpoint: checkpoint, height: 64, width: 64, threads: 2,
+                                        secondMomentTensors: Int8Compiler.gemmInputTensors(checkpoint.graph))
             let observers = try calibrator.collect(count: 24) { images[$0 % images.count] }
             var ranges: [String: (lo: Float, hi: Float)] = [:]
-            for (name, o) in observers { ranges[name] = o.range(.minmax) }
-            let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, calibration: ["method": "minmax"])
+            var moments: [String: [Double]] = [:]
+            for (name, o) in observers {
+                ranges[name] = o.range(.minmax)
+                moments[name] = o.secondMoment
+            }
+            let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, inputSecondMoments: moments,
+                                            calibration: ["method": "minmax"])
             let dir = TemporaryDirectory()
             try compiler.model.write(to: dir.file("m.mvq"))
             return (checkpoint, try QuantizedModel(path: dir.file("m.mvq")), images, dir)
@@ -34,6 +40,22 @@ final class EndToEndInt8Tests: XCTestCase {
             return nil
         }
     }()
+
+    /// Every input the compiler rounds GEMM weights against is a tensor the float executor reports,
+    /// with a symmetric second moment of the right width.
+    func testEveryGemmInputHasASecondMoment() throws {
+        let checkpoint = try Checkpoint.load(directory: SharedFixtures.defaultModel)
+        let names = Int8Compiler.gemmInputTensors(checkpoint.graph)
+        let calibrator = Calibrator(checkpoint: checkpoint, height: 64, width: 64, threads: 1, secondMomentTensors: names)
+        let observers = try calibrator.collect(count: 2) { i in (0..<(3 * 64 * 64)).map { Float(($0 * 7 + i * 13) % 256) / 255 } }
+        for name in names {
+            let m = try XCTUnwrap(observers[name]?.secondMoment, name)
+            let n = Int(Double(m.count).squareRoot())
+            XCTAssertEqual(n * n, m.count, name)
+            for i in 0..<n { for j in 0..<i { XCTAssertEqual(m[i * n + j], m[j * n + i], name) } }
+        }
+        XCTAssertGreaterThan(names.count, 50)
+    }
 
     func testInt8AgreesWithFloat() throws {
         guard let s = Self.setup else { return }
