@@ -4,14 +4,7 @@ import XCTest
 /// Error-compensating weight rounding lowers the layer's output error on correlated inputs, and is
 /// round-to-nearest when inputs are uncorrelated.
 final class ErrorCompensatingRoundingTests: XCTestCase {
-    struct Random {
-        var state: UInt64
-        mutating func uniform() -> Double {
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return (Double(state >> 11) + 0.5) / Double(1 << 53)
-        }
-        mutating func normal() -> Double { (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform()) }
-    }
+    typealias Random = RangeObserverTests.Random
 
     /// Inputs x = A z with z standard normal: correlated channels of unequal power.
     func correlatedInputs(rows: Int, channels n: Int, rng: inout Random) -> [Float] {
@@ -97,4 +90,9 @@ final class ErrorCompensatingRoundingTests: XCTestCase {
         let product = [u[0] * u[0], u[0] * u[1], u[1] * u[0], u[1] * u[1] + u[3] * u[3]]
         for (a, b) in zip(product, [3.0 / 8, -2.0 / 8, -2.0 / 8, 4.0 / 8]) { XCTAssertEqual(a, b, accuracy: 1e-12) }
     }
+}
+
+extension RangeObserverTests.Random {
+    /// Box–Muller.
+    mutating func normal() -> Double { (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform()) }
 }
