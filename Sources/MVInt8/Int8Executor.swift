@@ -52,69 +52,33 @@ public final class Int8Executor {
         pool = ThreadPool(threads: self.threads)
         inputParams = try model.activation(TensorNames.input)
         let g = model.graph
-        // Walk the graph as the compiler did, preparing every operator with its input quantisation.
+        // The compiler's walk (`int8Operators`): every operator prepared with its input quantisation.
         var preparedConvs: [String: Int8Conv] = [:]
         var preparedLinears: [String: Int8Linear] = [:]
         var adds: [String: AddInt8.Parameters] = [:]
         var layerNorms: [String: IntegerLayerNorm.Parameters] = [:]
         var softmax: [String: IntegerSoftmax.Parameters] = [:]
         var attentionRequant: [String: RequantizationParameters] = [:]
-        func conv(_ l: ConvLayer, input: String) throws {
-            preparedConvs[l.name] = try Int8Conv(l, model: model, input: try model.activation(input), isa: isa)
-        }
-        func linear(_ l: LinearLayer, input: String) throws {
-            preparedLinears[l.name] = try Int8Linear(l, model: model, input: try model.activation(input), isa: isa)
-        }
-        func add(_ name: String, _ a: String, _ b: String) throws {
-            adds[name] = try addParameters(model, name, a: try model.activation(a), b: try model.activation(b),
-                                           y: try model.activation(name))
-        }
-        func block(_ b: InvertedResidual, input: String, output: String?) throws -> String {
-            try conv(b.expand, input: input)
-            try conv(b.depthwise, input: b.expand.name)
-            try conv(b.reduce, input: b.depthwise.name)
-            guard b.useResidual else { return output ?? b.reduce.name }
-            try add(b.name, input, b.reduce.name)
-            return b.name
-        }
-        var x = TensorNames.input
-        try conv(g.stem, input: x)
-        x = g.stem.name
-        for stage in g.stages {
-            switch stage {
-            case let .mobileNet(_, blocks):
-                for b in blocks { x = try block(b, input: x, output: nil) }
-            case let .mobileViT(m):
-                guard let d = m.downsampling, !d.useResidual else {
-                    throw InputError("\(model.path): MobileViT blocks need a stride-2 downsampling layer")
-                }
-                let concat = TensorNames.concat(m)
-                _ = try block(d, input: x, output: concat)
-                try conv(m.convKxK, input: concat)
-                try conv(m.conv1x1, input: m.convKxK.name)
-                var t0 = m.conv1x1.name
-                for t in m.transformer {
-                    layerNorms[t.layerNormBefore.name] = try layerNormParameters(model, t.layerNormBefore)
-                    for l in [t.query, t.key, t.value] { try linear(l, input: TensorNames.ln1(t)) }
-                    softmax[t.name] = try softmaxParameters(model, t)
-                    attentionRequant[t.name] = RequantizationParameters(
-                        multiplier: Int32(try model.scalar("\(t.name).pv.multiplier", in: 0...Int64(Int32.max))),
-                        shift: Int32(try model.scalar("\(t.name).pv.shift", in: -31...62)))
-                    try linear(t.attentionOutput, input: TensorNames.context(t))
-                    try add(TensorNames.residual1(t), t0, t.attentionOutput.name)
-                    layerNorms[t.layerNormAfter.name] = try layerNormParameters(model, t.layerNormAfter)
-                    try linear(t.intermediate, input: TensorNames.ln2(t))
-                    try linear(t.output, input: t.intermediate.name)
-                    try add(t.name, TensorNames.residual1(t), t.output.name)
-                    t0 = t.name
-                }
-                layerNorms[m.layerNorm.name] = try layerNormParameters(model, m.layerNorm)
-                try conv(m.projection, input: m.layerNorm.name)
-                try conv(m.fusion, input: concat)
-                x = m.fusion.name
+        let operators: [Int8Operator]
+        do { operators = try g.int8Operators() } catch let e as InputError { throw e.inFile(model.path) }
+        for op in operators {
+            switch op {
+            case let .conv(l, input, _):
+                preparedConvs[l.name] = try Int8Conv(l, model: model, input: try model.activation(input), isa: isa)
+            case let .linear(l, input, _, _):
+                preparedLinears[l.name] = try Int8Linear(l, model: model, input: try model.activation(input), isa: isa)
+            case let .add(name, a, b):
+                adds[name] = try addParameters(model, name, a: try model.activation(a), b: try model.activation(b),
+                                               y: try model.activation(name))
+            case let .layerNorm(l, _, _): layerNorms[l.name] = try layerNormParameters(model, l)
+            case let .attention(t):
+                softmax[t.name] = try softmaxParameters(model, t)
+                attentionRequant[t.name] = RequantizationParameters(
+                    multiplier: Int32(try model.scalar("\(t.name).pv.multiplier", in: 0...Int64(Int32.max))),
+                    shift: Int32(try model.scalar("\(t.name).pv.shift", in: -31...62)))
+            case .pool, .classifier: break  // prepared below
             }
         }
-        try conv(g.expansion, input: x)
         convs = preparedConvs
         linears = preparedLinears
         self.adds = adds

@@ -81,32 +81,9 @@ public struct Int8Compiler {
     }
 
     /// The input tensors of the layers run as int8 GEMMs (1×1 convolutions, linear layers and the
-    /// classifier), named as the float executor reports them; follows `compileAll`'s walk.
-    public static func gemmInputTensors(_ graph: MobileViTGraph) -> Set<String> {
-        var names: Set<String> = []
-        func invertedResidual(_ b: InvertedResidual, input: String) -> String {
-            names.insert(input)
-            names.insert(b.depthwise.name)
-            return b.useResidual ? b.name : b.reduce.name
-        }
-        var x = graph.stem.name
-        for stage in graph.stages {
-            switch stage {
-            case let .mobileNet(_, blocks):
-                for b in blocks { x = invertedResidual(b, input: x) }
-            case let .mobileViT(m):
-                if let d = m.downsampling { _ = invertedResidual(d, input: x) }
-                names.insert(m.convKxK.name)
-                for t in m.transformer {
-                    names.formUnion([TensorNames.ln1(t), TensorNames.context(t), TensorNames.ln2(t), t.intermediate.name])
-                }
-                names.insert(m.layerNorm.name)
-                x = m.fusion.name
-            }
-        }
-        names.insert(x)
-        names.insert(TensorNames.pooler)
-        return names
+    /// classifier), named as the float executor reports them.
+    public static func gemmInputTensors(_ graph: MobileViTGraph) throws -> Set<String> {
+        Set(try graph.int8Operators().compactMap(\.gemmInput))
     }
 
     func params(_ name: String) throws -> QuantParams {
@@ -114,65 +91,20 @@ public struct Int8Compiler {
         return p
     }
 
-    // MARK: Walk (mirrors the int8 executor)
+    // MARK: Walk (the one the int8 executor takes too)
 
     mutating func compileAll() throws {
-        var x = TensorNames.input
-        try conv(graph.stem, input: x, output: graph.stem.name)
-        x = graph.stem.name
-        for stage in graph.stages {
-            switch stage {
-            case let .mobileNet(_, blocks):
-                for b in blocks { x = try invertedResidual(b, input: x, output: nil) }
-            case let .mobileViT(block):
-                x = try mobileViT(block, input: x)
+        for op in try graph.int8Operators() {
+            switch op {
+            case let .conv(l, input, output): try conv(l, input: input, output: output)
+            case let .linear(l, input, output, activation): try linear(l, input: input, output: output, activation: activation)
+            case let .add(name, a, b): try add(name: name, a: a, b: b, output: name)
+            case let .layerNorm(l, input, output): try layerNorm(l, input: input, output: output)
+            case let .attention(t): try attention(t)
+            case let .pool(input): try pool(input: input)
+            case .classifier: try classifier()
             }
         }
-        try conv(graph.expansion, input: x, output: graph.expansion.name)
-        try pool(input: graph.expansion.name)
-        try classifier()
-    }
-
-    /// Returns the name of the block's output tensor. `output` overrides the reduce conv's output
-    /// quantisation (the MobileViT downsampling layer writes into the concat buffer).
-    mutating func invertedResidual(_ b: InvertedResidual, input: String, output: String?) throws -> String {
-        try conv(b.expand, input: input, output: b.expand.name)
-        try conv(b.depthwise, input: b.expand.name, output: b.depthwise.name)
-        let reduceOut = output ?? b.reduce.name
-        try conv(b.reduce, input: b.depthwise.name, output: reduceOut)
-        guard b.useResidual else { return reduceOut }
-        try add(name: b.name, a: input, b: reduceOut, output: b.name)
-        return b.name
-    }
-
-    mutating func mobileViT(_ m: MobileViTBlock, input: String) throws -> String {
-        let concat = TensorNames.concat(m)
-        _ = try invertedResidual(m.downsampling!, input: input, output: concat)
-        try conv(m.convKxK, input: concat, output: m.convKxK.name)
-        try conv(m.conv1x1, input: m.convKxK.name, output: m.conv1x1.name)
-        var x = m.conv1x1.name
-        for t in m.transformer {
-            try transformerLayer(t, input: x)
-            x = t.name
-        }
-        try layerNorm(m.layerNorm, input: x, output: m.layerNorm.name)
-        try conv(m.projection, input: m.layerNorm.name, output: concat)
-        try conv(m.fusion, input: concat, output: m.fusion.name)
-        return m.fusion.name
-    }
-
-    mutating func transformerLayer(_ t: TransformerLayer, input x: String) throws {
-        try layerNorm(t.layerNormBefore, input: x, output: TensorNames.ln1(t))
-        for l in [t.query, t.key, t.value] {
-            try linear(l, input: TensorNames.ln1(t), output: l.name, activation: .none)
-        }
-        try attention(t)
-        try linear(t.attentionOutput, input: TensorNames.context(t), output: t.attentionOutput.name, activation: .none)
-        try add(name: TensorNames.residual1(t), a: x, b: t.attentionOutput.name, output: TensorNames.residual1(t))
-        try layerNorm(t.layerNormAfter, input: TensorNames.residual1(t), output: TensorNames.ln2(t))
-        try linear(t.intermediate, input: TensorNames.ln2(t), output: t.intermediate.name, activation: t.activation)
-        try linear(t.output, input: t.intermediate.name, output: t.output.name, activation: .none)
-        try add(name: t.name, a: TensorNames.residual1(t), b: t.output.name, output: t.name)
     }
 
     // MARK: Operators

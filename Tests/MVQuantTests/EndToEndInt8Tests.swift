@@ -22,7 +22,7 @@ final class EndToEndInt8Tests: XCTestCase {
             }
             let images = try paths.map { try preprocessor.pixelValues(path: $0).values }
             let calibrator = Calibrator(checkpoint: checkpoint, height: 64, width: 64, threads: 2,
-                                        secondMomentTensors: Int8Compiler.gemmInputTensors(checkpoint.graph))
+                                        secondMomentTensors: try Int8Compiler.gemmInputTensors(checkpoint.graph))
             let observers = try calibrator.collect(count: 24) { images[$0 % images.count] }
             var ranges: [String: (lo: Float, hi: Float)] = [:]
             var moments: [String: [Double]] = [:]
@@ -45,7 +45,7 @@ final class EndToEndInt8Tests: XCTestCase {
     /// with a symmetric second moment of the right width.
     func testEveryGemmInputHasASecondMoment() throws {
         let checkpoint = try Checkpoint.load(directory: SharedFixtures.defaultModel)
-        let names = Int8Compiler.gemmInputTensors(checkpoint.graph)
+        let names = try Int8Compiler.gemmInputTensors(checkpoint.graph)
         let calibrator = Calibrator(checkpoint: checkpoint, height: 64, width: 64, threads: 1, secondMomentTensors: names)
         let observers = try calibrator.collect(count: 2) { i in (0..<(3 * 64 * 64)).map { Float(($0 * 7 + i * 13) % 256) / 255 } }
         for name in names {

@@ -55,7 +55,7 @@ let calibrateCommand = Command(
 
     var progress = Progress("calibration passes", total: 2 * calibration.count)
     let calibrator = Calibrator(checkpoint: checkpoint, height: h, width: w, threads: threads,
-                                secondMomentTensors: args.has("--round-to-nearest") ? [] : Int8Compiler.gemmInputTensors(checkpoint.graph))
+                                secondMomentTensors: args.has("--round-to-nearest") ? [] : try Int8Compiler.gemmInputTensors(checkpoint.graph))
     let items = calibration.items
     let observers = try calibrator.collect(count: items.count, image: { i in
         let x = try pre.pixelValues(path: items[i].path)
