@@ -9,6 +9,9 @@ import MVModel
 protocol ModelRunner: AnyObject {
     /// Logits for one NCHW float32 image [1, C, H, W].
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) -> [Float]
+    /// The same into a caller's buffer (one entry per class): what `bench` times, so that the
+    /// int8 path's figure includes no allocation.
+    func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into: UnsafeMutableBufferPointer<Float>)
 }
 
 /// A model given on the command line: a checkpoint directory runs in float, a .mvq in int8.
@@ -141,6 +144,11 @@ final class FloatRunner: ModelRunner {
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) -> [Float] {
         executor.run(nchw: nchw, height: height, width: width)
     }
+
+    func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        let logits = executor.run(nchw: nchw, height: height, width: width)
+        _ = out.update(fromContentsOf: logits)
+    }
 }
 
 final class Int8Runner: ModelRunner {
@@ -149,6 +157,10 @@ final class Int8Runner: ModelRunner {
 
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) -> [Float] {
         executor.run(nchw: nchw, height: height, width: width)
+    }
+
+    func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        executor.run(nchw: nchw, height: height, width: width, into: out)
     }
 }
 

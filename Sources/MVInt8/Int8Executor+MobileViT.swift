@@ -24,7 +24,7 @@ extension Int8Executor {
         let out = Tensor(data: arena.allocate(Int8.self, h * w * c), h: h, w: w, c: c, stride: c)
         let mark = arena.mark
         let concatData = arena.allocate(Int8.self, h * w * 2 * c)
-        let concatParams = model.activations[TensorNames.concat(m)]
+        let concatParams = concatQuantization[m.name]
         let residual = Tensor(data: concatData, h: h, w: w, c: c, stride: 2 * c)
         _ = invertedResidual(d, input, observer, into: residual)
         observe(observer, d.reduce.name, residual, params: concatParams)
@@ -140,7 +140,7 @@ extension Int8Executor {
         }
         observe(observer, TensorNames.ln1(t), pixelTensor(b.normed, dim), unfoldPatch: ps)
         // Q, K, V written in unfolded token order through the offsets (the unfold).
-        for (layer, dst) in [(t.query, b.q), (t.key, b.k), (t.value, b.v)] {
+        func projectTokens(_ layer: LinearLayer, into dst: UnsafeMutablePointer<Int8>) {
             let op = linears[layer.name]!
             parallel(pixels, grain: 64) { rows, _ in
                 Int8GEMM.run(a: b.normed + rows.lowerBound * dim, aRows: .strided(dim), m: rows.count, k: dim, b: op.packed,
@@ -149,10 +149,12 @@ extension Int8Executor {
             }
             observe(observer, layer.name, tokenTensor(dst))
         }
+        projectTokens(t.query, into: b.q)
+        projectTokens(t.key, into: b.k)
+        projectTokens(t.value, into: b.v)
         // Attention per (position in patch, head): QKᵀ in int32, integer softmax, P·V.
-        let q = model.activations[t.query.name]!, k = model.activations[t.key.name]!
-        let v = model.activations[t.value.name]!, probs = model.activations[TensorNames.probs(t)]!
-        let context = model.activations[TensorNames.context(t)]!
+        let aq = attentionQuantization[t.name]!
+        let q = aq.query, k = aq.key, v = aq.value, probs = aq.probs, context = aq.context
         let sm = softmax[t.name]!, pv = attentionRequant[t.name]!
         parallel(patches * heads, grain: 1) { range, worker in
             let s = scratch[worker]
@@ -181,7 +183,7 @@ extension Int8Executor {
                          outputZeroPoint: out.output.zeroPoint, clampMin: out.output.clampMin, clampMax: out.output.clampMax)
         }
         observe(observer, t.attentionOutput.name, pixelTensor(b.branch, dim), unfoldPatch: ps)
-        let add1 = adds[TensorNames.residual1(t)]!
+        let add1 = aq.residual1
         parallel(pixels, grain: 256) { rows, _ in
             AddInt8.run(a: x, aRowStride: dim, b: b.branch, bRowStride: dim, output: x, outputRowStride: dim,
                         columns: dim, rows: rows, parameters: add1, isa: isa)

@@ -30,6 +30,9 @@ public final class Int8Executor {
     var layerNorms: [String: IntegerLayerNorm.Parameters] = [:]
     var softmax: [String: IntegerSoftmax.Parameters] = [:]
     var attentionRequant: [String: RequantizationParameters] = [:]
+    /// Looked up once here rather than by names built per run (string building allocates).
+    var attentionQuantization: [String: AttentionQuantization] = [:]
+    var concatQuantization: [String: QuantParams] = [:]
     let classifier: PackedInt8Matrix
     let logitScale: [Float]
     let poolMultiplier: (Int32, Int32)
@@ -85,6 +88,15 @@ public final class Int8Executor {
         self.layerNorms = layerNorms
         self.softmax = softmax
         self.attentionRequant = attentionRequant
+        for case let .mobileViT(m) in g.stages {
+            concatQuantization[m.name] = try model.activation(TensorNames.concat(m))
+            for t in m.transformer {
+                attentionQuantization[t.name] = AttentionQuantization(
+                    query: try model.activation(t.query.name), key: try model.activation(t.key.name),
+                    value: try model.activation(t.value.name), probs: try model.activation(TensorNames.probs(t)),
+                    context: try model.activation(TensorNames.context(t)), residual1: adds[TensorNames.residual1(t)]!)
+            }
+        }
         let c = g.classifier
         let pooled = try model.activation(TensorNames.pooler)
         let w = try model.int8(c.name + ".weight", count: c.outFeatures * c.inFeatures)
@@ -105,15 +117,31 @@ public final class Int8Executor {
     public func run(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                     observer: Int8Observer? = nil) -> [Float] {
         var logits = [Float](repeating: 0, count: graph.classifier.outFeatures)
-        let acc = runAccumulators(nchw: input, height: height, width: width, observer: observer)
-        for i in 0..<logits.count { logits[i] = Float(acc[i]) * logitScale[i] }
+        logits.withUnsafeMutableBufferPointer { run(nchw: input, height: height, width: width, into: $0, observer: observer) }
         return logits
+    }
+
+    /// Logits (dequantised) written into `logits` (one per class). After the first run at a given
+    /// input size this allocates nothing: every buffer comes from that size's planned arena.
+    public func run(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
+                    into logits: UnsafeMutableBufferPointer<Float>, observer: Int8Observer? = nil) {
+        precondition(logits.count == graph.classifier.outFeatures, "logits buffer has \(logits.count) entries, expected \(graph.classifier.outFeatures)")
+        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
+        for i in 0..<logits.count { logits[i] = Float(acc[i]) * logitScale[i] }
     }
 
     /// The classifier's int32 accumulators: the integer result that must match bit for bit across
     /// ISAs, thread counts and machines.
     public func runAccumulators(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                                 observer: Int8Observer? = nil) -> [Int32] {
+        Array(UnsafeBufferPointer(start: accumulators(nchw: input, height: height, width: width, observer: observer),
+                                  count: graph.classifier.outFeatures))
+    }
+
+    /// Runs the graph with the plan for this input size (planned on first use); the accumulators
+    /// live in the arena until the next run.
+    func accumulators(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
+                      observer: Int8Observer?) -> UnsafeMutablePointer<Int32> {
         let c = graph.config.numChannels
         precondition(input.count == c * height * width, "input has \(input.count) values, expected \(c)×\(height)×\(width)")
         let key = height << 32 | width
@@ -122,17 +150,20 @@ public final class Int8Executor {
         } else {
             plan = Plan()
             plan.arena.planning = true
-            var unused = [Int32](repeating: 0, count: graph.classifier.outFeatures)
-            forward(input: input, height: height, width: width, logits: &unused, observer: nil)
+            _ = forward(input: input, height: height, width: width, observer: nil)
             plan.arena.commit()
             plans[key] = plan
         }
-        var acc = [Int32](repeating: 0, count: graph.classifier.outFeatures)
-        forward(input: input, height: height, width: width, logits: &acc, observer: observer)
-        return acc
+        return forward(input: input, height: height, width: width, observer: observer)
     }
 
     var planning: Bool { plan.arena.planning }
+
+    /// The quantisation a transformer layer's attention reads, and its first residual addition.
+    struct AttentionQuantization {
+        let query, key, value, probs, context: QuantParams
+        let residual1: AddInt8.Parameters
+    }
 
     struct Tensor {
         var data: UnsafeMutablePointer<Int8>
@@ -143,13 +174,18 @@ public final class Int8Executor {
         var stride: Int
     }
 
-    func observe(_ observer: Int8Observer?, _ name: String, _ t: Tensor, params: QuantParams? = nil, unfoldPatch: Int? = nil) {
-        guard let observer, !planning, let p = params ?? model.activations[name] else { return }
+    /// Reports a tensor to the observer. The name is an autoclosure so that the names built from
+    /// layer prefixes cost nothing (no string allocation) when nobody observes.
+    func observe(_ observer: Int8Observer?, _ name: @autoclosure () -> String, _ t: Tensor, params: QuantParams? = nil,
+                 unfoldPatch: Int? = nil) {
+        guard let observer, !planning else { return }
+        let name = name()
+        guard let p = params ?? model.activations[name] else { return }
         observer(name, [t.h, t.w, t.c], t.data, t.stride, p, unfoldPatch)
     }
 
-    func forward(input: UnsafeBufferPointer<Float>, height: Int, width: Int, logits: inout [Int32],
-                 observer: Int8Observer?) {
+    func forward(input: UnsafeBufferPointer<Float>, height: Int, width: Int,
+                 observer: Int8Observer?) -> UnsafeMutablePointer<Int32> {
         let arena = plan.arena
         arena.reset()
         let c = graph.config.numChannels
@@ -166,7 +202,7 @@ public final class Int8Executor {
             }
         }
         x = conv(graph.expansion, x, observer)
-        globalPoolAndClassify(x, logits: &logits, observer: observer)
+        return globalPoolAndClassify(x, observer: observer)
     }
 
     /// The one floating-point step before the logits: q = clamp(round(x / s) + z), rounding half to
@@ -269,7 +305,8 @@ public final class Int8Executor {
         return out
     }
 
-    func globalPoolAndClassify(_ x: Tensor, logits: inout [Int32], observer: Int8Observer?) {
+    /// Pools and classifies into int32 accumulators in the arena.
+    func globalPoolAndClassify(_ x: Tensor, observer: Int8Observer?) -> UnsafeMutablePointer<Int32> {
         let pixels = x.h * x.w
         if plan.pool == nil || plan.pool!.pixelCount != pixels {
             let input = model.activations[graph.expansion.name]!, output = model.activations[TensorNames.pooler]!
@@ -278,13 +315,13 @@ public final class Int8Executor {
         }
         let pooled = plan.arena.allocate(Int8.self, x.c)
         let scratch = plan.arena.allocate(Int32.self, GlobalAveragePoolInt8.scratchCount(channels: x.c))
-        guard !planning else { return }
+        let logits = plan.arena.allocate(Int32.self, graph.classifier.outFeatures)
+        guard !planning else { return logits }
         GlobalAveragePoolInt8.run(input: x.data, width: x.w, rowStride: x.w * x.stride, pixelStride: x.stride,
                                   output: pooled, channels: 0..<x.c, parameters: plan.pool!, scratch: scratch)
         observe(observer, TensorNames.pooler, Tensor(data: pooled, h: 1, w: 1, c: x.c, stride: x.c))
-        logits.withUnsafeMutableBufferPointer { out in
-            Int8GEMM.runInt32(a: pooled, aRows: .strided(x.c), m: 1, k: x.c, b: classifier, output: out.baseAddress!,
-                              outRows: .strided(out.count))
-        }
+        Int8GEMM.runInt32(a: pooled, aRows: .strided(x.c), m: 1, k: x.c, b: classifier, output: logits,
+                          outRows: .strided(graph.classifier.outFeatures))
+        return logits
     }
 }
