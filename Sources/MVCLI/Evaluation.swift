@@ -34,32 +34,21 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
     let runners = try (0..<threads).map { _ in try model.makeRunner(threads: 1) }
     var predictions = [Int](repeating: -1, count: n)
     var top5Hits = [Bool](repeating: false, count: n)
-    var failure: Error?
-    let lock = ThreadLock()
-    var done = 0
     var progress = Progress(label, total: n)
     let t0 = monotonicSeconds()
     let pool = ThreadPool(threads: threads)
-    predictions.withUnsafeMutableBufferPointer { preds in
-        top5Hits.withUnsafeMutableBufferPointer { hits in
-            pool.parallelFor(n) { i, worker in
-                if lock.withLock({ failure != nil }) { return }
-                do {
-                    let item = dataset.items[i]
-                    let x = try pre.pixelValues(path: item.path)
-                    let logits = x.values.withUnsafeBufferPointer { runners[worker].logits(nchw: $0, height: x.height, width: x.width) }
-                    let order = logits.indices.sorted { logits[$0] > logits[$1] }
-                    preds[i] = order[0]
-                    if let label = item.label { hits[i] = order.prefix(5).contains(label) }
-                } catch {
-                    lock.withLock { if failure == nil { failure = error } }
-                }
-                let d = lock.withLock { () -> Int in done += 1; return done }
-                if worker == 0 { progress.update(d) }
+    try predictions.withUnsafeMutableBufferPointer { preds in
+        try top5Hits.withUnsafeMutableBufferPointer { hits in
+            try pool.parallelForThrowing(n, progress: { progress.update($0) }) { i, worker in
+                let item = dataset.items[i]
+                let x = try pre.pixelValues(path: item.path)
+                let logits = x.values.withUnsafeBufferPointer { runners[worker].logits(nchw: $0, height: x.height, width: x.width) }
+                let order = logits.indices.sorted { logits[$0] > logits[$1] }
+                preds[i] = order[0]
+                if let label = item.label { hits[i] = order.prefix(5).contains(label) }
             }
         }
     }
-    if let failure { throw failure }
     progress.update(n)
     var perClass = dataset.classNames.map { (name: $0, correct: 0, total: 0) }
     var correct = 0

@@ -33,9 +33,9 @@ extension FloatExecutor {
             (seq + token * d).update(from: grid.data + pixel * d, count: d)
         }
         for layer in b.transformer { transformerLayer(layer, seq, patches: patches, tokens: tokens, observer) }
-        observer?("\(name).transformer", [patches, tokens, d], UnsafeBufferPointer(start: seq, count: patches * tokens * d))
+        observer?("\(name).transformer", [patches, tokens, d], UnsafeMutableBufferPointer(start: seq, count: patches * tokens * d))
         layerNorm(b.layerNorm, seq, rows: patches * tokens, channels: d, seq)
-        observer?(b.block.layerNorm.name, [patches, tokens, d], UnsafeBufferPointer(start: seq, count: patches * tokens * d))
+        observer?(b.block.layerNorm.name, [patches, tokens, d], UnsafeMutableBufferPointer(start: seq, count: patches * tokens * d))
 
         // Fold back into the grid, and resize down to the feature map's size if it was resized.
         forEachToken(grid: grid, patchSize: ps) { pixel, token in
@@ -67,13 +67,16 @@ extension FloatExecutor {
         }
     }
 
-    /// The tensor itself, or a contiguous copy when it is a channel slice of a wider buffer
-    /// (only called when observing).
-    func contiguous(_ t: Tensor, stride: Int) -> Tensor {
-        guard stride != t.c else { return t }
-        let out = arena.allocate(t.count)
-        for p in 0..<(t.h * t.w) { (out + p * t.c).update(from: t.data + p * stride, count: t.c) }
-        return Tensor(data: out, h: t.h, w: t.w, c: t.c)
+    /// Emits a tensor that may be a channel slice of a wider buffer (pixel stride > channels) as a
+    /// contiguous copy, and writes back what the observer changed (only called when observing).
+    func emitSlice(_ observer: ActivationObserver?, _ name: String, _ t: Tensor, stride: Int) {
+        guard stride != t.c else { return emit(observer, name, t) }
+        let mark = arena.mark
+        let copy = arena.allocate(t.count)
+        for p in 0..<(t.h * t.w) { (copy + p * t.c).update(from: t.data + p * stride, count: t.c) }
+        emit(observer, name, Tensor(data: copy, h: t.h, w: t.w, c: t.c))
+        for p in 0..<(t.h * t.w) { (t.data + p * stride).update(from: copy + p * t.c, count: t.c) }
+        arena.release(to: mark)
     }
 
     func transformerLayer(_ t: PreparedTransformerLayer, _ x: UnsafeMutablePointer<Float>, patches: Int, tokens: Int,
@@ -82,7 +85,7 @@ extension FloatExecutor {
         let heads = t.layer.heads, dh = t.layer.headSize
         let mark = arena.mark
         func observe(_ name: String, _ p: UnsafeMutablePointer<Float>, _ c: Int) {
-            observer?(name, [patches, tokens, c], UnsafeBufferPointer(start: p, count: rows * c))
+            observer?(name, [patches, tokens, c], UnsafeMutableBufferPointer(start: p, count: rows * c))
         }
         let normed = arena.allocate(rows * d)
         layerNorm(t.ln1, x, rows: rows, channels: d, normed)

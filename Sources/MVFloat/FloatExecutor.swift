@@ -5,8 +5,9 @@ import MVModel
 /// parameter prefix of the layer that produced it, e.g. "mobilevit.encoder.layer.2.conv_kxk",
 /// or a derived name such as "….preact" for a convolution's output before its activation),
 /// its shape (NHWC [H, W, C] for feature maps, [P, N, C] for transformer tokens, [C] for
-/// vectors), and the values. Calibration and the golden tests observe through this.
-public typealias ActivationObserver = (_ name: String, _ shape: [Int], _ values: UnsafeBufferPointer<Float>) -> Void
+/// vectors), and the values. Calibration and the golden tests observe through this. An observer
+/// may also change the values in place (fake quantisation); the run continues with them.
+public typealias ActivationObserver = (_ name: String, _ shape: [Int], _ values: UnsafeMutableBufferPointer<Float>) -> Void
 
 /// The float32 reference executor: MobileViT in NHWC on the float kernels, BatchNorm folded.
 /// One instance serves one thread; it keeps its working memory between runs, so after the
@@ -80,13 +81,13 @@ public final class FloatExecutor {
         }
         let inv = 1 / Float(t.h * t.w)
         for ch in 0..<t.c { pooled[ch] *= inv }
-        observer?("mobilevit.pooler", [t.c], UnsafeBufferPointer(start: pooled, count: t.c))
+        observer?("mobilevit.pooler", [t.c], UnsafeMutableBufferPointer(start: pooled, count: t.c))
         let n = classifier.layer.outFeatures
         var logits = [Float](repeating: 0, count: n)
         logits.withUnsafeMutableBufferPointer { out in
             linear(classifier, pooled, rows: 1, out.baseAddress!)
         }
-        logits.withUnsafeBufferPointer { observer?("classifier", [n], $0) }
+        logits.withUnsafeMutableBufferPointer { observer?("classifier", [n], $0) }
         return logits
     }
 
@@ -101,7 +102,7 @@ public final class FloatExecutor {
     }
 
     func emit(_ observer: ActivationObserver?, _ name: String, _ t: Tensor) {
-        observer?(name, [t.h, t.w, t.c], UnsafeBufferPointer(start: t.data, count: t.count))
+        observer?(name, [t.h, t.w, t.c], UnsafeMutableBufferPointer(start: t.data, count: t.count))
     }
 
     /// conv(x) into a new arena buffer (or `into`, with a pixel stride, for the concat buffer).
@@ -132,14 +133,14 @@ public final class FloatExecutor {
         }
         let result = Tensor(data: out, h: oh, w: ow, c: cout)
         if p.activation != .none && fused == .none {
-            if observer != nil { emit(observer, p.layer.name + ".preact", contiguous(result, stride: ldc)) }
+            if observer != nil { emitSlice(observer, p.layer.name + ".preact", result, stride: ldc) }
             if ldc == cout {
                 Float32Kernels.activation(out, count: oh * ow * cout, kind: p.activation)
             } else {
                 for px in 0..<(oh * ow) { Float32Kernels.activation(out + px * ldc, count: cout, kind: p.activation) }
             }
         }
-        if observer != nil { emit(observer, p.layer.name, contiguous(result, stride: ldc)) }
+        if observer != nil { emitSlice(observer, p.layer.name, result, stride: ldc) }
         return result
     }
 

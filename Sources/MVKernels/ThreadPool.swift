@@ -157,3 +157,26 @@ public final class ThreadLock: @unchecked Sendable {
         return try body()
     }
 }
+
+extension ThreadPool {
+    /// `parallelFor` for work that can fail and reports progress, as the dataset loops (calibration,
+    /// evaluation) need: after the first error no new index starts and that error is rethrown;
+    /// `progress(done)` is called from worker 0 with the number of indices finished so far.
+    public func parallelForThrowing(_ count: Int, progress: (Int) -> Void = { _ in },
+                                    _ body: (_ index: Int, _ worker: Int) throws -> Void) throws {
+        var failure: Error?
+        var done = 0
+        let lock = ThreadLock()
+        parallelFor(count) { i, worker in
+            if lock.withLock({ failure != nil }) { return }
+            do {
+                try body(i, worker)
+            } catch {
+                lock.withLock { if failure == nil { failure = error } }
+            }
+            let n = lock.withLock { () -> Int in done += 1; return done }
+            if worker == 0 { progress(n) }
+        }
+        if let failure { throw failure }
+    }
+}

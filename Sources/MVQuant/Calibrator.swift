@@ -34,9 +34,6 @@ public struct Calibrator {
         // Decoded images are kept between the passes when they fit in 256 MB, else decoded again.
         let cacheable = count * 3 * height * width * 4 <= 256 << 20
         var cache = [[Float]?](repeating: nil, count: cacheable ? count : 0)
-        var firstError: Error?
-        var done = 0
-        let lock = ThreadLock()
         for pass in 0..<2 {
             if pass == 1 {
                 // Merge the ranges so every thread builds its histogram over the same span.
@@ -52,45 +49,39 @@ public struct Calibrator {
                     return d
                 }
             }
-            withUnsafeMutablePointer(to: &perThread) { observersPointer in
-                withUnsafeMutablePointer(to: &cache) { cachePointer in
-                    pool.parallelFor(count) { i, worker in
-                        if lock.withLock({ firstError != nil }) { return }
-                        do {
-                            let pixels: [Float]
-                            if cacheable, let cached = cachePointer.pointee[i] { pixels = cached } else {
-                                pixels = try image(i)
-                                if cacheable { cachePointer.pointee[i] = pixels }
-                            }
-                            guard pixels.count == checkpoint.config.numChannels * height * width else {
-                                throw InputError("calibration image \(i) has \(pixels.count) values, expected \(checkpoint.config.numChannels)×\(height)×\(width)")
-                            }
-                            _ = executors[worker].run(nchw: pixels, height: height, width: width) { name, shape, values in
-                                let observers = observersPointer.pointee[worker]
-                                if pass == 0 {
-                                    let o = observers[name] ?? {
-                                        let n = RangeObserver()
-                                        observersPointer.pointee[worker][name] = n
-                                        return n
-                                    }()
-                                    o.observeRange(values)
-                                    if shape.count == 3 { o.observeChannels(values, channels: shape[2]) }
-                                } else if let o = observers[name] {
-                                    o.observeHistogram(values)
-                                    if secondMomentTensors.contains(name) {
-                                        o.observeRowProducts(values, channels: shape[shape.count - 1])
-                                    }
+            try withUnsafeMutablePointer(to: &perThread) { observersPointer in
+                try withUnsafeMutablePointer(to: &cache) { cachePointer in
+                    // Progress counts image passes: the second pass continues from `count`.
+                    try pool.parallelForThrowing(count, progress: { progress(pass * count + $0) }) { i, worker in
+                        let pixels: [Float]
+                        if cacheable, let cached = cachePointer.pointee[i] { pixels = cached } else {
+                            pixels = try image(i)
+                            if cacheable { cachePointer.pointee[i] = pixels }
+                        }
+                        guard pixels.count == checkpoint.config.numChannels * height * width else {
+                            throw InputError("calibration image \(i) has \(pixels.count) values, expected \(checkpoint.config.numChannels)×\(height)×\(width)")
+                        }
+                        _ = executors[worker].run(nchw: pixels, height: height, width: width) { name, shape, mutableValues in
+                            let values = UnsafeBufferPointer(mutableValues)
+                            let observers = observersPointer.pointee[worker]
+                            if pass == 0 {
+                                let o = observers[name] ?? {
+                                    let n = RangeObserver()
+                                    observersPointer.pointee[worker][name] = n
+                                    return n
+                                }()
+                                o.observeRange(values)
+                                if shape.count == 3 { o.observeChannels(values, channels: shape[2]) }
+                            } else if let o = observers[name] {
+                                o.observeHistogram(values)
+                                if secondMomentTensors.contains(name) {
+                                    o.observeRowProducts(values, channels: shape[shape.count - 1])
                                 }
                             }
-                        } catch {
-                            lock.withLock { if firstError == nil { firstError = error } }
                         }
-                        let n = lock.withLock { () -> Int in done += 1; return done }
-                        if worker == 0 { progress(n) }
                     }
                 }
             }
-            if let firstError { throw firstError }
         }
         let merged = merge(perThread)
         for o in merged.values where o.rowCount > 0 { o.symmetrizeRowProducts() }

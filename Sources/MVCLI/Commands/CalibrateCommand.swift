@@ -21,6 +21,7 @@ let calibrateCommand = Command(
         OptionSpec(name: "--report-images", value: "N", help: "held-out images for the per-layer SQNR report (default 16, 0 to skip)"),
         OptionSpec(name: "--eval", value: "DIR", help: "after calibrating, measure int8 vs float accuracy on this labelled tree (default model: \(DefaultPaths.validationImages))"),
         OptionSpec(name: "--no-eval", value: nil, help: "skip the accuracy measurement"),
+        OptionSpec(name: "--sensitivity", value: "N", help: "simulate the int8 model in float on N images (of --eval, else held-out ones) with groups of tensors at 16 bits; print each group's top-1 agreement with float"),
         OptionSpec(name: "--threads", value: "N", help: "threads (default: number of cores)"),
         OptionSpec(name: "--json", value: "OUT", help: "write the report (ranges, SQNR, accuracy) as JSON ('-' for stdout)"),
     ],
@@ -86,12 +87,15 @@ let calibrateCommand = Command(
                                     ("calibration_seconds", .number(calibrationSeconds)),
                                     ("model_bytes", .number(Double(quantized.fileSize)))]
 
+    // Images not used for calibration (all of them if every image was).
+    let used = Set(calibration.items.map(\.path))
+    let heldOutItems = all.items.filter { !used.contains($0.path) }
+    let heldOut = ImageDataset(classNames: all.classNames, classLabels: all.classLabels,
+                               items: heldOutItems.isEmpty ? all.items : heldOutItems)
+
     // Per-layer SQNR on images not used for calibration.
     if reportImages > 0, case let .int8(qmodel) = quantized.kind {
-        let used = Set(calibration.items.map(\.path))
-        let heldOut = all.items.filter { !used.contains($0.path) }
-        let pool = heldOut.isEmpty ? all.items : heldOut
-        let picks = ImageDataset(classNames: all.classNames, classLabels: all.classLabels, items: pool).evenSample(count: reportImages)
+        let picks = heldOut.evenSample(count: reportImages)
         let images = try picks.items.map { try pre.pixelValues(path: $0.path).values }
         let r = try QuantizationReport.measure(checkpoint: checkpoint, model: qmodel, images: images, height: h, width: w)
         print("\nper-layer SQNR (float vs int8) on \(r.images) held-out image(s), lowest first marked *:")
@@ -122,6 +126,38 @@ let calibrateCommand = Command(
                                         ("int8_top1", .number(q.top1)), ("float_top5", .number(f.top5)),
                                         ("int8_top5", .number(q.top5)), ("drop_points", .number(100 * (f.top1 - q.top1))),
                                         ("agreement", .number(agreement))])))
+    }
+    // Which tensors cost that drop: groups at 16 bits in a float simulation.
+    let sensitivityCount = try args.int("--sensitivity", default: 0, range: 0...1_000_000)
+    if sensitivityCount > 0 {
+        // The labelled evaluation set even with --no-eval, else the held-out calibration images.
+        let sensitivityPath = try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil)
+        let source = try sensitivityPath.map { try loadDataset([$0], model: model) } ?? heldOut
+        let items = source.evenSample(count: sensitivityCount).items
+        let weights = try FakeQuantization.quantizedWeights(checkpoint, inputSecondMoments: secondMoments)
+        let variants = SensitivityStudy.standardVariants(checkpoint.graph, quantised: Set(compiler.activations.keys))
+        var progress = Progress("sensitivity", total: items.count)
+        let (floatTop1, results) = try SensitivityStudy.run(
+            checkpoint: checkpoint, weights: weights, activations: compiler.activations, variants: variants,
+            count: items.count, height: h, width: w, threads: threads,
+            image: { i in (try pre.pixelValues(path: items[i].path).values, items[i].label) },
+            progress: { progress.update($0) })
+        progress.update(items.count)
+        print("\nsensitivity: the int8 model simulated in float on \(items.count) images" +
+              (floatTop1.map { " (float top-1 \(percent($0)))" } ?? "") + "; top-1 agreement with float:")
+        var rows: [[String]] = [["variant", "16-bit tensors", "agreement", "top-1"]]
+        for r in results {
+            rows.append([r.variant.name, String(r.variant.wide.count), percent(r.agreement), r.top1.map(percent) ?? "-"])
+        }
+        print(table(rows, rightAlign: [1, 2, 3]))
+        report.append(("sensitivity", .object([
+            ("images", .number(Double(items.count))), ("float_top1", floatTop1.map { .number($0) } ?? .null),
+            ("variants", .array(results.map { r in
+                .object([("variant", .string(r.variant.name)), ("wide_tensors", .number(Double(r.variant.wide.count))),
+                         ("float_weights", .bool(r.variant.floatWeights)), ("agreement", .number(r.agreement)),
+                         ("top1", r.top1.map { .number($0) } ?? .null)])
+            })),
+        ])))
     }
     if let out = args.value("--json") { try writeJSON(.object(report), to: out) }
     return 0

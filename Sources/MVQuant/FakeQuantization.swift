@@ -1,0 +1,54 @@
+import MVModel
+
+/// The int8 model simulated in float: activations rounded to their quantisation grid in place
+/// (through the float executor's observer) and weights to their per-channel int8 grid. It asks
+/// "what if this tensor had 16 bits" without writing kernels (`SensitivityStudy`); the integer
+/// non-linearities are not simulated (the float ones run on the rounded values).
+public enum FakeQuantization {
+    /// Rounds `values` ([..., channels]) to the grid of `params`, or with `bits` = 16 to the grid
+    /// 257 times finer over the same range (s₁₆ = s/257, the same real minimum).
+    public static func round(_ values: UnsafeMutableBufferPointer<Float>, channels: Int, params p: QuantParams, bits: Int) {
+        guard channels > 0, values.count % channels == 0 else { return }
+        let wide = bits > 8
+        let qmin = wide ? -32768.0 : -128.0, qmax = wide ? 32767.0 : 127.0
+        let z = wide ? -32768 + Double(128 + p.zeroPoint) * 257 : Double(p.zeroPoint)
+        let scales = (0..<channels).map { p.channelScale($0) / (wide ? 257 : 1) }
+        var i = 0
+        while i < values.count {
+            for c in 0..<channels {
+                let s = scales[c]
+                let q = min(max((Double(values[i + c]) / s).rounded() + z, qmin), qmax)
+                values[i + c] = Float((q - z) * s)
+            }
+            i += channels
+        }
+    }
+
+    /// `checkpoint` with every convolution and linear weight on its per-output-channel int8 grid,
+    /// rounded as the compiler rounds it: with error compensation for the GEMM layers whose input
+    /// second moment is given, else to nearest. (BatchNorm folding scales whole output channels,
+    /// which moves neither the grid nor the rounding, so rounding the unfolded weights is the same.)
+    public static func quantizedWeights(_ checkpoint: Checkpoint, inputSecondMoments: [String: [Double]]) throws -> Checkpoint {
+        var result = checkpoint
+        func quantize(_ name: String, rows: Int, secondMoment: [Double]?) {
+            guard let t = result.parameters[name] else { return }
+            let (nearest, scales) = Int8Compiler.quantizeWeights(t.values, channels: rows)
+            var q = nearest
+            if let h = secondMoment, let rounded = ErrorCompensatingRounding.round(
+                weights: t.values, outputs: rows, inputs: t.values.count / rows, scales: scales, secondMoment: h) {
+                q = rounded
+            }
+            let per = t.values.count / rows
+            result.parameters[name] = FloatTensor(shape: t.shape, values: q.indices.map { Float(Double(q[$0]) * scales[$0 / per]) })
+        }
+        for op in try checkpoint.graph.int8Operators() {
+            let moment = op.gemmInput.flatMap { inputSecondMoments[$0] }
+            switch op {
+            case let .conv(l, _, _): quantize("\(l.name).convolution.weight", rows: l.outChannels, secondMoment: moment)
+            case let .linear(l, _, _, _), let .classifier(l, _): quantize("\(l.name).weight", rows: l.outFeatures, secondMoment: moment)
+            default: break
+            }
+        }
+        return result
+    }
+}

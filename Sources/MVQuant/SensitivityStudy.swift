@@ -1,0 +1,109 @@
+import MVFloat
+import MVFormats
+import MVKernels
+import MVModel
+
+/// Which tensors cost accuracy: the float model is run with the int8 model's rounding simulated
+/// (`FakeQuantization`) and, variant by variant, a group of tensors kept at 16 bits (or the weights
+/// in float); each variant's top-1 agreement with float over labelled images says what giving that
+/// group more precision would buy.
+public struct SensitivityStudy {
+    public struct Variant: Sendable {
+        public var name: String
+        /// Tensors rounded to 16 bits instead of 8.
+        public var wide: Set<String>
+        public var floatWeights: Bool
+
+        public init(name: String, wide: Set<String>, floatWeights: Bool = false) {
+            self.name = name
+            self.wide = wide
+            self.floatWeights = floatWeights
+        }
+    }
+
+    public struct Result: Sendable {
+        public var variant: Variant
+        public var agreement: Double
+        public var top1: Double?
+    }
+
+    /// The groups worth asking about in MobileViT, given the quantised tensors' names.
+    public static func standardVariants(_ graph: MobileViTGraph, quantised: Set<String>) -> [Variant] {
+        var depthwise: Set<String> = [], expand: Set<String> = [], transformer: Set<String> = []
+        for op in (try? graph.int8Operators()) ?? [] {
+            if case let .conv(l, _, output) = op, l.isDepthwise { depthwise.insert(output) }
+        }
+        for stage in graph.stages {
+            switch stage {
+            case let .mobileNet(_, blocks): expand.formUnion(blocks.map(\.expand.name))
+            case let .mobileViT(m):
+                if let d = m.downsampling { expand.insert(d.expand.name) }
+                let prefix = m.name + ".transformer."
+                transformer.formUnion(quantised.filter { $0.hasPrefix(prefix) })
+            }
+        }
+        let preacts = quantised.filter { $0.hasSuffix(".preact") }
+        let gemmInputs = ((try? Int8Compiler.gemmInputTensors(graph)) ?? []).intersection(quantised)
+        return [
+            Variant(name: "all 8-bit (the int8 model)", wide: []),
+            Variant(name: "weights in float", wide: [], floatWeights: true),
+            Variant(name: "all activations 16-bit", wide: quantised),
+            Variant(name: "depthwise outputs 16-bit", wide: depthwise),
+            Variant(name: "depthwise pre-activations 16-bit", wide: Set(depthwise.map(TensorNames.preact)).intersection(quantised)),
+            Variant(name: "all SiLU pre-activations 16-bit", wide: preacts),
+            Variant(name: "expand outputs 16-bit", wide: expand),
+            Variant(name: "transformer tensors 16-bit", wide: transformer),
+            Variant(name: "depthwise outputs + pre-activations 16-bit", wide: depthwise.union(preacts)),
+            Variant(name: "GEMM inputs 16-bit", wide: gemmInputs),
+            Variant(name: "all but GEMM inputs 16-bit", wide: quantised.subtracting(gemmInputs)),
+        ]
+    }
+
+    /// - Parameters:
+    ///   - image: NCHW pixel values of image `i` and its label (nil if unlabelled); called from several threads.
+    ///   - progress: images done.
+    /// - Returns: the float model's top-1 (nil without labels) and one result per variant.
+    public static func run(checkpoint: Checkpoint, weights: Checkpoint, activations: [String: QuantParams],
+                           variants: [Variant], count: Int, height: Int, width: Int, threads: Int,
+                           image: @escaping @Sendable (Int) throws -> (pixels: [Float], label: Int?),
+                           progress: (Int) -> Void = { _ in }) throws -> (floatTop1: Double?, results: [Result]) {
+        let threads = max(1, threads)
+        let exact = (0..<threads).map { _ in FloatExecutor(checkpoint: checkpoint) }
+        let rounded = (0..<threads).map { _ in FloatExecutor(checkpoint: weights) }
+        // predictions[i * (variants + 1)]: float; then one per variant.
+        let stride = variants.count + 1
+        var predictions = [Int](repeating: -1, count: count * stride)
+        var labels = [Int?](repeating: nil, count: count)
+        let pool = ThreadPool(threads: threads)
+        try predictions.withUnsafeMutableBufferPointer { preds in
+            try labels.withUnsafeMutableBufferPointer { labelsOut in
+                try pool.parallelForThrowing(count, progress: progress) { i, worker in
+                    let (pixels, label) = try image(i)
+                    labelsOut[i] = label
+                    preds[i * stride] = argmax(exact[worker].run(nchw: pixels, height: height, width: width))
+                    for (v, variant) in variants.enumerated() {
+                        let executor = variant.floatWeights ? exact[worker] : rounded[worker]
+                        let logits = executor.run(nchw: pixels, height: height, width: width) { name, shape, values in
+                            guard let p = activations[name], let c = shape.last else { return }
+                            FakeQuantization.round(values, channels: c, params: p, bits: variant.wide.contains(name) ? 16 : 8)
+                        }
+                        preds[i * stride + 1 + v] = argmax(logits)
+                    }
+                }
+            }
+        }
+        let labelled = labels.compactMap { $0 }.count
+        func top1(_ column: Int) -> Double? {
+            guard labelled > 0 else { return nil }
+            let hits = (0..<count).filter { labels[$0] != nil && predictions[$0 * stride + column] == labels[$0] }.count
+            return Double(hits) / Double(labelled)
+        }
+        let results = variants.enumerated().map { v, variant in
+            let agree = (0..<count).filter { predictions[$0 * stride + 1 + v] == predictions[$0 * stride] }.count
+            return Result(variant: variant, agreement: Double(agree) / Double(max(count, 1)), top1: top1(1 + v))
+        }
+        return (top1(0), results)
+    }
+
+    static func argmax(_ x: [Float]) -> Int { x.indices.max { x[$0] < x[$1] } ?? -1 }
+}
