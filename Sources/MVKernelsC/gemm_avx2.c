@@ -1,4 +1,4 @@
-// AVX2 int8 GEMM: 4x16 tiles, weights pre-widened to int16 and packed in k-pairs (KR = 2), each
+// AVX2 int8 GEMM: 6x16 tiles, weights pre-widened to int16 and packed in k-pairs (KR = 2), each
 // A row widened once per row tile into an int16 panel on the stack; one `vpbroadcastd` of an A
 // pair feeds two `vpmaddwd` (16 columns). Exact int32 accumulation, fixed-point requantisation
 // identical to the reference (see mv_int8.h).
@@ -49,7 +49,7 @@ TAI void kloop(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, 
     for (int i = 0; i < 2 * MR; i++) acc[i] = c[i];
 }
 
-/// Requantises the 4x16 tile and stores rows [0, mr) columns [0, nv) at crow[r] + n0.
+/// Requantises the 6x16 tile and stores rows [0, mr) columns [0, nv) at crow[r] + n0.
 TAI void store_q8(const __m256i *acc, const mv_gemm_args *p, size_t n0, int8_t *const *crow, int mr, size_t nv) {
     const rq_consts q0 = rq_prepare(p->multiplier + n0, p->shift + n0);
     const rq_consts q1 = rq_prepare(p->multiplier + n0 + 8, p->shift + n0 + 8);
