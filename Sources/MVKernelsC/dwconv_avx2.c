@@ -49,7 +49,7 @@ TA void mv_dw3x3_avx2(const mv_dw_args *p) {
                     for (size_t i = 0; i < nx; i++, o += p->out_pixel_stride) {
                         const __m128i r = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         _mm_storeu_si128((__m128i *)o, r);
-                        if (p->lut) mv_apply_lut_at(o, 16, p->lut, p->lut_stride, c0);
+                        if (p->lut) mv_apply_lut16_at(o, p->lut, p->lut_stride, c0);
                     }
                 } else {
                     for (size_t i = 0; i < nx; i++, o += p->out_pixel_stride) {

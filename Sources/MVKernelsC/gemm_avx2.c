@@ -75,7 +75,10 @@ TAI void store_q8(const __m256i *acc, const mv_gemm_args *p, size_t n0, int8_t *
                 _mm_storeu_si128((__m128i *)tmp, half);
                 memcpy(dst, tmp, nv);
             }
-            if (p->lut) mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
+            if (p->lut) {
+                if (nv == NR) mv_apply_lut16_at(dst, p->lut, p->lut_stride, n0);
+                else mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
+            }
         }
     }
 }
