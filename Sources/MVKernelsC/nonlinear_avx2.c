@@ -96,6 +96,46 @@ MVNL_AVX2 static inline __m256i mvnl_zp_clamp_avx2(__m256i z, __m256i zp, __m256
 // ---------------------------------------------------------------------------------------------
 // Softmax
 
+/// Bits [s, s + 32) of the unsigned 64-bit lanes even (elements 0, 2, 4, 6) and odd (1, 3, 5, 7) as
+/// eight uint32 (what srl_epi64 of both and mvnl_interleave_low32 give, for every input). The odd
+/// lanes need one shift into their high dword, not two: left by 32 - s when s <= 32, else the high
+/// dword right by s - 32 (bits from 64 up are 0 either way).
+typedef struct { __m128i even, odd; int odd_left; } mvnl_bits_avx2;
+
+MVNL_AVX2 static inline mvnl_bits_avx2 mvnl_bits_setup(int s) {
+    mvnl_bits_avx2 b;
+    b.even = _mm_cvtsi32_si128(s);
+    b.odd_left = s <= 32;
+    b.odd = _mm_cvtsi32_si128(s <= 32 ? 32 - s : s - 32);
+    return b;
+}
+
+MVNL_AVX2 static inline __m256i mvnl_bits(__m256i even, __m256i odd, const mvnl_bits_avx2 *b) {
+    const __m256i o = b->odd_left ? _mm256_sll_epi64(odd, b->odd) : _mm256_srl_epi32(odd, b->odd);
+    return _mm256_blend_epi32(_mm256_srl_epi64(even, b->even), o, 0xAA);
+}
+
+/// Softmax step 2 for 8 scores: e = 2^(-u/16384) in Q30 (IntegerSoftmax.expQ30).
+typedef struct {
+    __m256i vm, vdmax, vmult, vround, k31, lo14, c4, c3, c2, c1, c0;
+    mvnl_bits_avx2 ushift;
+} mvnl_exp_avx2;
+
+MVNL_AVX2 static inline __m256i mvnl_exp8(const int32_t *s, const mvnl_exp_avx2 *c) {
+    __m256i d = _mm256_sub_epi32(c->vm, _mm256_loadu_si256((const __m256i *)s));
+    d = _mm256_min_epu32(d, c->vdmax);
+    const __m256i ev = _mm256_add_epi64(_mm256_mul_epu32(d, c->vmult), c->vround);
+    const __m256i od = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(d, 32), c->vmult), c->vround);
+    const __m256i u = mvnl_bits(ev, od, &c->ushift);
+    const __m256i k = _mm256_min_epu32(_mm256_srli_epi32(u, 14), c->k31);
+    const __m256i x = _mm256_and_si256(u, c->lo14);
+    __m256i a = _mm256_sub_epi32(c->c3, _mm256_srli_epi32(_mm256_mullo_epi32(c->c4, x), 17));
+    a = _mm256_sub_epi32(c->c2, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
+    a = _mm256_sub_epi32(c->c1, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
+    a = _mm256_sub_epi32(c->c0, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 15));
+    return _mm256_srlv_epi32(_mm256_slli_epi32(a, 13), k);
+}
+
 MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32_t n,
                                             const mv_softmax_params *p, uint32_t *e) {
     int32_t i = 0;
@@ -108,32 +148,33 @@ MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32
     int32_t m = _mm_cvtsi128_si32(m4);
     for (; i < n; i++) m = s[i] > m ? s[i] : m;
 
-    // 2. e = 2^(-u/16384) in Q30 and its sum.
-    const __m256i vm = _mm256_set1_epi32(m);
-    const __m256i vdmax = _mm256_set1_epi32((int32_t)p->max_difference);
-    const __m256i vmult = _mm256_set1_epi64x((int64_t)p->exp_multiplier);
-    const __m256i vround = _mm256_set1_epi64x((int64_t)1 << (p->exp_shift - 1));
-    const __m128i vcount = _mm_cvtsi32_si128(p->exp_shift);
-    const __m256i k31 = _mm256_set1_epi32(31), lo14 = _mm256_set1_epi32(0x3FFF);
-    const __m256i c4 = _mm256_set1_epi32(227070), c3 = _mm256_set1_epi32(222608), c2 = _mm256_set1_epi32(250967);
-    const __m256i c1 = _mm256_set1_epi32(181673), c0 = _mm256_set1_epi32(131071);
+    // 2. e = 2^(-u/16384) in Q30 and its sum. Two e (each <= 2^30) add in 32 bits before the
+    // 64-bit sums.
+    mvnl_exp_avx2 c;
+    c.vm = _mm256_set1_epi32(m);
+    c.vdmax = _mm256_set1_epi32((int32_t)p->max_difference);
+    c.vmult = _mm256_set1_epi64x((int64_t)p->exp_multiplier);
+    c.vround = _mm256_set1_epi64x((int64_t)1 << (p->exp_shift - 1));
+    c.ushift = mvnl_bits_setup(p->exp_shift);
+    c.k31 = _mm256_set1_epi32(31);
+    c.lo14 = _mm256_set1_epi32(0x3FFF);
+    c.c4 = _mm256_set1_epi32(227070);
+    c.c3 = _mm256_set1_epi32(222608);
+    c.c2 = _mm256_set1_epi32(250967);
+    c.c1 = _mm256_set1_epi32(181673);
+    c.c0 = _mm256_set1_epi32(131071);
     const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
     __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
-    for (i = 0; i + 8 <= n; i += 8) {
-        __m256i d = _mm256_sub_epi32(vm, _mm256_loadu_si256((const __m256i *)(s + i)));
-        d = _mm256_min_epu32(d, vdmax);
-        __m256i ev = _mm256_mul_epu32(d, vmult);
-        __m256i od = _mm256_mul_epu32(_mm256_srli_epi64(d, 32), vmult);
-        ev = _mm256_srl_epi64(_mm256_add_epi64(ev, vround), vcount);
-        od = _mm256_srl_epi64(_mm256_add_epi64(od, vround), vcount);
-        __m256i u = mvnl_interleave_low32(ev, od);
-        __m256i k = _mm256_min_epu32(_mm256_srli_epi32(u, 14), k31);
-        __m256i x = _mm256_and_si256(u, lo14);
-        __m256i a = _mm256_sub_epi32(c3, _mm256_srli_epi32(_mm256_mullo_epi32(c4, x), 17));
-        a = _mm256_sub_epi32(c2, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
-        a = _mm256_sub_epi32(c1, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
-        a = _mm256_sub_epi32(c0, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 15));
-        __m256i v = _mm256_srlv_epi32(_mm256_slli_epi32(a, 13), k);
+    for (i = 0; i + 16 <= n; i += 16) {
+        const __m256i v0 = mvnl_exp8(s + i, &c), v1 = mvnl_exp8(s + i + 8, &c);
+        _mm256_storeu_si256((__m256i *)(e + i), v0);
+        _mm256_storeu_si256((__m256i *)(e + i + 8), v1);
+        const __m256i v = _mm256_add_epi32(v0, v1);
+        sum0 = _mm256_add_epi64(sum0, _mm256_and_si256(v, low32));
+        sum1 = _mm256_add_epi64(sum1, _mm256_srli_epi64(v, 32));
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256i v = mvnl_exp8(s + i, &c);
         _mm256_storeu_si256((__m256i *)(e + i), v);
         sum0 = _mm256_add_epi64(sum0, _mm256_and_si256(v, low32));
         sum1 = _mm256_add_epi64(sum1, _mm256_srli_epi64(v, 32));
@@ -153,15 +194,14 @@ MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32
     mvnl_softmax_reciprocal(sum, p, &r, &sh);
     const __m256i vr = _mm256_set1_epi64x((int64_t)r);
     const __m256i vhalf = _mm256_set1_epi64x((int64_t)((uint64_t)1 << (sh - 1)));
-    const __m128i vsh = _mm_cvtsi32_si128(sh);
+    const mvnl_bits_avx2 qshift = mvnl_bits_setup(sh);
     const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
     const __m256i lo = _mm256_set1_epi32(-128 - p->output_zero_point);
     const __m256i hi = _mm256_set1_epi32(127 - p->output_zero_point);
 #define MVNL_SOFTMAX_OUT(v)                                                                               \
     mvnl_zp_clamp_avx2(                                                                                   \
-        mvnl_interleave_low32(                                                                            \
-            _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32((v), vr), vhalf), vsh),                    \
-            _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64((v), 32), vr), vhalf), vsh)), \
+        mvnl_bits(_mm256_add_epi64(_mm256_mul_epu32((v), vr), vhalf),                                     \
+                  _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64((v), 32), vr), vhalf), &qshift),    \
         zp, lo, hi)
     for (i = 0; i + 32 <= n; i += 32) {
         __m256i v0 = _mm256_loadu_si256((const __m256i *)(e + i));
