@@ -240,7 +240,14 @@ MVNL_AVX2 void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8
 // ---------------------------------------------------------------------------------------------
 // LayerNorm
 
-MVNL_AVX2 static void mvnl_layernorm_token_avx2(const int8_t *x, int8_t *out, const mv_layernorm_params *p) {
+/// Steps 1 and 2 of one token: Σa, and the normalising multiplier F and shift t.
+typedef struct {
+    int32_t sum;
+    int64_t f;
+    int t;
+} mvnl_layernorm_token;
+
+MVNL_AVX2 static inline mvnl_layernorm_token mvnl_layernorm_stats_avx2(const int8_t *x, const mv_layernorm_params *p) {
     const int32_t c = p->channels;
     int32_t i = 0;
     // 1. Σa and Σa² (int32 lanes; pairs of int16 products via vpmaddwd).
@@ -262,9 +269,19 @@ MVNL_AVX2 static void mvnl_layernorm_token_avx2(const int8_t *x, int8_t *out, co
     }
 
     // 2. Per-token factor.
-    int64_t f;
-    int t;
-    mvnl_layernorm_factor(sum, sq, p, &f, &t);
+    mvnl_layernorm_token k;
+    k.sum = sum;
+    mvnl_layernorm_factor(sum, sq, p, &k.f, &k.t);
+    return k;
+}
+
+/// Step 3 of one token from its statistics.
+MVNL_AVX2 static inline void mvnl_layernorm_output_avx2(const int8_t *x, int8_t *out, const mv_layernorm_params *p,
+                                                        mvnl_layernorm_token k) {
+    const int32_t c = p->channels, sum = k.sum;
+    const int64_t f = k.f;
+    const int t = k.t;
+    int32_t i;
     const int64_t round = (int64_t)1 << (t - 1);
 
     // 3. Per channel: n = (D·F + round) >> t; y = (n·G + B) >> h; 64-bit arithmetic shifts done as
@@ -304,7 +321,19 @@ MVNL_AVX2 static void mvnl_layernorm_token_avx2(const int8_t *x, int8_t *out, co
 
 MVNL_AVX2 void mv_layernorm_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                                       int32_t tokens, const mv_layernorm_params *p) {
-    for (int32_t t = 0; t < tokens; t++) mvnl_layernorm_token_avx2(in + t * in_stride, out + t * out_stride, p);
+    int32_t t = 0;
+    // Two tokens' statistics before their outputs: the factors' integer square root and division
+    // chains (scalar, ~60 cycles) of the two tokens are independent and overlap.
+    for (; t + 2 <= tokens; t += 2) {
+        const mvnl_layernorm_token k0 = mvnl_layernorm_stats_avx2(in + t * in_stride, p);
+        const mvnl_layernorm_token k1 = mvnl_layernorm_stats_avx2(in + (t + 1) * in_stride, p);
+        mvnl_layernorm_output_avx2(in + t * in_stride, out + t * out_stride, p, k0);
+        mvnl_layernorm_output_avx2(in + (t + 1) * in_stride, out + (t + 1) * out_stride, p, k1);
+    }
+    if (t < tokens) {
+        const mvnl_layernorm_token k = mvnl_layernorm_stats_avx2(in + t * in_stride, p);
+        mvnl_layernorm_output_avx2(in + t * in_stride, out + t * out_stride, p, k);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
