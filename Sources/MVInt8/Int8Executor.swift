@@ -210,9 +210,23 @@ public final class Int8Executor {
     func quantizeInput(_ input: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Int8>, pixels: Int, channels c: Int) {
         let inv = Float(1 / inputParams.scale), z = inputParams.zeroPoint
         let magic: Float = 12_582_912
+        // Eight pixels at a time, the same float operations: v + magic is 1.5·2²³ + round(v), so its
+        // bit pattern minus magic's is round(v) exactly (|v| ≤ 256), as (v + magic) − magic.
+        let vinv = SIMD8<Float>(repeating: inv), vz = SIMD8<Int32>(repeating: z)
+        let vlo = SIMD8<Int32>(repeating: -128), vhi = SIMD8<Int32>(repeating: 127)
+        let magicBits = Int32(bitPattern: magic.bitPattern)
+        let vector = pixels / 8 * 8
         for ch in 0..<c {
             let plane = input.baseAddress! + ch * pixels
-            for p in 0..<pixels {
+            for p in stride(from: 0, to: vector, by: 8) {
+                var v = UnsafeRawPointer(plane + p).loadUnaligned(as: SIMD8<Float>.self) * vinv
+                v.replace(with: -256, where: .!(v .> -256))
+                v.replace(with: 256, where: .!(v .< 256))
+                var q = (unsafeBitCast(v + magic, to: SIMD8<Int32>.self) &- magicBits) &+ vz
+                q.clamp(lowerBound: vlo, upperBound: vhi)
+                for j in 0..<8 { out[(p &+ j) &* c &+ ch] = Int8(truncatingIfNeeded: q[j]) }
+            }
+            for p in vector..<pixels {
                 var v = plane[p] * inv
                 if !(v > -256) { v = -256 }
                 if !(v < 256) { v = 256 }

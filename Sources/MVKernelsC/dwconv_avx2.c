@@ -46,10 +46,42 @@ TA void mv_dw3x3_avx2(const mv_dw_args *p) {
                 const rq_consts q1 = rq_prepare(p->multiplier + c0 + 8, p->shift + c0 + 8);
                 int8_t *o = orow + (ptrdiff_t)x0 * p->out_pixel_stride + c0;
                 if (nv == 16) {
-                    for (size_t i = 0; i < nx; i++, o += p->out_pixel_stride) {
+                    size_t i = 0;
+                    // Four (then two) pixels per step: their chains (tap loads, madds,
+                    // requantisation, table lookups) are independent and overlap, where one pixel
+                    // at a time mostly waits on its own chain. Written out: the loop form over an
+                    // array of results compiles to slower code.
+                    const ptrdiff_t ps = p->out_pixel_stride;
+                    for (; i + 4 <= nx; i += 4, o += 4 * ps) {
+                        const __m128i r0 = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
+                        const __m128i r1 = dw16(taps + (i + 1) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
+                        const __m128i r2 = dw16(taps + (i + 2) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
+                        const __m128i r3 = dw16(taps + (i + 3) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
+                        _mm_storeu_si128((__m128i *)o, r0);
+                        _mm_storeu_si128((__m128i *)(o + ps), r1);
+                        _mm_storeu_si128((__m128i *)(o + 2 * ps), r2);
+                        _mm_storeu_si128((__m128i *)(o + 3 * ps), r3);
+                        if (p->lut) {
+                            mv_apply_lut16_at(o, p->lut, p->lut_stride, c0);
+                            mv_apply_lut16_at(o + ps, p->lut, p->lut_stride, c0);
+                            mv_apply_lut16_at(o + 2 * ps, p->lut, p->lut_stride, c0);
+                            mv_apply_lut16_at(o + 3 * ps, p->lut, p->lut_stride, c0);
+                        }
+                    }
+                    for (; i + 2 <= nx; i += 2, o += 2 * ps) {
+                        const __m128i r0 = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
+                        const __m128i r1 = dw16(taps + (i + 1) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
+                        _mm_storeu_si128((__m128i *)o, r0);
+                        _mm_storeu_si128((__m128i *)(o + ps), r1);
+                        if (p->lut) {
+                            mv_apply_lut16_at(o, p->lut, p->lut_stride, c0);
+                            mv_apply_lut16_at(o + ps, p->lut, p->lut_stride, c0);
+                        }
+                    }
+                    if (i < nx) {
                         const __m128i r = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         _mm_storeu_si128((__m128i *)o, r);
-                        if (p->lut) mv_apply_lut_at(o, 16, p->lut, p->lut_stride, c0);
+                        if (p->lut) mv_apply_lut16_at(o, p->lut, p->lut_stride, c0);
                     }
                 } else {
                     for (size_t i = 0; i < nx; i++, o += p->out_pixel_stride) {

@@ -1,4 +1,4 @@
-// AVX2 int8 GEMM: 4x16 tiles, weights pre-widened to int16 and packed in k-pairs (KR = 2), each
+// AVX2 int8 GEMM: 6x16 tiles, weights pre-widened to int16 and packed in k-pairs (KR = 2), each
 // A row widened once per row tile into an int16 panel on the stack; one `vpbroadcastd` of an A
 // pair feeds two `vpmaddwd` (16 columns). Exact int32 accumulation, fixed-point requantisation
 // identical to the reference (see mv_int8.h).
@@ -49,7 +49,7 @@ TAI void kloop(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, 
     for (int i = 0; i < 2 * MR; i++) acc[i] = c[i];
 }
 
-/// Requantises the 4x16 tile and stores rows [0, mr) columns [0, nv) at crow[r] + n0.
+/// Requantises the 6x16 tile and stores rows [0, mr) columns [0, nv) at crow[r] + n0.
 TAI void store_q8(const __m256i *acc, const mv_gemm_args *p, size_t n0, int8_t *const *crow, int mr, size_t nv) {
     const rq_consts q0 = rq_prepare(p->multiplier + n0, p->shift + n0);
     const rq_consts q1 = rq_prepare(p->multiplier + n0 + 8, p->shift + n0 + 8);
@@ -75,7 +75,10 @@ TAI void store_q8(const __m256i *acc, const mv_gemm_args *p, size_t n0, int8_t *
                 _mm_storeu_si128((__m128i *)tmp, half);
                 memcpy(dst, tmp, nv);
             }
-            if (p->lut) mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
+            if (p->lut) {
+                if (nv == NR) mv_apply_lut16_at(dst, p->lut, p->lut_stride, n0);
+                else mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
+            }
         }
     }
 }
@@ -100,16 +103,30 @@ TAI void gemm_avx2(const mv_gemm_args *p, int int32_out) {
     const int single = kp <= KMAX;
     const int16_t *packed = (const int16_t *)p->packed;
     int16_t panel[MR * KMAX] __attribute__((aligned(32)));
+    // Row addresses: the common strided case without per-row table lookups or branches (the
+    // per-row-tile setup is a large share of the small-K layers' time).
+    const int strided = !p->a_offsets && !p->c_offsets;
+    const size_t csize = int32_out ? 4 : 1;
     for (size_t m0 = 0; m0 < p->m; m0 += MR) {
         const int mr = p->m - m0 < MR ? (int)(p->m - m0) : MR;
         const int8_t *arow[MR];
         void *crow[MR];
-        __m256i roff[MR];
-        for (int r = 0; r < MR; r++) {
-            arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
-            crow[r] = r < mr ? (int32_out ? (void *)mv_c_row32(p, m0 + r) : (void *)mv_c_row8(p, m0 + r)) : NULL;
-            roff[r] = _mm256_set1_epi32(p->b_zero_point ? mv_row_correction(arow[r], k, p->b_zero_point) : 0);
+        if (strided) {
+            const int8_t *a0 = p->a + (ptrdiff_t)m0 * p->a_stride;
+            char *c0 = (char *)p->c + (ptrdiff_t)m0 * p->c_stride * (ptrdiff_t)csize;
+            for (int r = 0; r < MR; r++) {
+                arow[r] = a0 + (r < mr ? r : 0) * p->a_stride;
+                crow[r] = r < mr ? c0 + r * p->c_stride * (ptrdiff_t)csize : NULL;
+            }
+        } else {
+            for (int r = 0; r < MR; r++) {
+                arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
+                crow[r] = r < mr ? (int32_out ? (void *)mv_c_row32(p, m0 + r) : (void *)mv_c_row8(p, m0 + r)) : NULL;
+            }
         }
+        __m256i roff[MR];
+        if (p->b_zero_point)
+            for (int r = 0; r < MR; r++) roff[r] = _mm256_set1_epi32(mv_row_correction(arow[r], k, p->b_zero_point));
         if (single) widen_rows(panel, arow, 0, kp, k);
         for (size_t n0 = 0; n0 < n; n0 += NR) {
             const size_t nv = n - n0 < NR ? n - n0 : NR;
@@ -118,8 +135,8 @@ TAI void gemm_avx2(const mv_gemm_args *p, int int32_out) {
             const __m256i bias1 = _mm256_loadu_si256((const __m256i *)(p->bias + n0 + 8));
             __m256i acc[2 * MR];
             for (int r = 0; r < MR; r++) {
-                acc[2 * r] = _mm256_add_epi32(bias0, roff[r]);
-                acc[2 * r + 1] = _mm256_add_epi32(bias1, roff[r]);
+                acc[2 * r] = p->b_zero_point ? _mm256_add_epi32(bias0, roff[r]) : bias0;
+                acc[2 * r + 1] = p->b_zero_point ? _mm256_add_epi32(bias1, roff[r]) : bias1;
             }
             if (single) {
                 kloop(acc, panel, kp, b, kp / 2);

@@ -7,9 +7,14 @@ int mv_pack_b(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t 
     int8_t *d8 = (int8_t *)dst;
     int16_t *d16 = (int16_t *)dst;
     int has_min = 0;
+    // The AVX2 layout (only packed when the CPU runs AVX2) has a vector path for whole blocks of
+    // 16 columns; the loops below pack the columns [c0, n) it leaves.
+    size_t c0 = 0;
+    if (wide && nr == 16 && kr == 2) has_min = mv_pack_b_wide16_avx2(src, n_stride, k_stride, n, k, kp, d16, sums, &c0);
+    if (c0 == n) return has_min;
     if (k_stride == 1) {
         // Row-major source: each column's K values are contiguous.
-        for (size_t c = 0; c < n; c++) {
+        for (size_t c = c0; c < n; c++) {
             const int8_t *s = src + (ptrdiff_t)c * n_stride;
             int32_t sum = 0;
             int8_t mn = 127;
@@ -45,20 +50,20 @@ int mv_pack_b(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t 
         }
     } else if (n_stride == 1) {
         // Column-major source (V for P.V): row kk of the source holds all N values of that k.
-        for (size_t c = 0; c < n; c++) sums[c] = 0;
+        for (size_t c = c0; c < n; c++) sums[c] = 0;
         int8_t mn = 127;
         for (size_t kk = 0; kk < k; kk++) {
             const int8_t *s = src + (ptrdiff_t)kk * k_stride;
             const size_t off = (kk / kr) * nr * kr + kk % kr;
-            for (size_t c = 0; c < n; c++) {
+            for (size_t c = c0; c < n; c++) {
                 sums[c] += s[c];
                 mn = s[c] < mn ? s[c] : mn;
             }
             if (nr == 1 && kr == 1 && !wide) {  // plain row-major (reference layout)
-                for (size_t c = 0; c < n; c++) d8[c * kp + kk] = s[c];
+                for (size_t c = c0; c < n; c++) d8[c * kp + kk] = s[c];
                 continue;
             }
-            for (size_t n0 = 0; n0 < n; n0 += nr) {
+            for (size_t n0 = c0; n0 < n; n0 += nr) {
                 const size_t cnt = n - n0 < nr ? n - n0 : nr;
                 const size_t base = n0 * kp + off;
                 if (wide) {
@@ -68,7 +73,7 @@ int mv_pack_b(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t 
                 }
             }
         }
-        has_min = mn == -128;
+        has_min |= mn == -128;
     } else {
         for (size_t c = 0; c < n; c++) {
             int32_t sum = 0;

@@ -7,8 +7,10 @@
 #define TA __attribute__((target("avx2")))
 #define TAI __attribute__((target("avx2"), always_inline)) static inline
 
-/// Per-channel requantisation constants for 8 lanes.
-typedef struct { __m256i mult, mult_odd, ls, rs1, rbit; int any_neg; } rq_consts;
+/// Per-channel requantisation constants for 8 lanes. `all_pos` (every shift >= 1, the common case)
+/// selects the shorter exact form of rq_apply, with the rounding terms of both roundings in
+/// round_even / round_odd (64-bit, for the even / odd lanes).
+typedef struct { __m256i mult, mult_odd, ls, rs1, rbit, round_even, round_odd; int any_neg, all_pos; } rq_consts;
 
 TAI rq_consts rq_prepare(const int32_t *mult, const int32_t *shift) {
     rq_consts q;
@@ -20,11 +22,29 @@ TAI rq_consts rq_prepare(const int32_t *mult, const int32_t *shift) {
     q.rs1 = _mm256_max_epi32(_mm256_sub_epi32(s, one), zero);
     q.rbit = _mm256_and_si256(_mm256_cmpgt_epi32(s, zero), one);
     q.any_neg = _mm256_movemask_ps(_mm256_castsi256_ps(s)) != 0;
+    q.all_pos = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(one, s))) == 0;
+    // 2^30 + 2^(30 + min(s, 32)) per lane: shifts >= 32 give 0 either way (see rq_apply), and the
+    // clamp keeps the sum below 2^63.
+    const __m256i sc = _mm256_min_epi32(s, _mm256_set1_epi32(32));
+    const __m256i r30 = _mm256_set1_epi64x((int64_t)1 << 30);
+    q.round_even = _mm256_add_epi64(r30, _mm256_sllv_epi64(r30, _mm256_and_si256(sc, _mm256_set1_epi64x(0xFFFFFFFF))));
+    q.round_odd = _mm256_add_epi64(r30, _mm256_sllv_epi64(r30, _mm256_srli_epi64(sc, 32)));
     return q;
 }
 
 /// z = requantize(acc) for 8 lanes (before the output zero point).
 TAI __m256i rq_apply(__m256i acc, const rq_consts *q) {
+    if (q->all_pos) {
+        // For s >= 1 the two roundings fold into one: with P = acc * mult (exact in 64 bits),
+        //   z = floor((floor((P + 2^30) / 2^31) + 2^(s-1)) / 2^s) = floor((P + 2^30 + 2^(30+s)) / 2^(31+s))
+        //     = floor(hi / 2^(s-1)),  hi = floor((P + 2^30 + 2^(30+s)) / 2^32) = the high dword (|hi| < 2^31).
+        // For s >= 32 the reference gives 0; so does this (round term 2^30 + 2^62 > |P| makes hi > 0,
+        // and srav by >= 31 leaves 0).
+        const __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(acc, q->mult), q->round_even);
+        const __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_shuffle_epi32(acc, 0xF5), q->mult_odd), q->round_odd);
+        const __m256i hi = _mm256_blend_epi32(_mm256_shuffle_epi32(pe, 0xF5), po, 0xAA);
+        return _mm256_srav_epi32(hi, q->rs1);
+    }
     __m256i x = acc;
     if (q->any_neg) {
         // Saturating left shift: where shifting back does not restore acc, saturate.

@@ -4,6 +4,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "mv_int8_avx2.h"
 
 #define MVNL_AVX2 __attribute__((target("avx2")))
 
@@ -96,6 +97,46 @@ MVNL_AVX2 static inline __m256i mvnl_zp_clamp_avx2(__m256i z, __m256i zp, __m256
 // ---------------------------------------------------------------------------------------------
 // Softmax
 
+/// Bits [s, s + 32) of the unsigned 64-bit lanes even (elements 0, 2, 4, 6) and odd (1, 3, 5, 7) as
+/// eight uint32 (what srl_epi64 of both and mvnl_interleave_low32 give, for every input). The odd
+/// lanes need one shift into their high dword, not two: left by 32 - s when s <= 32, else the high
+/// dword right by s - 32 (bits from 64 up are 0 either way).
+typedef struct { __m128i even, odd; int odd_left; } mvnl_bits_avx2;
+
+MVNL_AVX2 static inline mvnl_bits_avx2 mvnl_bits_setup(int s) {
+    mvnl_bits_avx2 b;
+    b.even = _mm_cvtsi32_si128(s);
+    b.odd_left = s <= 32;
+    b.odd = _mm_cvtsi32_si128(s <= 32 ? 32 - s : s - 32);
+    return b;
+}
+
+MVNL_AVX2 static inline __m256i mvnl_bits(__m256i even, __m256i odd, const mvnl_bits_avx2 *b) {
+    const __m256i o = b->odd_left ? _mm256_sll_epi64(odd, b->odd) : _mm256_srl_epi32(odd, b->odd);
+    return _mm256_blend_epi32(_mm256_srl_epi64(even, b->even), o, 0xAA);
+}
+
+/// Softmax step 2 for 8 scores: e = 2^(-u/16384) in Q30 (IntegerSoftmax.expQ30).
+typedef struct {
+    __m256i vm, vdmax, vmult, vround, k31, lo14, c4, c3, c2, c1, c0;
+    mvnl_bits_avx2 ushift;
+} mvnl_exp_avx2;
+
+MVNL_AVX2 static inline __m256i mvnl_exp8(const int32_t *s, const mvnl_exp_avx2 *c) {
+    __m256i d = _mm256_sub_epi32(c->vm, _mm256_loadu_si256((const __m256i *)s));
+    d = _mm256_min_epu32(d, c->vdmax);
+    const __m256i ev = _mm256_add_epi64(_mm256_mul_epu32(d, c->vmult), c->vround);
+    const __m256i od = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(d, 32), c->vmult), c->vround);
+    const __m256i u = mvnl_bits(ev, od, &c->ushift);
+    const __m256i k = _mm256_min_epu32(_mm256_srli_epi32(u, 14), c->k31);
+    const __m256i x = _mm256_and_si256(u, c->lo14);
+    __m256i a = _mm256_sub_epi32(c->c3, _mm256_srli_epi32(_mm256_mullo_epi32(c->c4, x), 17));
+    a = _mm256_sub_epi32(c->c2, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
+    a = _mm256_sub_epi32(c->c1, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
+    a = _mm256_sub_epi32(c->c0, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 15));
+    return _mm256_srlv_epi32(_mm256_slli_epi32(a, 13), k);
+}
+
 MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32_t n,
                                             const mv_softmax_params *p, uint32_t *e) {
     int32_t i = 0;
@@ -108,32 +149,45 @@ MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32
     int32_t m = _mm_cvtsi128_si32(m4);
     for (; i < n; i++) m = s[i] > m ? s[i] : m;
 
-    // 2. e = 2^(-u/16384) in Q30 and its sum.
-    const __m256i vm = _mm256_set1_epi32(m);
-    const __m256i vdmax = _mm256_set1_epi32((int32_t)p->max_difference);
-    const __m256i vmult = _mm256_set1_epi64x((int64_t)p->exp_multiplier);
-    const __m256i vround = _mm256_set1_epi64x((int64_t)1 << (p->exp_shift - 1));
-    const __m128i vcount = _mm_cvtsi32_si128(p->exp_shift);
-    const __m256i k31 = _mm256_set1_epi32(31), lo14 = _mm256_set1_epi32(0x3FFF);
-    const __m256i c4 = _mm256_set1_epi32(227070), c3 = _mm256_set1_epi32(222608), c2 = _mm256_set1_epi32(250967);
-    const __m256i c1 = _mm256_set1_epi32(181673), c0 = _mm256_set1_epi32(131071);
+    // 2. e = 2^(-u/16384) in Q30 and its sum. Two e (each <= 2^30) add in 32 bits before the
+    // 64-bit sums.
+    mvnl_exp_avx2 c;
+    c.vm = _mm256_set1_epi32(m);
+    c.vdmax = _mm256_set1_epi32((int32_t)p->max_difference);
+    c.vmult = _mm256_set1_epi64x((int64_t)p->exp_multiplier);
+    c.vround = _mm256_set1_epi64x((int64_t)1 << (p->exp_shift - 1));
+    c.ushift = mvnl_bits_setup(p->exp_shift);
+    c.k31 = _mm256_set1_epi32(31);
+    c.lo14 = _mm256_set1_epi32(0x3FFF);
+    c.c4 = _mm256_set1_epi32(227070);
+    c.c3 = _mm256_set1_epi32(222608);
+    c.c2 = _mm256_set1_epi32(250967);
+    c.c1 = _mm256_set1_epi32(181673);
+    c.c0 = _mm256_set1_epi32(131071);
     const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
     __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
-    for (i = 0; i + 8 <= n; i += 8) {
-        __m256i d = _mm256_sub_epi32(vm, _mm256_loadu_si256((const __m256i *)(s + i)));
-        d = _mm256_min_epu32(d, vdmax);
-        __m256i ev = _mm256_mul_epu32(d, vmult);
-        __m256i od = _mm256_mul_epu32(_mm256_srli_epi64(d, 32), vmult);
-        ev = _mm256_srl_epi64(_mm256_add_epi64(ev, vround), vcount);
-        od = _mm256_srl_epi64(_mm256_add_epi64(od, vround), vcount);
-        __m256i u = mvnl_interleave_low32(ev, od);
-        __m256i k = _mm256_min_epu32(_mm256_srli_epi32(u, 14), k31);
-        __m256i x = _mm256_and_si256(u, lo14);
-        __m256i a = _mm256_sub_epi32(c3, _mm256_srli_epi32(_mm256_mullo_epi32(c4, x), 17));
-        a = _mm256_sub_epi32(c2, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
-        a = _mm256_sub_epi32(c1, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
-        a = _mm256_sub_epi32(c0, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 15));
-        __m256i v = _mm256_srlv_epi32(_mm256_slli_epi32(a, 13), k);
+    for (i = 0; i + 32 <= n; i += 32) {
+        // Four independent exponential chains per step (each is ~30 dependent operations long).
+        const __m256i v0 = mvnl_exp8(s + i, &c), v1 = mvnl_exp8(s + i + 8, &c);
+        const __m256i v2 = mvnl_exp8(s + i + 16, &c), v3 = mvnl_exp8(s + i + 24, &c);
+        _mm256_storeu_si256((__m256i *)(e + i), v0);
+        _mm256_storeu_si256((__m256i *)(e + i + 8), v1);
+        _mm256_storeu_si256((__m256i *)(e + i + 16), v2);
+        _mm256_storeu_si256((__m256i *)(e + i + 24), v3);
+        const __m256i v01 = _mm256_add_epi32(v0, v1), v23 = _mm256_add_epi32(v2, v3);
+        sum0 = _mm256_add_epi64(sum0, _mm256_add_epi64(_mm256_and_si256(v01, low32), _mm256_and_si256(v23, low32)));
+        sum1 = _mm256_add_epi64(sum1, _mm256_add_epi64(_mm256_srli_epi64(v01, 32), _mm256_srli_epi64(v23, 32)));
+    }
+    for (; i + 16 <= n; i += 16) {
+        const __m256i v0 = mvnl_exp8(s + i, &c), v1 = mvnl_exp8(s + i + 8, &c);
+        _mm256_storeu_si256((__m256i *)(e + i), v0);
+        _mm256_storeu_si256((__m256i *)(e + i + 8), v1);
+        const __m256i v = _mm256_add_epi32(v0, v1);
+        sum0 = _mm256_add_epi64(sum0, _mm256_and_si256(v, low32));
+        sum1 = _mm256_add_epi64(sum1, _mm256_srli_epi64(v, 32));
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256i v = mvnl_exp8(s + i, &c);
         _mm256_storeu_si256((__m256i *)(e + i), v);
         sum0 = _mm256_add_epi64(sum0, _mm256_and_si256(v, low32));
         sum1 = _mm256_add_epi64(sum1, _mm256_srli_epi64(v, 32));
@@ -153,15 +207,14 @@ MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32
     mvnl_softmax_reciprocal(sum, p, &r, &sh);
     const __m256i vr = _mm256_set1_epi64x((int64_t)r);
     const __m256i vhalf = _mm256_set1_epi64x((int64_t)((uint64_t)1 << (sh - 1)));
-    const __m128i vsh = _mm_cvtsi32_si128(sh);
+    const mvnl_bits_avx2 qshift = mvnl_bits_setup(sh);
     const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
     const __m256i lo = _mm256_set1_epi32(-128 - p->output_zero_point);
     const __m256i hi = _mm256_set1_epi32(127 - p->output_zero_point);
 #define MVNL_SOFTMAX_OUT(v)                                                                               \
     mvnl_zp_clamp_avx2(                                                                                   \
-        mvnl_interleave_low32(                                                                            \
-            _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32((v), vr), vhalf), vsh),                    \
-            _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64((v), 32), vr), vhalf), vsh)), \
+        mvnl_bits(_mm256_add_epi64(_mm256_mul_epu32((v), vr), vhalf),                                     \
+                  _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64((v), 32), vr), vhalf), &qshift),    \
         zp, lo, hi)
     for (i = 0; i + 32 <= n; i += 32) {
         __m256i v0 = _mm256_loadu_si256((const __m256i *)(e + i));
@@ -187,7 +240,14 @@ MVNL_AVX2 void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8
 // ---------------------------------------------------------------------------------------------
 // LayerNorm
 
-MVNL_AVX2 static void mvnl_layernorm_token_avx2(const int8_t *x, int8_t *out, const mv_layernorm_params *p) {
+/// Steps 1 and 2 of one token: Σa, and the normalising multiplier F and shift t.
+typedef struct {
+    int32_t sum;
+    int64_t f;
+    int t;
+} mvnl_layernorm_token;
+
+MVNL_AVX2 static inline mvnl_layernorm_token mvnl_layernorm_stats_avx2(const int8_t *x, const mv_layernorm_params *p) {
     const int32_t c = p->channels;
     int32_t i = 0;
     // 1. Σa and Σa² (int32 lanes; pairs of int16 products via vpmaddwd).
@@ -209,9 +269,19 @@ MVNL_AVX2 static void mvnl_layernorm_token_avx2(const int8_t *x, int8_t *out, co
     }
 
     // 2. Per-token factor.
-    int64_t f;
-    int t;
-    mvnl_layernorm_factor(sum, sq, p, &f, &t);
+    mvnl_layernorm_token k;
+    k.sum = sum;
+    mvnl_layernorm_factor(sum, sq, p, &k.f, &k.t);
+    return k;
+}
+
+/// Step 3 of one token from its statistics.
+MVNL_AVX2 static inline void mvnl_layernorm_output_avx2(const int8_t *x, int8_t *out, const mv_layernorm_params *p,
+                                                        mvnl_layernorm_token k) {
+    const int32_t c = p->channels, sum = k.sum;
+    const int64_t f = k.f;
+    const int t = k.t;
+    int32_t i;
     const int64_t round = (int64_t)1 << (t - 1);
 
     // 3. Per channel: n = (D·F + round) >> t; y = (n·G + B) >> h; 64-bit arithmetic shifts done as
@@ -251,15 +321,99 @@ MVNL_AVX2 static void mvnl_layernorm_token_avx2(const int8_t *x, int8_t *out, co
 
 MVNL_AVX2 void mv_layernorm_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                                       int32_t tokens, const mv_layernorm_params *p) {
-    for (int32_t t = 0; t < tokens; t++) mvnl_layernorm_token_avx2(in + t * in_stride, out + t * out_stride, p);
+    int32_t t = 0;
+    // Two tokens' statistics before their outputs: the factors' integer square root and division
+    // chains (scalar, ~60 cycles) of the two tokens are independent and overlap.
+    for (; t + 2 <= tokens; t += 2) {
+        const mvnl_layernorm_token k0 = mvnl_layernorm_stats_avx2(in + t * in_stride, p);
+        const mvnl_layernorm_token k1 = mvnl_layernorm_stats_avx2(in + (t + 1) * in_stride, p);
+        mvnl_layernorm_output_avx2(in + t * in_stride, out + t * out_stride, p, k0);
+        mvnl_layernorm_output_avx2(in + (t + 1) * in_stride, out + (t + 1) * out_stride, p, k1);
+    }
+    if (t < tokens) {
+        const mvnl_layernorm_token k = mvnl_layernorm_stats_avx2(in + t * in_stride, p);
+        mvnl_layernorm_output_avx2(in + t * in_stride, out + t * out_stride, p, k);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Add and requantize
 
+/// requantize((q - zp) << 20, m, s) for eight int8 inputs q (as int32), s >= 0, without 64-bit
+/// products: with d = q - zp (|d| <= 255) and m = mh * 2^11 + ml,
+///   y = floor((d * 2^20 * m + 2^30) / 2^31) = floor((d * m + 2^10) / 2^11) = d * mh + ((d * ml + 2^10) >> 11)
+/// (every term fits in int32), then the rounding right shift as floor((floor(y / 2^(s-1)) + 1) / 2).
+typedef struct { __m256i zp, mh, ml, round, rbit; __m128i s1, rb; } mvnl_input_rq_avx2;
+
+MVNL_AVX2 static inline mvnl_input_rq_avx2 mvnl_input_rq_setup(int32_t zp, int32_t m, int32_t s) {
+    mvnl_input_rq_avx2 r;
+    r.zp = _mm256_set1_epi32(zp);
+    r.mh = _mm256_set1_epi32(m >> 11);
+    r.ml = _mm256_set1_epi32(m & 2047);
+    r.round = _mm256_set1_epi32(1 << 10);
+    r.rbit = _mm256_set1_epi32(s > 0 ? 1 : 0);
+    r.s1 = _mm_cvtsi32_si128(s > 0 ? s - 1 : 0);
+    r.rb = _mm_cvtsi32_si128(s > 0 ? 1 : 0);
+    return r;
+}
+
+MVNL_AVX2 static inline __m256i mvnl_input_rq(__m256i q, const mvnl_input_rq_avx2 *r) {
+    const __m256i d = _mm256_sub_epi32(q, r->zp);
+    const __m256i y = _mm256_add_epi32(_mm256_mullo_epi32(d, r->mh),
+                                       _mm256_srai_epi32(_mm256_add_epi32(_mm256_mullo_epi32(d, r->ml), r->round), 11));
+    return _mm256_sra_epi32(_mm256_add_epi32(_mm256_sra_epi32(y, r->s1), r->rbit), r->rb);
+}
+
+/// 16 outputs of the add (input shifts >= 0): inputs by mvnl_input_rq, the sum by rq_apply.
+MVNL_AVX2 static inline __m256i mvnl_add8(__m128i a8, __m128i b8, const mvnl_input_rq_avx2 *ra,
+                                          const mvnl_input_rq_avx2 *rb, const rq_consts *ro, __m256i zp,
+                                          __m256i lo, __m256i hi) {
+    const __m256i sa = mvnl_input_rq(_mm256_cvtepi8_epi32(a8), ra);
+    const __m256i sb = mvnl_input_rq(_mm256_cvtepi8_epi32(b8), rb);
+    return mvnl_zp_clamp_avx2(rq_apply(_mm256_add_epi32(sa, sb), ro), zp, lo, hi);
+}
+
 MVNL_AVX2 void mv_add_rows_avx2(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                                 int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows,
                                 const mv_add_params *p) {
+    if (p->shift_a >= 0 && p->shift_b >= 0) {
+        // The validated case (AddInt8.Parameters keeps input shifts >= 0): 16 columns per step.
+        const mvnl_input_rq_avx2 ra = mvnl_input_rq_setup(p->zero_point_a, p->multiplier_a, p->shift_a);
+        const mvnl_input_rq_avx2 rb = mvnl_input_rq_setup(p->zero_point_b, p->multiplier_b, p->shift_b);
+        int32_t om[8], os[8];
+        for (int j = 0; j < 8; j++) {
+            om[j] = p->output_multiplier;
+            os[j] = p->output_shift;
+        }
+        const rq_consts ro = rq_prepare(om, os);
+        const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
+        const __m256i lo = _mm256_set1_epi32(p->clamp_min - p->output_zero_point);
+        const __m256i hi = _mm256_set1_epi32(p->clamp_max - p->output_zero_point);
+        for (int32_t r = 0; r < rows; r++) {
+            const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
+            int8_t *po = out + r * out_stride;
+            int32_t i = 0;
+            for (; i + 16 <= columns; i += 16) {
+                const __m128i va = _mm_loadu_si128((const __m128i *)(pa + i));
+                const __m128i vb = _mm_loadu_si128((const __m128i *)(pb + i));
+                const __m256i o0 = mvnl_add8(va, vb, &ra, &rb, &ro, zp, lo, hi);
+                const __m256i o1 = mvnl_add8(_mm_unpackhi_epi64(va, va), _mm_unpackhi_epi64(vb, vb), &ra, &rb, &ro, zp, lo, hi);
+                // o0, o1 are within int8: pack to 16 bytes in order.
+                const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(o0, o1), _MM_SHUFFLE(3, 1, 2, 0));
+                _mm_storeu_si128((__m128i *)(po + i),
+                                 _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+            }
+            if (i + 8 <= columns) {
+                int64_t a8, b8;
+                memcpy(&a8, pa + i, 8);
+                memcpy(&b8, pb + i, 8);
+                mvnl_store8(po + i, mvnl_add8(_mm_cvtsi64_si128(a8), _mm_cvtsi64_si128(b8), &ra, &rb, &ro, zp, lo, hi));
+                i += 8;
+            }
+            for (; i < columns; i++) po[i] = mvnl_add(pa[i], pb[i], p);
+        }
+        return;
+    }
     mvnl_rq_avx2 ra = mvnl_rq_setup(p->multiplier_a, p->shift_a);
     mvnl_rq_avx2 rb = mvnl_rq_setup(p->multiplier_b, p->shift_b);
     mvnl_rq_avx2 ro = mvnl_rq_setup(p->output_multiplier, p->output_shift);

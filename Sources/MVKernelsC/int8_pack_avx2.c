@@ -1,0 +1,96 @@
+// AVX2 packing of B into the AVX2 GEMM layout (int16, NR = 16, KR = 2), for the operands attention
+// repacks per head at run time (K for QK^T, V for P.V). Same output, sums and -128 flag as the
+// portable loops in int8_pack.c, which handle every other layout and the column tails here.
+#include "mv_int8_internal.h"
+
+#if defined(__x86_64__)
+#include "mv_int8_avx2.h"
+
+/// Row-major source (k_stride 1): columns [0, nfull) in whole blocks of 16. Each column's K values
+/// are widened once into a dword-per-pair row, then its pairs are copied to their slots (stride 16
+/// dwords), so no int16 element is written on its own. Returns 1 when an element is -128.
+TA static int pack_rows_wide16(const int8_t *src, ptrdiff_t n_stride, size_t nfull, size_t k, size_t kp,
+                               int16_t *dst, int32_t *sums) {
+    const __m256i ones = _mm256_set1_epi16(1), minus128 = _mm256_set1_epi8(-128);
+    __m256i seen = _mm256_setzero_si256();
+    int32_t pairs[64] __attribute__((aligned(32)));  // one 32-element chunk of a column, as 16 pairs
+    for (size_t c = 0; c < nfull; c++) {
+        const int8_t *s = src + (ptrdiff_t)c * n_stride;
+        int16_t *d = dst + (c / 16) * kp * 16 + (c % 16) * 2;  // kpair i of this column at d + 32 i
+        __m256i vsum = _mm256_setzero_si256();
+        for (size_t k0 = 0; k0 < k; k0 += 32) {
+            const size_t cnt = k - k0 < 32 ? k - k0 : 32;
+            int8_t chunk[32] __attribute__((aligned(32))) = {0};
+            memcpy(chunk, s + k0, cnt);
+            const __m256i v = _mm256_load_si256((const __m256i *)chunk);
+            seen = _mm256_or_si256(seen, _mm256_cmpeq_epi8(v, minus128));
+            const __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v));
+            const __m256i hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1));
+            vsum = _mm256_add_epi32(vsum, _mm256_add_epi32(_mm256_madd_epi16(lo, ones), _mm256_madd_epi16(hi, ones)));
+            _mm256_store_si256((__m256i *)pairs, lo);
+            _mm256_store_si256((__m256i *)(pairs + 8), hi);
+            // Zero padding past k (within kp) comes from the zeroed chunk; dst is zeroed beyond kp.
+            const size_t np = (cnt + 1) / 2;
+            for (size_t i = 0; i < np; i++) memcpy(d + (k0 / 2 + i) * 32, &pairs[i], 4);
+        }
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(vsum), _mm256_extracti128_si256(vsum, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        sums[c] = _mm_cvtsi128_si32(s4);
+    }
+    return !_mm256_testz_si256(seen, seen);
+}
+
+/// Column-major source (n_stride 1): blocks [0, nfull / 16) of 16 columns. Source rows 2i and
+/// 2i + 1 widened and interleaved are exactly kpair i of the block.
+TA static int pack_columns_wide16(const int8_t *src, ptrdiff_t k_stride, size_t nfull, size_t k, size_t kp,
+                                  int16_t *dst, int32_t *sums) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i minus128 = _mm_set1_epi8(-128);
+    __m128i seen = _mm_setzero_si128();
+    for (size_t n0 = 0; n0 < nfull; n0 += 16) {
+        int16_t *d = dst + n0 * kp;
+        __m256i sum_a = _mm256_setzero_si256(), sum_b = _mm256_setzero_si256();
+        for (size_t kk = 0; kk < k; kk += 2) {
+            const __m128i r0 = _mm_loadu_si128((const __m128i *)(src + (ptrdiff_t)kk * k_stride + n0));
+            const __m128i r1 = kk + 1 < k ? _mm_loadu_si128((const __m128i *)(src + (ptrdiff_t)(kk + 1) * k_stride + n0))
+                                          : _mm_setzero_si128();
+            seen = _mm_or_si128(seen, _mm_or_si128(_mm_cmpeq_epi8(r0, minus128), _mm_cmpeq_epi8(r1, minus128)));
+            const __m256i a = _mm256_cvtepi8_epi16(r0), b = _mm256_cvtepi8_epi16(r1);
+            // unpack works per 128-bit lane: lo = columns 0-3 | 8-11, hi = 4-7 | 12-15.
+            const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);
+            _mm256_storeu_si256((__m256i *)(d + kk * 16), _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_storeu_si256((__m256i *)(d + kk * 16 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+            sum_a = _mm256_add_epi32(sum_a, _mm256_madd_epi16(lo, ones));
+            sum_b = _mm256_add_epi32(sum_b, _mm256_madd_epi16(hi, ones));
+        }
+        _mm256_storeu_si256((__m256i *)(sums + n0), _mm256_permute2x128_si256(sum_a, sum_b, 0x20));
+        _mm256_storeu_si256((__m256i *)(sums + n0 + 8), _mm256_permute2x128_si256(sum_a, sum_b, 0x31));
+    }
+    return !_mm_testz_si128(seen, seen);
+}
+
+int mv_pack_b_wide16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                          size_t kp, int16_t *dst, int32_t *sums, size_t *done) {
+    const size_t nfull = n / 16 * 16;
+    *done = 0;
+    if (nfull == 0) return 0;
+    if (k_stride == 1) {
+        *done = nfull;
+        return pack_rows_wide16(src, n_stride, nfull, k, kp, dst, sums);
+    }
+    if (n_stride == 1) {
+        *done = nfull;
+        return pack_columns_wide16(src, k_stride, nfull, k, kp, dst, sums);
+    }
+    return 0;
+}
+
+#else
+int mv_pack_b_wide16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                          size_t kp, int16_t *dst, int32_t *sums, size_t *done) {
+    (void)src; (void)n_stride; (void)k_stride; (void)n; (void)k; (void)kp; (void)dst; (void)sums;
+    *done = 0;
+    return 0;
+}
+#endif
