@@ -117,4 +117,12 @@ final class MalformedCheckpointTests: XCTestCase {
         XCTAssertEqual(CLI.main(["no-such-command"]), 1)
         XCTAssertEqual(CLI.main(["infer", "--model", dir.path]), 1)
     }
+
+    /// calibrate refuses bad options and missing paths before calibrating, and writes nothing.
+    func testCalibrateChecksItsArgumentsFirst() {
+        let output = dir.file("never.mvq")
+        XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--sensitivity", "-1", "--output", output]), 1)
+        XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--eval", dir.file("missing"), "--output", output]), 2)
+        XCTAssertFalse(FileSystem.exists(output))
+    }
 }

@@ -37,6 +37,9 @@ let calibrateCommand = Command(
     let count = try args.int("--count", default: 256, range: 1...1_000_000)
     let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
     let reportImages = try args.int("--report-images", default: 16, range: 0...100_000)
+    let sensitivityCount = try args.int("--sensitivity", default: 0, range: 0...1_000_000)
+    // Found now rather than after calibrating.
+    if let e = args.value("--eval"), !FileSystem.exists(e) { throw InputError("\(e): no such file or directory") }
     guard let method = CalibrationMethod(rawValue: args.value("--method") ?? CalibrationMethod.recommended.rawValue) else {
         throw UsageError("--method must be one of \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", "))")
     }
@@ -128,7 +131,6 @@ let calibrateCommand = Command(
                                         ("agreement", .number(agreement))])))
     }
     // Which tensors cost that drop: groups at 16 bits in a float simulation.
-    let sensitivityCount = try args.int("--sensitivity", default: 0, range: 0...1_000_000)
     if sensitivityCount > 0 {
         // The labelled evaluation set even with --no-eval, else the held-out calibration images.
         let sensitivityPath = try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil)
