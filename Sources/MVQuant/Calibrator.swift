@@ -49,25 +49,29 @@ public struct Calibrator {
                     return d
                 }
             }
-            try withUnsafeMutablePointer(to: &perThread) { observersPointer in
-                try withUnsafeMutablePointer(to: &cache) { cachePointer in
+            // Buffer pointers, not pointers to the arrays: an element assigned through
+            // `pointer.pointee[i]` checks the array's uniqueness while other threads hold it, and
+            // can copy it under their feet.
+            try perThread.withUnsafeMutableBufferPointer { observerBuffer in
+                let observersByWorker = observerBuffer  // captured by the (escaping) observer closure
+                try cache.withUnsafeMutableBufferPointer { cacheSlots in
                     // Progress counts image passes: the second pass continues from `count`.
                     try pool.parallelForThrowing(count, progress: { progress(pass * count + $0) }) { i, worker in
                         let pixels: [Float]
-                        if cacheable, let cached = cachePointer.pointee[i] { pixels = cached } else {
+                        if cacheable, let cached = cacheSlots[i] { pixels = cached } else {
                             pixels = try image(i)
-                            if cacheable { cachePointer.pointee[i] = pixels }
+                            if cacheable { cacheSlots[i] = pixels }
                         }
                         guard pixels.count == checkpoint.config.numChannels * height * width else {
                             throw InputError("calibration image \(i) has \(pixels.count) values, expected \(checkpoint.config.numChannels)×\(height)×\(width)")
                         }
                         _ = executors[worker].run(nchw: pixels, height: height, width: width) { name, shape, mutableValues in
                             let values = UnsafeBufferPointer(mutableValues)
-                            let observers = observersPointer.pointee[worker]
+                            let observers = observersByWorker[worker]
                             if pass == 0 {
                                 let o = observers[name] ?? {
                                     let n = RangeObserver()
-                                    observersPointer.pointee[worker][name] = n
+                                    observersByWorker[worker][name] = n
                                     return n
                                 }()
                                 o.observeRange(values)
