@@ -12,33 +12,23 @@ import Musl
 ///
 /// Results never depend on the thread count: callers split work into disjoint pieces whose
 /// outputs do not overlap, and each piece is computed the same way whichever thread runs it.
+///
+/// The workers hold only the job state (`JobState`), never the pool, so dropping the last
+/// reference to the pool runs its deinit, which stops and joins them.
 public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
-    private let generation = Atomic<Int>(0)
-    private let nextIndex = Atomic<Int>(0)
-    private let finished = Atomic<Int>(0)
-    /// Workers that are done with the current job (and no longer hold its closure).
-    private let arrived = Atomic<Int>(0)
-    private let stopping = Atomic<Bool>(false)
-    private var count = 0
-    private var body: ((Int, Int) -> Void)?
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    private let state: JobState
     private var threads: [pthread_t] = []
-
-    /// Spin iterations before a worker sleeps (a few tens of microseconds).
-    private static let spinLimit = 20_000
 
     public init(threads: Int) {
         threadCount = max(1, threads)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
+        state = JobState()
         for worker in 1..<threadCount {
-            let context = Unmanaged.passRetained(WorkerContext(pool: self, worker: worker)).toOpaque()
+            let context = Unmanaged.passRetained(WorkerContext(state: state, worker: worker)).toOpaque()
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
                 let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                ctx.pool.workerLoop(ctx.worker)
+                ctx.state.workerLoop(ctx.worker)
                 return nil
             }, context)
             precondition(rc == 0, "cannot start a worker thread")
@@ -47,21 +37,15 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     deinit {
-        stopping.store(true, ordering: .releasing)
-        pthread_mutex_lock(&mutex)
-        generation.add(1, ordering: .releasing)
-        pthread_cond_broadcast(&condition)
-        pthread_mutex_unlock(&mutex)
+        state.stop()
         for t in threads { pthread_join(t, nil) }
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
     }
 
     private final class WorkerContext {
-        let pool: ThreadPool
+        let state: JobState
         let worker: Int
-        init(pool: ThreadPool, worker: Int) {
-            self.pool = pool
+        init(state: JobState, worker: Int) {
+            self.state = state
             self.worker = worker
         }
     }
@@ -76,23 +60,71 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         withoutActuallyEscaping(body) { escaping in
-            self.body = escaping
-            self.count = count
-            nextIndex.store(0, ordering: .relaxed)
-            finished.store(0, ordering: .relaxed)
-            arrived.store(0, ordering: .relaxed)
-            pthread_mutex_lock(&mutex)
-            generation.add(1, ordering: .releasing)
-            pthread_cond_broadcast(&condition)
-            pthread_mutex_unlock(&mutex)
-            runTasks(worker: 0)
-            // Every worker checks in once per job, after dropping its reference to the closure, so
-            // the closure does not outlive this call and no worker reads the next job's fields early.
-            while finished.load(ordering: .acquiring) < count || arrived.load(ordering: .acquiring) < threadCount - 1 {
-                spinPause()
-            }
-            self.body = nil
+            state.run(count, workers: threadCount - 1, escaping)
         }
+    }
+}
+
+/// What the pool's threads share: the current job (closure and index counters), the generation
+/// that announces a new job, and the mutex and condition variable that sleeping workers wait on.
+private final class JobState: @unchecked Sendable {
+    private let generation = Atomic<Int>(0)
+    private let nextIndex = Atomic<Int>(0)
+    private let finished = Atomic<Int>(0)
+    /// Workers that are done with the current job (and no longer hold its closure).
+    private let arrived = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private var count = 0
+    private var body: ((Int, Int) -> Void)?
+    // Heap-allocated: a pthread mutex or condition must not move, and a stored property's
+    // address is only stable for the duration of an inout access.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    /// Spin iterations before a worker sleeps (a few tens of microseconds).
+    private static let spinLimit = 20_000
+
+    init() {
+        mutex.initialize(to: pthread_mutex_t())
+        condition.initialize(to: pthread_cond_t())
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Wakes every worker and tells it to return.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        announce()
+    }
+
+    private func announce() {
+        pthread_mutex_lock(mutex)
+        generation.add(1, ordering: .releasing)
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    func run(_ count: Int, workers: Int, _ body: @escaping (Int, Int) -> Void) {
+        self.body = body
+        self.count = count
+        nextIndex.store(0, ordering: .relaxed)
+        finished.store(0, ordering: .relaxed)
+        arrived.store(0, ordering: .relaxed)
+        announce()
+        runTasks(worker: 0)
+        // Every worker checks in once per job, after dropping its reference to the closure, so
+        // the closure does not outlive this call and no worker reads the next job's fields early.
+        while finished.load(ordering: .acquiring) < count || arrived.load(ordering: .acquiring) < workers {
+            sched_yield()
+        }
+        self.body = nil
     }
 
     private func runTasks(worker: Int) {
@@ -108,20 +140,23 @@ public final class ThreadPool: @unchecked Sendable {
         if done > 0 { finished.add(done, ordering: .releasing) }
     }
 
-    private func workerLoop(_ worker: Int) {
+    func workerLoop(_ worker: Int) {
         var seen = 0
         while true {
             var spins = 0
             var current = generation.load(ordering: .acquiring)
+            // A bare spin would starve a worker sharing a core with the caller on an
+            // over-subscribed machine; yielding keeps latency low when cores are free and fair
+            // when they are not.
             while current == seen && spins < Self.spinLimit {
-                spinPause()
+                sched_yield()
                 spins += 1
                 current = generation.load(ordering: .acquiring)
             }
             if current == seen {
-                pthread_mutex_lock(&mutex)
-                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&condition, &mutex) }
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_lock(mutex)
+                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(condition, mutex) }
+                pthread_mutex_unlock(mutex)
                 current = generation.load(ordering: .acquiring)
             }
             seen = current
@@ -129,18 +164,6 @@ public final class ThreadPool: @unchecked Sendable {
             runTasks(worker: worker)
             arrived.add(1, ordering: .releasing)
         }
-    }
-
-    @inline(__always) private func spinPause() {
-        #if arch(x86_64) || arch(arm64)
-        sched_yield_if_needed()
-        #endif
-    }
-
-    @inline(__always) private func sched_yield_if_needed() {
-        // A bare spin would starve a worker sharing a core with the caller on an over-subscribed
-        // machine; yielding keeps latency low when cores are free and fair when they are not.
-        sched_yield()
     }
 }
 

@@ -1,5 +1,8 @@
 import MVKernels
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class ThreadPoolTests: XCTestCase {
     /// Many short jobs back to back (as an executor issues them): every index runs exactly once per
@@ -20,5 +23,28 @@ final class ThreadPoolTests: XCTestCase {
                 XCTAssertEqual(hits, [Int](repeating: 1, count: count), "threads \(threads) job \(job)")
             }
         }
+    }
+
+    /// Dropping a pool stops and joins its workers: creating and dropping pools leaves the
+    /// process's thread count where it was.
+    func testDroppedPoolsStopTheirThreads() throws {
+        guard let before = Self.threadCount() else { throw XCTSkip("no /proc/self/task on this system") }
+        for _ in 0..<20 {
+            let pool = ThreadPool(threads: 3)
+            pool.parallelFor(8) { _, _ in }
+        }
+        XCTAssertEqual(Self.threadCount(), before)
+    }
+
+    /// Threads of this process, from /proc/self/task (Linux).
+    static func threadCount() -> Int? {
+        guard let dir = opendir("/proc/self/task") else { return nil }
+        defer { closedir(dir) }
+        var n = 0
+        while let entry = readdir(dir) {
+            let first = withUnsafeBytes(of: entry.pointee.d_name) { $0[0] }
+            if first != UInt8(ascii: ".") { n += 1 }
+        }
+        return n
     }
 }
