@@ -1,4 +1,5 @@
 import MVKernels
+import TestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -22,10 +23,7 @@ final class Int8CrossISAHarnessTests: XCTestCase {
     func tool(_ name: String) -> Bool { system("command -v \(name) >/dev/null 2>&1") == 0 }
 
     func workDirectory() throws -> String {
-        var template = Array("/tmp/mvquant-int8-harness-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard made != nil else { throw XCTSkip("cannot create a temporary directory") }
-        let dir = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+        let dir = TemporaryDirectory().path
         let path = dir + "/harness.c"
         guard let f = fopen(path, "w") else { throw XCTSkip("cannot write \(path)") }
         fputs(Int8HarnessSource.harnessC, f)

@@ -45,9 +45,14 @@ public struct TemporaryDirectory: Sendable {
 
     public init() {
         var template = Array("/tmp/mvquant-test-XXXXXX".utf8CString)
-        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(p != nil, "mkdtemp failed")
-        path = String(cString: p!)
+        // The name is read inside the closure: mkdtemp's result points into `template`, whose
+        // storage may be freed as soon as the closure returns (it is not used afterwards).
+        // Reading it later made the new String's storage overlap the freed one on aarch64.
+        let created = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
+        }
+        guard let created else { preconditionFailure("mkdtemp failed") }
+        path = created
     }
 
     public func file(_ name: String) -> String { FileSystem.join(path, name) }
