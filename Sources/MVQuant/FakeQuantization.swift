@@ -5,19 +5,21 @@ import MVModel
 /// "what if this tensor had 16 bits" without writing kernels (`SensitivityStudy`); the integer
 /// non-linearities are not simulated (the float ones run on the rounded values).
 public enum FakeQuantization {
-    /// Rounds `values` ([..., channels]) to the grid of `params`, or with `bits` = 16 to the grid
-    /// 257 times finer over the same range (s₁₆ = s/257, the same real minimum).
+    /// Rounds `values` ([..., channels]) to the grid of `params` (`bits` = 8), or to the grid of
+    /// `bits` (8…16) over the same real range: 2^bits − 1 steps instead of 255, so the step is
+    /// s·255/(2^bits − 1) (257 times finer at 16 bits) and the real minimum stays where it was.
     public static func round(_ values: UnsafeMutableBufferPointer<Float>, channels: Int, params p: QuantParams, bits: Int) {
-        guard channels > 0, values.count % channels == 0 else { return }
-        let wide = bits > 8
-        let qmin = wide ? -32768.0 : -128.0, qmax = wide ? 32767.0 : 127.0
-        let z = wide ? -32768 + Double(128 + p.zeroPoint) * 257 : Double(p.zeroPoint)
-        let scales = (0..<channels).map { p.channelScale($0) / (wide ? 257 : 1) }
+        guard channels > 0, values.count % channels == 0, (8...16).contains(bits) else { return }
+        let finer = Double((1 << bits) - 1) / 255
+        let qmin = -Double(1 << (bits - 1)), qmax = Double((1 << (bits - 1)) - 1)
+        let z = qmin + Double(128 + p.zeroPoint) * finer
+        let scales = (0..<channels).map { p.channelScale($0) / finer }
         var i = 0
         while i < values.count {
             for c in 0..<channels {
                 let s = scales[c]
-                let q = min(max((Double(values[i + c]) / s).rounded() + z, qmin), qmax)
+                // z is fractional for widths other than 8 and 16: round after adding it.
+                let q = min(max((Double(values[i + c]) / s + z).rounded(), qmin), qmax)
                 values[i + c] = Float((q - z) * s)
             }
             i += channels

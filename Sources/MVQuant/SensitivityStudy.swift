@@ -4,19 +4,21 @@ import MVKernels
 import MVModel
 
 /// Which tensors cost accuracy: the float model is run with the int8 model's rounding simulated
-/// (`FakeQuantization`) and, variant by variant, a group of tensors kept at 16 bits (or the weights
-/// in float); each variant's top-1 agreement with float over labelled images says what giving that
-/// group more precision would buy.
+/// (`FakeQuantization`) and, variant by variant, a group of tensors given more bits (16, or fewer
+/// for the bit-width sweep over all activations) or the weights kept in float; each variant's top-1
+/// agreement with float over labelled images says what giving that group more precision would buy.
 public struct SensitivityStudy {
     public struct Variant: Sendable {
         public var name: String
-        /// Tensors rounded to 16 bits instead of 8.
+        /// Tensors rounded to `wideBits` bits instead of 8.
         public var wide: Set<String>
+        public var wideBits: Int
         public var floatWeights: Bool
 
-        public init(name: String, wide: Set<String>, floatWeights: Bool = false) {
+        public init(name: String, wide: Set<String>, wideBits: Int = 16, floatWeights: Bool = false) {
             self.name = name
             self.wide = wide
+            self.wideBits = wideBits
             self.floatWeights = floatWeights
         }
     }
@@ -48,6 +50,9 @@ public struct SensitivityStudy {
             Variant(name: "all 8-bit (the int8 model)", wide: []),
             Variant(name: "weights in float", wide: [], floatWeights: true),
             Variant(name: "all activations 16-bit", wide: quantised),
+            Variant(name: "all activations 9-bit", wide: quantised, wideBits: 9),
+            Variant(name: "all activations 10-bit", wide: quantised, wideBits: 10),
+            Variant(name: "all activations 12-bit", wide: quantised, wideBits: 12),
             Variant(name: "depthwise outputs 16-bit", wide: depthwise),
             Variant(name: "depthwise pre-activations 16-bit", wide: Set(depthwise.map(TensorNames.preact)).intersection(quantised)),
             Variant(name: "all SiLU pre-activations 16-bit", wide: preacts),
@@ -85,7 +90,7 @@ public struct SensitivityStudy {
                         let executor = variant.floatWeights ? exact[worker] : rounded[worker]
                         let logits = executor.run(nchw: pixels, height: height, width: width) { name, shape, values in
                             guard let p = activations[name], let c = shape.last else { return }
-                            FakeQuantization.round(values, channels: c, params: p, bits: variant.wide.contains(name) ? 16 : 8)
+                            FakeQuantization.round(values, channels: c, params: p, bits: variant.wide.contains(name) ? variant.wideBits : 8)
                         }
                         preds[i * stride + 1 + v] = argmax(logits)
                     }

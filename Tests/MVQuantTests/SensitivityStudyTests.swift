@@ -29,6 +29,17 @@ final class SensitivityStudyTests: XCTestCase {
         for (i, v) in values.enumerated() where sample(i) > -0.7 && sample(i) < 1.9 {
             XCTAssertLessThanOrEqual(abs(v - sample(i)), step / 2 + 1e-6)
         }
+        // 10 bits: 1023 steps over the same range, clamped at its ends.
+        let lo = perTensor.dequantize(-128), hi = perTensor.dequantize(127)
+        let step10 = (hi - lo) / 1023
+        var ten: [Float] = (0..<300).map(sample)
+        ten.withUnsafeMutableBufferPointer { FakeQuantization.round($0, channels: 1, params: perTensor, bits: 10) }
+        for (i, v) in ten.enumerated() {
+            let x = min(max(sample(i), lo), hi)
+            XCTAssertLessThanOrEqual(abs(v - x), step10 / 2 + 1e-5, "\(sample(i))")
+            let k = (v - lo) / step10
+            XCTAssertEqual(k, k.rounded(), accuracy: 1e-3, "on the 10-bit grid")
+        }
     }
 
     func testQuantizedWeightsLieOnTheirPerChannelGrid() throws {

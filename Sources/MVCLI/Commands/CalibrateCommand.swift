@@ -21,7 +21,7 @@ let calibrateCommand = Command(
         OptionSpec(name: "--report-images", value: "N", help: "held-out images for the per-layer SQNR report (default 16, 0 to skip)"),
         OptionSpec(name: "--eval", value: "DIR", help: "after calibrating, measure int8 vs float accuracy on this labelled tree (default model: \(DefaultPaths.validationImages))"),
         OptionSpec(name: "--no-eval", value: nil, help: "skip the accuracy measurement"),
-        OptionSpec(name: "--sensitivity", value: "N", help: "simulate the int8 model in float on N images (of --eval, else held-out ones) with groups of tensors at 16 bits; print each group's top-1 agreement with float"),
+        OptionSpec(name: "--sensitivity", value: "N", help: "simulate the int8 model in float on N images (of --eval, else held-out ones) with groups of tensors given more bits (16, or 9/10/12 for all); print each group's top-1 agreement with float"),
         OptionSpec(name: "--threads", value: "N", help: "threads (default: number of cores)"),
         OptionSpec(name: "--json", value: "OUT", help: "write the report (ranges, SQNR, accuracy) as JSON ('-' for stdout)"),
     ],
@@ -108,7 +108,7 @@ let calibrateCommand = Command(
             rows.append([(worst.contains(row.name) ? "* " : "  ") + row.name.replacingPrefix("mobilevit.", with: ""),
                          fixed(row.sqnr, 1), formatScale(row.scale), String(row.zeroPoint)])
         }
-        print(table(rows, rightAlign: [1, 2, 3]))
+        print(table(rows, rightAlign: [1, 2, 3, 4]))
         report.append(("sqnr", .array(r.rows.map { .object([("tensor", .string($0.name)), ("sqnr_db", .number($0.sqnr)),
                                                             ("scale", .number($0.scale)), ("zero_point", .number(Double($0.zeroPoint)))]) })))
     }
@@ -130,7 +130,7 @@ let calibrateCommand = Command(
                                         ("int8_top5", .number(q.top5)), ("drop_points", .number(100 * (f.top1 - q.top1))),
                                         ("agreement", .number(agreement))])))
     }
-    // Which tensors cost that drop: groups at 16 bits in a float simulation.
+    // Which tensors cost that drop: groups given more bits in a float simulation.
     if sensitivityCount > 0 {
         // The labelled evaluation set even with --no-eval, else the held-out calibration images.
         let sensitivityPath = try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil)
@@ -147,15 +147,16 @@ let calibrateCommand = Command(
         progress.update(items.count)
         print("\nsensitivity: the int8 model simulated in float on \(items.count) images" +
               (floatTop1.map { " (float top-1 \(percent($0)))" } ?? "") + "; top-1 agreement with float:")
-        var rows: [[String]] = [["variant", "16-bit tensors", "agreement", "top-1"]]
+        var rows: [[String]] = [["variant", "wider tensors", "bits", "agreement", "top-1"]]
         for r in results {
-            rows.append([r.variant.name, String(r.variant.wide.count), percent(r.agreement), r.top1.map(percent) ?? "-"])
+            rows.append([r.variant.name, String(r.variant.wide.count), r.variant.wide.isEmpty ? "-" : String(r.variant.wideBits),
+                         percent(r.agreement), r.top1.map(percent) ?? "-"])
         }
-        print(table(rows, rightAlign: [1, 2, 3]))
+        print(table(rows, rightAlign: [1, 2, 3, 4]))
         report.append(("sensitivity", .object([
             ("images", .number(Double(items.count))), ("float_top1", floatTop1.map { .number($0) } ?? .null),
             ("variants", .array(results.map { r in
-                .object([("variant", .string(r.variant.name)), ("wide_tensors", .number(Double(r.variant.wide.count))),
+                .object([("variant", .string(r.variant.name)), ("wide_tensors", .number(Double(r.variant.wide.count))), ("wide_bits", .number(Double(r.variant.wideBits))),
                          ("float_weights", .bool(r.variant.floatWeights)), ("agreement", .number(r.agreement)),
                          ("top1", r.top1.map { .number($0) } ?? .null)])
             })),
