@@ -70,10 +70,7 @@ extension Int8Executor {
         }
         // Final LayerNorm into the normed buffer, then back to the feature map's size.
         let p = layerNorms[m.layerNorm.name]!
-        parallel(pixels, grain: 64) { rows, _ in
-            IntegerLayerNorm.run(input: grid.data, inputTokenStride: dim, output: buffers.normed, outputTokenStride: dim,
-                                 tokens: rows, parameters: p, isa: isa)
-        }
+        parallel(pixels, grain: 64, LayerNormStep(input: grid.data, output: buffers.normed, dim: dim, parameters: p, isa: isa))
         var folded = Tensor(data: buffers.normed, h: nh, w: nw, c: dim, stride: dim)
         observe(observer, m.layerNorm.name, folded, unfoldPatch: ps)
         if resized {
@@ -91,11 +88,7 @@ extension Int8Executor {
     }
 
     func resize(_ src: Tensor, into dst: Tensor, plan resizePlan: BilinearResizeInt8.Plan) {
-        parallel(dst.h, grain: 4) { rows, _ in
-            BilinearResizeInt8.run(input: src.data, inputRowStride: src.w * src.stride, inputPixelStride: src.stride,
-                                   output: dst.data, outputRowStride: dst.w * dst.stride, outputPixelStride: dst.stride,
-                                   channels: src.c, outputRows: rows, plan: resizePlan)
-        }
+        parallel(dst.h, grain: 4, ResizeStep(src: src, dst: dst, plan: resizePlan))
     }
 
     /// Working buffers of a block's transformer layers, carved from the arena once per block.
@@ -134,19 +127,13 @@ extension Int8Executor {
             Tensor(data: data, h: patches, w: tokens, c: dim, stride: dim)
         }
         let ln1 = layerNorms[t.layerNormBefore.name]!
-        parallel(pixels, grain: 64) { rows, _ in
-            IntegerLayerNorm.run(input: x, inputTokenStride: dim, output: b.normed, outputTokenStride: dim, tokens: rows,
-                                 parameters: ln1, isa: isa)
-        }
+        parallel(pixels, grain: 64, LayerNormStep(input: x, output: b.normed, dim: dim, parameters: ln1, isa: isa))
         observe(observer, TensorNames.ln1(t), pixelTensor(b.normed, dim), unfoldPatch: ps)
         // Q, K, V written in unfolded token order through the offsets (the unfold).
         func projectTokens(_ layer: LinearLayer, into dst: UnsafeMutablePointer<Int8>) {
             let op = linears[layer.name]!
-            parallel(pixels, grain: 64) { rows, _ in
-                Int8GEMM.run(a: b.normed + rows.lowerBound * dim, aRows: .strided(dim), m: rows.count, k: dim, b: op.packed,
-                             output: dst, outRows: .indexed(offsets + rows.lowerBound), outputZeroPoint: op.output.zeroPoint,
-                             clampMin: op.output.clampMin, clampMax: op.output.clampMax)
-            }
+            parallel(pixels, grain: 64, GEMMStep(a: b.normed, aRows: .strided(dim), k: dim, b: op.packed, output: dst,
+                                                 outRows: .indexed(offsets), stage: op.output, table: nil))
             observe(observer, layer.name, tokenTensor(dst))
         }
         projectTokens(t.query, into: b.q)
@@ -154,70 +141,37 @@ extension Int8Executor {
         projectTokens(t.value, into: b.v)
         // Attention per (position in patch, head): QKᵀ in int32, integer softmax, P·V.
         let aq = attentionQuantization[t.name]!
-        let q = aq.query, k = aq.key, v = aq.value, probs = aq.probs, context = aq.context
-        let sm = softmax[t.name]!, pv = attentionRequant[t.name]!
-        parallel(patches * heads, grain: 1) { range, worker in
-            let s = scratch[worker]
-            let scores = b.scores + worker * tokens * tokens, p = b.probs + worker * tokens * tokens
-            let smScratch = b.softmaxScratch + worker * IntegerSoftmax.scratchCount(rowLength: tokens)
-            for task in range {
-                let base = (task / heads) * tokens * dim + (task % heads) * dh
-                s.keys.repack(rows: b.k + base, rowStride: dim, n: tokens, k: dh, bias: nil, aZeroPoint: q.zeroPoint,
-                              bZeroPoint: k.zeroPoint)
-                Int8GEMM.runInt32(a: b.q + base, aRows: .strided(dim), m: tokens, k: dh, b: s.keys, output: scores,
-                                  outRows: .strided(tokens))
-                IntegerSoftmax.run(scores: scores, scoreRowStride: tokens, output: p, outputRowStride: tokens,
-                                   rowLength: tokens, rows: 0..<tokens, parameters: sm, scratch: smScratch, isa: isa)
-                s.values.repack(columns: b.v + base, kStride: dim, n: dh, k: tokens, bias: nil, aZeroPoint: probs.zeroPoint,
-                                bZeroPoint: v.zeroPoint, requantization: pv)
-                Int8GEMM.run(a: p, aRows: .strided(tokens), m: tokens, k: tokens, b: s.values, output: b.context + base,
-                             outRows: .strided(dim), outputZeroPoint: context.zeroPoint)
-            }
-        }
+        parallel(patches * heads, grain: 1,
+                 AttentionStep(buffers: b, scratch: scratch, tokens: tokens, dim: dim, heads: heads, headSize: dh,
+                               quantization: aq, softmax: softmax[t.name]!, valueRequantization: attentionRequant[t.name]!,
+                               isa: isa))
         observe(observer, TensorNames.context(t), tokenTensor(b.context))
         // The attention output reads the context back in pixel order (the fold).
         let out = linears[t.attentionOutput.name]!
-        parallel(pixels, grain: 64) { rows, _ in
-            Int8GEMM.run(a: b.context, aRows: .indexed(offsets + rows.lowerBound), m: rows.count, k: dim, b: out.packed,
-                         output: b.branch + rows.lowerBound * dim, outRows: .strided(dim),
-                         outputZeroPoint: out.output.zeroPoint, clampMin: out.output.clampMin, clampMax: out.output.clampMax)
-        }
+        parallel(pixels, grain: 64, GEMMStep(a: b.context, aRows: .indexed(offsets), k: dim, b: out.packed,
+                                             output: b.branch, outRows: .strided(dim), stage: out.output, table: nil))
         observe(observer, t.attentionOutput.name, pixelTensor(b.branch, dim), unfoldPatch: ps)
         let add1 = aq.residual1
-        parallel(pixels, grain: 256) { rows, _ in
-            AddInt8.run(a: x, aRowStride: dim, b: b.branch, bRowStride: dim, output: x, outputRowStride: dim,
-                        columns: dim, rows: rows, parameters: add1, isa: isa)
-        }
+        parallel(pixels, grain: 256, AddStep(a: x, aStride: dim, b: b.branch, bStride: dim, output: x, outputStride: dim,
+                                             columns: dim, parameters: add1, isa: isa))
         observe(observer, TensorNames.residual1(t), pixelTensor(x, dim), unfoldPatch: ps)
         // MLP.
         let ln2 = layerNorms[t.layerNormAfter.name]!
-        parallel(pixels, grain: 64) { rows, _ in
-            IntegerLayerNorm.run(input: x, inputTokenStride: dim, output: b.normed, outputTokenStride: dim, tokens: rows,
-                                 parameters: ln2, isa: isa)
-        }
+        parallel(pixels, grain: 64, LayerNormStep(input: x, output: b.normed, dim: dim, parameters: ln2, isa: isa))
         observe(observer, TensorNames.ln2(t), pixelTensor(b.normed, dim), unfoldPatch: ps)
         let fc1 = linears[t.intermediate.name]!, fc2 = linears[t.output.name]!
         let ffn = t.intermediate.outFeatures
         withTable(fc1.output.table) { table in
-            parallel(pixels, grain: 32) { rows, _ in
-                Int8GEMM.run(a: b.normed + rows.lowerBound * dim, aRows: .strided(dim), m: rows.count, k: dim, b: fc1.packed,
-                             output: b.hidden + rows.lowerBound * ffn, outRows: .strided(ffn),
-                             outputZeroPoint: fc1.output.zeroPoint, clampMin: fc1.output.clampMin,
-                             clampMax: fc1.output.clampMax, lookupTable: table, lookupTableStride: fc1.output.tableStride)
-            }
+            parallel(pixels, grain: 32, GEMMStep(a: b.normed, aRows: .strided(dim), k: dim, b: fc1.packed, output: b.hidden,
+                                                 outRows: .strided(ffn), stage: fc1.output, table: table))
         }
         observe(observer, t.intermediate.name, pixelTensor(b.hidden, ffn), unfoldPatch: ps)
-        parallel(pixels, grain: 32) { rows, _ in
-            Int8GEMM.run(a: b.hidden + rows.lowerBound * ffn, aRows: .strided(ffn), m: rows.count, k: ffn, b: fc2.packed,
-                         output: b.branch + rows.lowerBound * dim, outRows: .strided(dim),
-                         outputZeroPoint: fc2.output.zeroPoint, clampMin: fc2.output.clampMin, clampMax: fc2.output.clampMax)
-        }
+        parallel(pixels, grain: 32, GEMMStep(a: b.hidden, aRows: .strided(ffn), k: ffn, b: fc2.packed, output: b.branch,
+                                             outRows: .strided(dim), stage: fc2.output, table: nil))
         observe(observer, t.output.name, pixelTensor(b.branch, dim), unfoldPatch: ps)
         let add2 = adds[t.name]!
-        parallel(pixels, grain: 256) { rows, _ in
-            AddInt8.run(a: x, aRowStride: dim, b: b.branch, bRowStride: dim, output: x, outputRowStride: dim,
-                        columns: dim, rows: rows, parameters: add2, isa: isa)
-        }
+        parallel(pixels, grain: 256, AddStep(a: x, aStride: dim, b: b.branch, bStride: dim, output: x, outputStride: dim,
+                                             columns: dim, parameters: add2, isa: isa))
         observe(observer, t.name, pixelTensor(x, dim), unfoldPatch: ps)
     }
 }

@@ -236,18 +236,12 @@ public final class Int8Executor {
         }
     }
 
-    /// Splits `count` units of work into tasks of at least `grain` units and runs them on the pool.
-    func parallel(_ count: Int, grain: Int, _ body: (Range<Int>, Int) -> Void) {
+    /// Splits `count` units of work into tasks of at least `grain` units and runs them on the pool
+    /// (`Int8ParallelSteps.swift`: a step is a value, so this allocates nothing).
+    func parallel<Step: ParallelRangeJob>(_ count: Int, grain: Int, _ step: Step) {
         guard count > 0, !planning else { return }
-        let tasks = min(max(1, count / max(grain, 1)), threads * 4)
-        if tasks <= 1 || threads == 1 {
-            body(0..<count, 0)
-            return
-        }
-        pool.parallelFor(tasks) { i, worker in
-            let lo = count * i / tasks, hi = count * (i + 1) / tasks
-            if lo < hi { body(lo..<hi, worker) }
-        }
+        let tasks = threads == 1 ? 1 : min(max(1, count / max(grain, 1)), threads * 4)
+        pool.parallelFor(count, tasks: tasks, step)
     }
 
     /// A convolution into a new arena buffer, or into `destination` with a pixel stride.
@@ -260,30 +254,20 @@ public final class Int8Executor {
         withTable(o.table) { table in
             switch op.kernel {
             case let .pointwise(b):
-                parallel(oh * ow, grain: max(16, 32768 / max(1, x.c * l.outChannels))) { rows, _ in
-                    Int8GEMM.run(a: x.data + rows.lowerBound * x.stride, aRows: .strided(x.stride), m: rows.count, k: x.c,
-                                 b: b, output: out.data + rows.lowerBound * out.stride, outRows: .strided(out.stride),
-                                 outputZeroPoint: o.zeroPoint, clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table,
-                                 lookupTableStride: o.tableStride)
-                }
+                parallel(oh * ow, grain: max(16, 32768 / max(1, x.c * l.outChannels)),
+                         GEMMStep(a: x.data, aRows: .strided(x.stride), k: x.c, b: b, output: out.data,
+                                  outRows: .strided(out.stride), stage: o, table: table))
             case let .depthwise(d):
-                parallel(oh, grain: max(1, 4096 / max(1, ow * x.c))) { rows, _ in
-                    d.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride, stride: l.stride,
-                          output: out.data, outputPixelStride: out.stride, outputZeroPoint: o.zeroPoint,
-                          clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table, lookupTableStride: o.tableStride,
-                          rows: rows)
-                }
+                parallel(oh, grain: max(1, 4096 / max(1, ow * x.c)),
+                         DepthwiseStep(kernel: d, x: x, stride: l.stride, out: out, stage: o, table: table))
             case let .dense(d):
                 let tile = d.recommendedTilePixels
                 let scratchBytes = d.scratchSize(tilePixels: tile)
                 let mark = plan.arena.mark
                 let scratch = plan.arena.allocate(Int8.self, scratchBytes * threads)
-                parallel(oh, grain: max(1, 2048 / max(1, ow))) { rows, worker in
-                    d.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride,
-                          output: out.data, outputPixelStride: out.stride, outputZeroPoint: o.zeroPoint,
-                          clampMin: o.clampMin, clampMax: o.clampMax, lookupTable: table, lookupTableStride: o.tableStride,
-                          rows: rows, scratch: scratch + worker * scratchBytes, tilePixels: tile)
-                }
+                parallel(oh, grain: max(1, 2048 / max(1, ow)),
+                         DenseConvStep(kernel: d, x: x, out: out, stage: o, table: table, scratch: scratch,
+                                       scratchBytes: scratchBytes, tilePixels: tile))
                 plan.arena.release(to: mark)
             }
         }
@@ -308,10 +292,9 @@ public final class Int8Executor {
         if b.useResidual {
             observe(observer, b.reduce.name, out)
             let p = adds[b.name]!
-            parallel(oh * ow, grain: 1024 / max(1, cout) + 1) { rows, _ in
-                AddInt8.run(a: x.data, aRowStride: x.stride, b: out.data, bRowStride: out.stride, output: out.data,
-                            outputRowStride: out.stride, columns: cout, rows: rows, parameters: p, isa: isa)
-            }
+            parallel(oh * ow, grain: 1024 / max(1, cout) + 1,
+                     AddStep(a: x.data, aStride: x.stride, b: out.data, bStride: out.stride, output: out.data,
+                             outputStride: out.stride, columns: cout, parameters: p, isa: isa))
             observe(observer, b.name, out)
         } else if destination == nil {
             observe(observer, b.reduce.name, out)

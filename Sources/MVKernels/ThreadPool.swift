@@ -52,7 +52,9 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Runs `body(index, worker)` for every index in 0..<count, spread over the threads;
     /// `worker` (0..<threadCount) identifies the thread, e.g. to pick its scratch memory.
-    /// Returns when all are done. Not reentrant.
+    /// Returns when all are done. Not reentrant. Making `body` reachable from the workers costs
+    /// one small heap object per call (`withoutActuallyEscaping`); loops that run per inference
+    /// use `parallelFor(_:tasks:_:)` with a job value, which allocates nothing.
     public func parallelFor(_ count: Int, _ body: (_ index: Int, _ worker: Int) -> Void) {
         guard count > 0 else { return }
         if threadCount == 1 || count == 1 {
@@ -60,8 +62,67 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         withoutActuallyEscaping(body) { escaping in
-            state.run(count, workers: threadCount - 1, escaping)
+            parallelFor(count, tasks: count, EachIndex(body: escaping))
         }
+    }
+
+    /// Splits 0..<count into `tasks` contiguous ranges and runs `job.run(range, worker:)` for each
+    /// on the pool's threads; returns when all are done. Allocates nothing: the job stays in this
+    /// call's stack frame and the workers reach it through a pointer and a function specialised
+    /// for `Job` (this is inlined into the caller). A closure would need a heap object, and one
+    /// stored where its type is generic even a reabstraction thunk per call.
+    @inlinable
+    public func parallelFor<Job: ParallelRangeJob>(_ count: Int, tasks: Int, _ job: Job) {
+        guard count > 0 else { return }
+        let tasks = min(max(tasks, 1), count)
+        if threadCount == 1 || tasks == 1 {
+            job.run(0..<count, worker: 0)
+            return
+        }
+        var frame = RangeJobFrame(job: job, count: count, tasks: tasks)
+        withUnsafeMutablePointer(to: &frame) { run(tasks, job: UnsafeRawPointer($0), invoke: RangeJobFrame<Job>.invoke) }
+    }
+
+    @usableFromInline
+    func run(_ count: Int, job: UnsafeRawPointer, invoke: @escaping (UnsafeRawPointer, Int, Int) -> Void) {
+        state.run(count, workers: threadCount - 1, job: job, invoke: invoke)
+    }
+}
+
+/// Work for `ThreadPool.parallelFor(_:tasks:_:)`: a value holding its operands whose `run` covers
+/// a range of units. Ranges run concurrently must write disjoint outputs. Jobs are shared with
+/// the worker threads; most hold raw pointers and so declare `@unchecked Sendable`.
+public protocol ParallelRangeJob: Sendable {
+    func run(_ units: Range<Int>, worker: Int)
+}
+
+/// The closure-based loop as a job: one index per task.
+private struct EachIndex: ParallelRangeJob, @unchecked Sendable {
+    let body: (Int, Int) -> Void
+    func run(_ units: Range<Int>, worker: Int) {
+        for i in units { body(i, worker) }
+    }
+}
+
+/// A job and its split, on the calling thread's stack for the loop's duration.
+@usableFromInline
+struct RangeJobFrame<Job: ParallelRangeJob> {
+    @usableFromInline let job: Job
+    @usableFromInline let count: Int
+    @usableFromInline let tasks: Int
+
+    @inlinable init(job: Job, count: Int, tasks: Int) {
+        self.job = job
+        self.count = count
+        self.tasks = tasks
+    }
+
+    /// Task `task` of the frame at `frame`: units [count·task/tasks, count·(task+1)/tasks).
+    @inlinable static func invoke(_ frame: UnsafeRawPointer, _ task: Int, _ worker: Int) {
+        let f = frame.assumingMemoryBound(to: RangeJobFrame<Job>.self)
+        let count = f.pointee.count, tasks = f.pointee.tasks
+        let lo = count * task / tasks, hi = count * (task + 1) / tasks
+        if lo < hi { f.pointee.job.run(lo..<hi, worker: worker) }
     }
 }
 
@@ -75,7 +136,9 @@ private final class JobState: @unchecked Sendable {
     private let arrived = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private var count = 0
-    private var body: ((Int, Int) -> Void)?
+    /// The current job: `invoke(job, index, worker)`.
+    private var job: UnsafeRawPointer?
+    private var invoke: ((UnsafeRawPointer, Int, Int) -> Void)?
     // Heap-allocated: a pthread mutex or condition must not move, and a stored property's
     // address is only stable for the duration of an inout access.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -111,30 +174,32 @@ private final class JobState: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    func run(_ count: Int, workers: Int, _ body: @escaping (Int, Int) -> Void) {
-        self.body = body
+    func run(_ count: Int, workers: Int, job: UnsafeRawPointer, invoke: @escaping (UnsafeRawPointer, Int, Int) -> Void) {
+        self.job = job
+        self.invoke = invoke
         self.count = count
         nextIndex.store(0, ordering: .relaxed)
         finished.store(0, ordering: .relaxed)
         arrived.store(0, ordering: .relaxed)
         announce()
         runTasks(worker: 0)
-        // Every worker checks in once per job, after dropping its reference to the closure, so
-        // the closure does not outlive this call and no worker reads the next job's fields early.
+        // Every worker checks in once per job, after its last use of the job, so the job (on the
+        // caller's stack) does not outlive this call and no worker reads the next job's fields early.
         while finished.load(ordering: .acquiring) < count || arrived.load(ordering: .acquiring) < workers {
             sched_yield()
         }
-        self.body = nil
+        self.job = nil
+        self.invoke = nil
     }
 
     private func runTasks(worker: Int) {
-        guard let body else { return }
+        guard let invoke, let job else { return }
         let n = count
         var done = 0
         while true {
             let i = nextIndex.add(1, ordering: .relaxed).oldValue
             if i >= n { break }
-            body(i, worker)
+            invoke(job, i, worker)
             done += 1
         }
         if done > 0 { finished.add(done, ordering: .releasing) }

@@ -1,0 +1,144 @@
+import MVKernels
+
+// The data-parallel steps of the int8 graph as values: each holds a kernel call's operands and
+// runs it over a range of units (pixel rows, tokens, attention tasks). The pool's workers reach a
+// step through a pointer (`ThreadPool.parallelFor(_:tasks:_:)`), so an inference allocates nothing
+// whatever the thread count; closures capturing the same operands cost a heap object per step.
+// Steps hold raw pointers into the arena (hence `@unchecked Sendable`); the ranges the pool runs
+// concurrently write disjoint outputs.
+
+extension Int8Executor {
+    /// Rows of a GEMM operand: `base + unit · stride`, or through an offset table (the unfold
+    /// and fold of MobileViT's transformer).
+    enum GEMMRows {
+        case strided(Int)
+        case indexed(UnsafePointer<Int32>)
+
+        /// The operand pointer and addressing for the rows `units` of `base`.
+        func slice<T>(_ base: UnsafeMutablePointer<T>, _ units: Range<Int>) -> (UnsafeMutablePointer<T>, RowAddressing) {
+            switch self {
+            case let .strided(s): return (base + units.lowerBound * s, .strided(s))
+            case let .indexed(offsets): return (base, .indexed(offsets + units.lowerBound))
+            }
+        }
+    }
+
+    /// An int8-output GEMM (pointwise convolution, linear layer) over a range of rows.
+    struct GEMMStep: ParallelRangeJob, @unchecked Sendable {
+        let a: UnsafeMutablePointer<Int8>, aRows: GEMMRows, k: Int
+        let b: PackedInt8Matrix
+        let output: UnsafeMutablePointer<Int8>, outRows: GEMMRows
+        let stage: OutputStage
+        let table: UnsafePointer<Int8>?
+
+        func run(_ units: Range<Int>, worker: Int) {
+            let (a, ar) = aRows.slice(self.a, units), (c, cr) = outRows.slice(output, units)
+            Int8GEMM.run(a: a, aRows: ar, m: units.count, k: k, b: b, output: c, outRows: cr,
+                         outputZeroPoint: stage.zeroPoint, clampMin: stage.clampMin, clampMax: stage.clampMax,
+                         lookupTable: table, lookupTableStride: stage.tableStride)
+        }
+    }
+
+    /// A 3×3 depthwise convolution over a range of output rows.
+    struct DepthwiseStep: ParallelRangeJob, @unchecked Sendable {
+        let kernel: DepthwiseConv3x3Int8
+        let x: Tensor, stride: Int, out: Tensor
+        let stage: OutputStage
+        let table: UnsafePointer<Int8>?
+
+        func run(_ units: Range<Int>, worker: Int) {
+            kernel.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride, stride: stride,
+                       output: out.data, outputPixelStride: out.stride, outputZeroPoint: stage.zeroPoint,
+                       clampMin: stage.clampMin, clampMax: stage.clampMax, lookupTable: table,
+                       lookupTableStride: stage.tableStride, rows: units)
+        }
+    }
+
+    /// A dense n×n convolution over a range of output rows, with per-worker im2col scratch.
+    struct DenseConvStep: ParallelRangeJob, @unchecked Sendable {
+        let kernel: Conv2DInt8
+        let x: Tensor, out: Tensor
+        let stage: OutputStage
+        let table: UnsafePointer<Int8>?
+        let scratch: UnsafeMutablePointer<Int8>, scratchBytes: Int, tilePixels: Int
+
+        func run(_ units: Range<Int>, worker: Int) {
+            kernel.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride,
+                       output: out.data, outputPixelStride: out.stride, outputZeroPoint: stage.zeroPoint,
+                       clampMin: stage.clampMin, clampMax: stage.clampMax, lookupTable: table,
+                       lookupTableStride: stage.tableStride, rows: units, scratch: scratch + worker * scratchBytes,
+                       tilePixels: tilePixels)
+        }
+    }
+
+    /// A residual addition over a range of rows (pixels or tokens).
+    struct AddStep: ParallelRangeJob, @unchecked Sendable {
+        let a: UnsafeMutablePointer<Int8>, aStride: Int
+        let b: UnsafeMutablePointer<Int8>, bStride: Int
+        let output: UnsafeMutablePointer<Int8>, outputStride: Int
+        let columns: Int
+        let parameters: AddInt8.Parameters
+        let isa: KernelISA
+
+        func run(_ units: Range<Int>, worker: Int) {
+            AddInt8.run(a: a, aRowStride: aStride, b: b, bRowStride: bStride, output: output,
+                        outputRowStride: outputStride, columns: columns, rows: units, parameters: parameters, isa: isa)
+        }
+    }
+
+    /// LayerNorm over a range of tokens of `dim` channels.
+    struct LayerNormStep: ParallelRangeJob, @unchecked Sendable {
+        let input: UnsafeMutablePointer<Int8>, output: UnsafeMutablePointer<Int8>, dim: Int
+        let parameters: IntegerLayerNorm.Parameters
+        let isa: KernelISA
+
+        func run(_ units: Range<Int>, worker: Int) {
+            IntegerLayerNorm.run(input: input, inputTokenStride: dim, output: output, outputTokenStride: dim,
+                                 tokens: units, parameters: parameters, isa: isa)
+        }
+    }
+
+    /// Bilinear resize over a range of output rows.
+    struct ResizeStep: ParallelRangeJob, @unchecked Sendable {
+        let src: Tensor, dst: Tensor
+        let plan: BilinearResizeInt8.Plan
+
+        func run(_ units: Range<Int>, worker: Int) {
+            BilinearResizeInt8.run(input: src.data, inputRowStride: src.w * src.stride, inputPixelStride: src.stride,
+                                   output: dst.data, outputRowStride: dst.w * dst.stride, outputPixelStride: dst.stride,
+                                   channels: src.c, outputRows: units, plan: plan)
+        }
+    }
+
+    /// Attention for a range of (position in patch, head) tasks: QKᵀ in int32, integer softmax,
+    /// P·V, each worker in its own scratch.
+    struct AttentionStep: ParallelRangeJob, @unchecked Sendable {
+        let buffers: TransformerBuffers
+        let scratch: [AttentionScratch]
+        let tokens: Int, dim: Int, heads: Int, headSize: Int
+        let quantization: AttentionQuantization
+        let softmax: IntegerSoftmax.Parameters
+        let valueRequantization: RequantizationParameters
+        let isa: KernelISA
+
+        func run(_ units: Range<Int>, worker: Int) {
+            let s = scratch[worker], b = buffers, q = quantization
+            let scores = b.scores + worker * tokens * tokens, p = b.probs + worker * tokens * tokens
+            let smScratch = b.softmaxScratch + worker * IntegerSoftmax.scratchCount(rowLength: tokens)
+            for task in units {
+                let base = (task / heads) * tokens * dim + (task % heads) * headSize
+                s.keys.repack(rows: b.k + base, rowStride: dim, n: tokens, k: headSize, bias: nil,
+                              aZeroPoint: q.query.zeroPoint, bZeroPoint: q.key.zeroPoint)
+                Int8GEMM.runInt32(a: b.q + base, aRows: .strided(dim), m: tokens, k: headSize, b: s.keys, output: scores,
+                                  outRows: .strided(tokens))
+                IntegerSoftmax.run(scores: scores, scoreRowStride: tokens, output: p, outputRowStride: tokens,
+                                   rowLength: tokens, rows: 0..<tokens, parameters: softmax, scratch: smScratch, isa: isa)
+                s.values.repack(columns: b.v + base, kStride: dim, n: headSize, k: tokens, bias: nil,
+                                aZeroPoint: q.probs.zeroPoint, bZeroPoint: q.value.zeroPoint,
+                                requantization: valueRequantization)
+                Int8GEMM.run(a: p, aRows: .strided(tokens), m: tokens, k: tokens, b: s.values, output: b.context + base,
+                             outRows: .strided(dim), outputZeroPoint: q.context.zeroPoint)
+            }
+        }
+    }
+}
