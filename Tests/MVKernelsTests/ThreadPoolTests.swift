@@ -25,6 +25,42 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    /// The job API splits 0..<count into `tasks` contiguous ranges: every unit runs exactly once,
+    /// in ranges of the expected sizes, whatever the thread and task counts.
+    func testRangeJobsCoverEveryUnitOnce() {
+        struct Mark: ParallelRangeJob, @unchecked Sendable {
+            let hits: UnsafeMutablePointer<Int>
+            let ranges: UnsafeMutablePointer<Int>  // per unit: the length of the range that ran it
+            let threads: Int
+            func run(_ units: Range<Int>, worker: Int) {
+                precondition(worker >= 0 && worker < threads)
+                for u in units {
+                    hits[u] += 1
+                    ranges[u] = units.count
+                }
+            }
+        }
+        for threads in [1, 2, 3] {
+            let pool = ThreadPool(threads: threads)
+            for (count, tasks) in [(1, 1), (7, 3), (100, 8), (5, 9), (64, 0), (1000, 12)] {
+                let hits = UnsafeMutablePointer<Int>.allocate(capacity: count)
+                let ranges = UnsafeMutablePointer<Int>.allocate(capacity: count)
+                hits.initialize(repeating: 0, count: count)
+                ranges.initialize(repeating: 0, count: count)
+                pool.parallelFor(count, tasks: tasks, Mark(hits: hits, ranges: ranges, threads: threads))
+                let split = min(max(tasks, 1), count)
+                for u in 0..<count {
+                    XCTAssertEqual(hits[u], 1, "threads \(threads) count \(count) tasks \(tasks) unit \(u)")
+                    if threads > 1 {
+                        XCTAssertTrue([count / split, (count + split - 1) / split].contains(ranges[u]))
+                    }
+                }
+                hits.deallocate()
+                ranges.deallocate()
+            }
+        }
+    }
+
     /// Dropping a pool stops and joins its workers: creating and dropping pools leaves the
     /// process's thread count where it was.
     func testDroppedPoolsStopTheirThreads() throws {
