@@ -240,8 +240,7 @@ public final class Int8Executor {
     /// (`Int8ParallelSteps.swift`: a step is a value, so this allocates nothing).
     func parallel<Step: ParallelRangeJob>(_ count: Int, grain: Int, _ step: Step) {
         guard count > 0, !planning else { return }
-        let tasks = threads == 1 ? 1 : min(max(1, count / max(grain, 1)), threads * 4)
-        pool.parallelFor(count, tasks: tasks, step)
+        pool.parallelFor(count, tasks: min(max(1, count / max(grain, 1)), threads * 4), step)
     }
 
     /// A convolution into a new arena buffer, or into `destination` with a pixel stride.

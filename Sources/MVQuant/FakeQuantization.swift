@@ -34,12 +34,7 @@ public enum FakeQuantization {
         var result = checkpoint
         func quantize(_ name: String, rows: Int, secondMoment: [Double]?) {
             guard let t = result.parameters[name] else { return }
-            let (nearest, scales) = Int8Compiler.quantizeWeights(t.values, channels: rows)
-            var q = nearest
-            if let h = secondMoment, let rounded = ErrorCompensatingRounding.round(
-                weights: t.values, outputs: rows, inputs: t.values.count / rows, scales: scales, secondMoment: h) {
-                q = rounded
-            }
+            let (q, scales) = Int8Compiler.roundWeights(t.values, channels: rows, inputSecondMoment: secondMoment)
             let per = t.values.count / rows
             result.parameters[name] = FloatTensor(shape: t.shape, values: q.indices.map { Float(Double(q[$0]) * scales[$0 / per]) })
         }

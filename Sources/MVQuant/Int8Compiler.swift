@@ -128,6 +128,19 @@ public struct Int8Compiler {
         return (q, scales)
     }
 
+    /// `quantizeWeights`, then, given the input's second moment E[x xᵀ], the codes re-rounded with
+    /// error compensation (`ErrorCompensatingRounding`; the scales stay). The one rounding rule of
+    /// the compiler and of its float simulation (`FakeQuantization.quantizedWeights`).
+    static func roundWeights(_ w: [Float], channels: Int, minimumScales: [Double]? = nil,
+                             inputSecondMoment h: [Double]?) -> (q: [Int8], scales: [Double]) {
+        var (q, scales) = quantizeWeights(w, channels: channels, minimumScales: minimumScales)
+        if let h, let rounded = ErrorCompensatingRounding.round(weights: w, outputs: channels, inputs: w.count / channels,
+                                                                scales: scales, secondMoment: h) {
+            q = rounded
+        }
+        return (q, scales)
+    }
+
     /// Largest |bias| in accumulator units: leaves headroom so bias + Σ w·x never overflows int32.
     static let biasLimit = Double(1 << 24)
 
@@ -162,12 +175,10 @@ public struct Int8Compiler {
         // A channel whose weights are tiny next to its bias (a dead channel, or one whose input
         // scale is tiny) gets a coarser weight scale, so its bias fits the accumulator.
         let minimumScales = bf.map { Double(abs($0)) / (inputScale * Self.biasLimit) }
-        var (q, scales) = Self.quantizeWeights(w, channels: cout, minimumScales: minimumScales)
-        if let h = inputSecondMoment, input.channelScales == nil,
-           let rounded = ErrorCompensatingRounding.round(weights: w, outputs: cout, inputs: w.count / cout, scales: scales,
-                                                        secondMoment: h) {
-            q = rounded
-        }
+        // Error compensation needs the moment of what the kernel multiplies: not available for
+        // per-channel inputs, whose scales are folded into the weights above.
+        let (q, scales) = Self.roundWeights(w, channels: cout, minimumScales: minimumScales,
+                                            inputSecondMoment: input.channelScales == nil ? inputSecondMoment : nil)
         let bias = Self.quantizeBias(bf, inputScale: inputScale, weightScales: scales)
         var requantTo = output
         var clampMin: Int32 = -128, clampMax: Int32 = 127
@@ -298,12 +309,7 @@ public struct Int8Compiler {
         let pi = try params(TensorNames.pooler)
         let w = checkpoint.tensor("\(l.name).weight").values
         let b = l.bias ? checkpoint.tensor("\(l.name).bias").values : [Float](repeating: 0, count: l.outFeatures)
-        var (q, scales) = Self.quantizeWeights(w, channels: l.outFeatures)
-        if let h = inputSecondMoments[TensorNames.pooler],
-           let rounded = ErrorCompensatingRounding.round(weights: w, outputs: l.outFeatures, inputs: l.inFeatures,
-                                                        scales: scales, secondMoment: h) {
-            q = rounded
-        }
+        let (q, scales) = Self.roundWeights(w, channels: l.outFeatures, inputSecondMoment: inputSecondMoments[TensorNames.pooler])
         model.set(l.name + ".weight", int8: q, shape: [l.outFeatures, l.inFeatures])
         model.set(l.name + ".bias", int32: Self.quantizeBias(b, inputScale: pi.scale, weightScales: scales))
         model.set(l.name + ".logit_scale", float32: scales.map { Float(pi.scale * $0) })
