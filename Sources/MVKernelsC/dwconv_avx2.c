@@ -57,31 +57,20 @@ TA void mv_dw3x3_avx2(const mv_dw_args *p) {
                         const __m128i r1 = dw16(taps + (i + 1) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         const __m128i r2 = dw16(taps + (i + 2) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         const __m128i r3 = dw16(taps + (i + 3) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
-                        _mm_storeu_si128((__m128i *)o, r0);
-                        _mm_storeu_si128((__m128i *)(o + ps), r1);
-                        _mm_storeu_si128((__m128i *)(o + 2 * ps), r2);
-                        _mm_storeu_si128((__m128i *)(o + 3 * ps), r3);
-                        if (p->lut) {
-                            mv_apply_lut16_at(o, p->lut, p->lut_stride, c0);
-                            mv_apply_lut16_at(o + ps, p->lut, p->lut_stride, c0);
-                            mv_apply_lut16_at(o + 2 * ps, p->lut, p->lut_stride, c0);
-                            mv_apply_lut16_at(o + 3 * ps, p->lut, p->lut_stride, c0);
-                        }
+                        mv_store16_avx2(o, r0, p->lut, p->lut_stride, c0);
+                        mv_store16_avx2(o + ps, r1, p->lut, p->lut_stride, c0);
+                        mv_store16_avx2(o + 2 * ps, r2, p->lut, p->lut_stride, c0);
+                        mv_store16_avx2(o + 3 * ps, r3, p->lut, p->lut_stride, c0);
                     }
                     for (; i + 2 <= nx; i += 2, o += 2 * ps) {
                         const __m128i r0 = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         const __m128i r1 = dw16(taps + (i + 1) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
-                        _mm_storeu_si128((__m128i *)o, r0);
-                        _mm_storeu_si128((__m128i *)(o + ps), r1);
-                        if (p->lut) {
-                            mv_apply_lut16_at(o, p->lut, p->lut_stride, c0);
-                            mv_apply_lut16_at(o + ps, p->lut, p->lut_stride, c0);
-                        }
+                        mv_store16_avx2(o, r0, p->lut, p->lut_stride, c0);
+                        mv_store16_avx2(o + ps, r1, p->lut, p->lut_stride, c0);
                     }
                     if (i < nx) {
                         const __m128i r = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
-                        _mm_storeu_si128((__m128i *)o, r);
-                        if (p->lut) mv_apply_lut16_at(o, p->lut, p->lut_stride, c0);
+                        mv_store16_avx2(o, r, p->lut, p->lut_stride, c0);
                     }
                 } else {
                     for (size_t i = 0; i < nx; i++, o += p->out_pixel_stride) {

@@ -69,15 +69,12 @@ TAI void store_q8(const __m256i *acc, const mv_gemm_args *p, size_t n0, int8_t *
             int8_t *dst = crow[r + h] + n0;
             const __m128i half = h ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
             if (nv == NR) {
-                _mm_storeu_si128((__m128i *)dst, half);
+                mv_store16_avx2(dst, half, p->lut, p->lut_stride, n0);
             } else {
                 int8_t tmp[16];
                 _mm_storeu_si128((__m128i *)tmp, half);
                 memcpy(dst, tmp, nv);
-            }
-            if (p->lut) {
-                if (nv == NR) mv_apply_lut16_at(dst, p->lut, p->lut_stride, n0);
-                else mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
+                if (p->lut) mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
             }
         }
     }

@@ -65,4 +65,25 @@ TAI __m256i rq_apply(__m256i acc, const rq_consts *q) {
     return _mm256_srav_epi32(_mm256_add_epi32(t, q->rbit), q->rbit);
 }
 
+/// Stores 16 int8 codes (columns col0 ..< col0 + 16) through their activation table(s), taking the
+/// codes straight from the register (storing them and reading them back cost a round trip per
+/// 16 bytes, and an out-of-line call, in the GEMM and depthwise epilogues).
+TAI void mv_store16_lut_avx2(int8_t *dst, __m128i codes, const int8_t *lut, size_t stride, size_t col0) {
+    const uint64_t w0 = (uint64_t)_mm_cvtsi128_si64(codes), w1 = (uint64_t)_mm_extract_epi64(codes, 1);
+    if (stride == 0) {
+        mv_apply_lut8_word(dst, w0, lut, 0);
+        mv_apply_lut8_word(dst + 8, w1, lut, 0);
+    } else {
+        const int8_t *t = lut + col0 * 256;
+        mv_apply_lut8_word(dst, w0, t, 256);
+        mv_apply_lut8_word(dst + 8, w1, t + 8 * 256, 256);
+    }
+}
+
+/// Stores 16 int8 codes, through the activation table(s) when there are any.
+TAI void mv_store16_avx2(int8_t *dst, __m128i codes, const int8_t *lut, size_t stride, size_t col0) {
+    if (lut) mv_store16_lut_avx2(dst, codes, lut, stride, col0);
+    else _mm_storeu_si128((__m128i *)dst, codes);
+}
+
 #endif
