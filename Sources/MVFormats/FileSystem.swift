@@ -58,6 +58,16 @@ public enum FileSystem {
         return i == path.startIndex ? "/" : String(path[..<i])
     }
 
+    /// Throws unless a file could be created at `path`: its directory exists and is writable, and
+    /// `path` is not a directory. Lets a long job (calibration) fail at once rather than after the
+    /// work whose result it could not save.
+    public static func checkCanCreate(_ path: String) throws {
+        let dir = directoryName(path)
+        guard isDirectory(dir) else { throw InputError("\(path): directory \(dir) does not exist") }
+        guard !isDirectory(path) else { throw InputError("\(path): is a directory") }
+        guard access(dir, W_OK) == 0 else { throw InputError("\(path): cannot write in \(dir) (\(errnoDescription()))") }
+    }
+
     /// Writes `bytes` to `path` atomically: a temporary file beside it, flushed, then renamed over
     /// the target. An interrupted write never leaves a partial file at `path`.
     public static func writeAtomically(_ path: String, _ write: (inout FileWriter) throws -> Void) throws {

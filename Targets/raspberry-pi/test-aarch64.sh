@@ -56,8 +56,12 @@ trap 'exit 130' INT TERM
 if ! mountpoint -q "$ROOT/proc"; then mount -t proc proc "$ROOT/proc"; MOUNTED+=("$ROOT/proc"); fi
 mkdir -p "$ROOT/work/shared"
 if [ -d "$SHARED" ] && ! mountpoint -q "$ROOT/work/shared"; then
-    mount --bind "$SHARED" "$ROOT/work/shared" && mount -o remount,bind,ro "$ROOT/work/shared"
+    # Registered for unmounting as soon as it exists, and never left writable: the fixtures are
+    # read-only for the tests, and a writable bind inside the cache would expose them to a later
+    # `rm -rf` of the cache.
+    mount --bind "$SHARED" "$ROOT/work/shared"
     MOUNTED=("$ROOT/work/shared" "${MOUNTED[@]+"${MOUNTED[@]}"}")
+    mount -o remount,bind,ro "$ROOT/work/shared" || { echo "error: cannot make $ROOT/work/shared read-only" >&2; exit 1; }
 elif [ ! -d "$SHARED" ]; then
     echo "note: $SHARED is absent; tests that need ../shared will skip"
 fi

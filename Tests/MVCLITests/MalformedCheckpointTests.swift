@@ -123,6 +123,8 @@ final class MalformedCheckpointTests: XCTestCase {
         let output = dir.file("never.mvq")
         XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--sensitivity", "-1", "--output", output]), 1)
         XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--eval", dir.file("missing"), "--output", output]), 2)
+        XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--output", dir.file("missing/never.mvq")]), 2)
+        XCTAssertFalse(FileSystem.exists(dir.file("missing")))
         XCTAssertFalse(FileSystem.exists(output))
     }
 }
