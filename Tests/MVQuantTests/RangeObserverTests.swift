@@ -73,6 +73,24 @@ final class RangeObserverTests: XCTestCase {
         XCTAssertLessThan(r.hi, o.maximum)
     }
 
+    /// A SiLU output (small negative part, long positive tail): the entropy window keeps the cheap
+    /// negative side whole, clips the tail, and is never narrower than 256 of the histogram's 2048
+    /// bins (in a narrower window the normalised KL no longer sees the clipping: a one-bin window
+    /// scores 0).
+    func testEntropyWindowOfAOneSidedTensor() {
+        var rng = Random(state: 5)
+        let values = (0..<500_000).map { _ in
+            let x = rng.laplace(1)
+            return Float(x / (1 + exp(-x)))
+        }
+        let o = observe(values)
+        let r = o.range(.entropy)
+        let span = Double(o.maximum - o.minimum)
+        XCTAssertEqual(Double(r.lo), Double(o.minimum), accuracy: span / 2048 * 1.01)
+        XCTAssertGreaterThanOrEqual(Double(r.hi - r.lo), span * 256 / 2048 * 0.999)
+        XCTAssertLessThan(r.hi, o.maximum)
+    }
+
     func testMergingObserversEqualsObservingTogether() {
         let a: [Float] = [-1, 2, 3], b: [Float] = [4, -5]
         let whole = observe(a + b)
