@@ -7,27 +7,23 @@ import MVKernels
 // Steps hold raw pointers into the arena (hence `@unchecked Sendable`); the ranges the pool runs
 // concurrently write disjoint outputs.
 
-extension Int8Executor {
-    /// Rows of a GEMM operand: `base + unit · stride`, or through an offset table (the unfold
-    /// and fold of MobileViT's transformer).
-    enum GEMMRows {
-        case strided(Int)
-        case indexed(UnsafePointer<Int32>)
-
-        /// The operand pointer and addressing for the rows `units` of `base`.
-        func slice<T>(_ base: UnsafeMutablePointer<T>, _ units: Range<Int>) -> (UnsafeMutablePointer<T>, RowAddressing) {
-            switch self {
-            case let .strided(s): return (base + units.lowerBound * s, .strided(s))
-            case let .indexed(offsets): return (base, .indexed(offsets + units.lowerBound))
-            }
+extension RowAddressing {
+    /// The operand pointer and addressing of rows `units` of the operand at `base` (a step's
+    /// share of a GEMM's rows, strided or through the unfold/fold offset table).
+    func slice<T>(_ base: UnsafeMutablePointer<T>, _ units: Range<Int>) -> (UnsafeMutablePointer<T>, RowAddressing) {
+        switch self {
+        case let .strided(s): return (base + units.lowerBound * s, self)
+        case let .indexed(offsets): return (base, .indexed(offsets + units.lowerBound))
         }
     }
+}
 
+extension Int8Executor {
     /// An int8-output GEMM (pointwise convolution, linear layer) over a range of rows.
     struct GEMMStep: ParallelRangeJob, @unchecked Sendable {
-        let a: UnsafeMutablePointer<Int8>, aRows: GEMMRows, k: Int
+        let a: UnsafeMutablePointer<Int8>, aRows: RowAddressing, k: Int
         let b: PackedInt8Matrix
-        let output: UnsafeMutablePointer<Int8>, outRows: GEMMRows
+        let output: UnsafeMutablePointer<Int8>, outRows: RowAddressing
         let stage: OutputStage
         let table: UnsafePointer<Int8>?
 
