@@ -270,13 +270,16 @@ struct HistogramStatistics {
         return (edge(best.1), edge(best.2))
     }
 
+    /// Bin edges from a through b about (b − a)/count apart, both ends included.
     func candidates(from a: Int, to b: Int, count: Int = 384) -> [Int] {
         guard b > a else { return [a] }
-        let step = max(1, (b - a) / count)
+        let step = Self.candidateStep(from: a, to: b, count: count)
         var out = Array(stride(from: a, through: b, by: step))
         if out.last != b { out.append(b) }
         return out
     }
+
+    static func candidateStep(from a: Int, to b: Int, count: Int) -> Int { max(1, (b - a) / count) }
 
     /// TensorRT's entropy criterion for the asymmetric 8-bit grid the executor uses: the window
     /// [edge(l), edge(h)] (l ≤ zero ≤ h) whose quantisation to `levels` levels keeps the KL
@@ -299,12 +302,13 @@ struct HistogramStatistics {
             let kl = windowDivergence(l, h, levels: levels)
             if kl < best.kl { best = (kl, l, h) }
         }
-        let lowStep = max(1, zero / 16), highStep = max(1, (n - zero) / 32)
         for l in candidates(from: 0, to: zero, count: 16) {
             for h in candidates(from: zero, to: n, count: 32) { consider(l, h) }
         }
+        // Then edges a quarter of the coarse step apart, up to a coarse step either way.
         let (l0, h0) = (best.l, best.h)
-        let fineLow = max(1, lowStep / 4), fineHigh = max(1, highStep / 4)
+        let fineLow = max(1, Self.candidateStep(from: 0, to: zero, count: 16) / 4)
+        let fineHigh = max(1, Self.candidateStep(from: zero, to: n, count: 32) / 4)
         for dl in -4...4 {
             for dh in -4...4 { consider(l0 + dl * fineLow, h0 + dh * fineHigh) }
         }
