@@ -77,9 +77,11 @@ mount_root() {
     local m
     for m in proc sys; do
         if ! mountpoint -q "$ROOT/$m"; then
-            if [ "$m" = proc ]; then mount -t proc proc "$ROOT/proc"
-            else mount --bind /sys "$ROOT/sys" && mount -o remount,bind,ro "$ROOT/sys"; fi
+            # Registered for unmounting as soon as it exists (a failure after it still unmounts),
+            # and /sys never left writable.
+            if [ "$m" = proc ]; then mount -t proc proc "$ROOT/proc"; else mount --bind /sys "$ROOT/sys"; fi
             MOUNTED+=("$ROOT/$m")
+            if [ "$m" = sys ]; then mount -o remount,bind,ro "$ROOT/sys" || die "cannot make $ROOT/sys read-only"; fi
         fi
     done
 }
