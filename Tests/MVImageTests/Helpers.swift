@@ -46,26 +46,6 @@ func formatted(_ v: Double, _ digits: Int = 3) -> String {
     return "\(r)"
 }
 
-/// A fresh empty directory under /tmp, removed by `removeTree`.
-func makeTemporaryDirectory() -> String {
-    var template = Array("/tmp/mvimage-test-XXXXXX".utf8CString)
-    let path = template.withUnsafeMutableBufferPointer { buf -> String in
-        guard let p = mkdtemp(buf.baseAddress!) else { return "/tmp" }
-        return String(cString: p)
-    }
-    return path
-}
-
-func removeTree(_ path: String) {
-    guard path.hasPrefix("/tmp/mvimage-test-") else { return }
-    if FileSystem.isDirectory(path) {
-        for name in (try? FileSystem.list(path)) ?? [] { removeTree(FileSystem.join(path, name)) }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
 func writeFile(_ path: String, _ bytes: [UInt8]) throws {
     try FileSystem.writeAtomically(path, bytes: bytes)
 }

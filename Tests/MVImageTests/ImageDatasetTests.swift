@@ -10,8 +10,9 @@ final class ImageDatasetTests: XCTestCase {
     let ppm = Array("P6 1 1 255\n".utf8) + [1, 2, 3]
 
     /// root/{cat,dog,bird}/… with images, a nested folder, and files that are not images.
-    func makeTree() throws -> String {
-        let root = makeTemporaryDirectory()
+    func makeTree() throws -> TemporaryDirectory {
+        let temporary = TemporaryDirectory()
+        let root = temporary.path
         for cls in ["dog", "cat", "bird"] {
             let dir = FileSystem.join(root, cls)
             mkdir(dir, 0o755)
@@ -26,12 +27,13 @@ final class ImageDatasetTests: XCTestCase {
         for i in 0..<7 { try writeFile(FileSystem.join(root, "dog/d\(i).ppm"), ppm) }
         try writeFile(FileSystem.join(root, "bird/x.ppm"), ppm)
         try writeFile(FileSystem.join(root, "README.md"), Array("ignored at the root".utf8))
-        return root
+        return temporary
     }
 
     func testImageFolder() throws {
-        let root = try makeTree()
-        defer { removeTree(root) }
+        let tree = try makeTree()
+        defer { tree.remove() }
+        let root = tree.path
         let ds = try ImageDataset.load(path: root)
         XCTAssertEqual(ds.classNames, ["bird", "cat", "dog"])
         XCTAssertEqual(ds.classLabels, [0, 1, 2])
@@ -47,8 +49,9 @@ final class ImageDatasetTests: XCTestCase {
     }
 
     func testMatchLabels() throws {
-        let root = try makeTree()
-        defer { removeTree(root) }
+        let tree = try makeTree()
+        defer { tree.remove() }
+        let root = tree.path
         let ds = try ImageDataset.imageFolder(root)
         let model = [0: "airplane", 7: "cat", 3: "bird", 5: "dog"]
         let matched = try ds.matchLabels(id2label: model)
@@ -63,8 +66,9 @@ final class ImageDatasetTests: XCTestCase {
     }
 
     func testEvenSample() throws {
-        let root = try makeTree()
-        defer { removeTree(root) }
+        let tree = try makeTree()
+        defer { tree.remove() }
+        let root = tree.path
         let ds = try ImageDataset.imageFolder(root)  // bird 1, cat 4, dog 7
         let six = ds.evenSample(count: 6)
         XCTAssertEqual(six.count, 6)
@@ -80,8 +84,9 @@ final class ImageDatasetTests: XCTestCase {
     }
 
     func testPlainListsAndSingleFiles() throws {
-        let root = try makeTree()
-        defer { removeTree(root) }
+        let tree = try makeTree()
+        defer { tree.remove() }
+        let root = tree.path
         let flat = try ImageDataset.load(path: FileSystem.join(root, "dog"))
         XCTAssertFalse(flat.isLabelled)
         XCTAssertEqual(flat.count, 7)

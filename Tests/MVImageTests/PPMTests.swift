@@ -1,5 +1,6 @@
 import MVFormats
 import MVImage
+import TestSupport
 import XCTest
 
 final class PPMTests: XCTestCase {
@@ -13,9 +14,9 @@ final class PPMTests: XCTestCase {
     }
 
     func testBinaryPixmapWrittenToDisk() throws {
-        let dir = makeTemporaryDirectory()
-        defer { removeTree(dir) }
-        let path = FileSystem.join(dir, "image.ppm")
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("image.ppm")
         var bytes = Array("P6 2 2 255\n".utf8)
         bytes += [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30]
         try writeFile(path, bytes)

@@ -11,7 +11,7 @@ import XCTest
 /// Calibrate the embedded default model on real images, compile, write and reload the .mvq, and
 /// run it in int8: close to float, and bit-identical across thread counts and kernel ISAs.
 final class EndToEndInt8Tests: XCTestCase {
-    static let setup: (checkpoint: Checkpoint, model: QuantizedModel, images: [[Float]], dir: TemporaryDirectory)? = {
+    static let setup: (checkpoint: Checkpoint, model: QuantizedModel, images: [[Float]])? = {
         do {
             let checkpoint = try Checkpoint.load(directory: SharedFixtures.defaultModel)
             let preprocessor = try Preprocessor(config: checkpoint.preprocessor!)
@@ -32,9 +32,12 @@ final class EndToEndInt8Tests: XCTestCase {
             }
             let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, inputSecondMoments: moments,
                                             calibration: ["method": "minmax"])
+            // The loaded model maps the file, and a mapping outlives the file's name, so the
+            // directory goes as soon as the model is loaded (a static has no tearDown to do it).
             let dir = TemporaryDirectory()
+            defer { dir.remove() }
             try compiler.model.write(to: dir.file("m.mvq"))
-            return (checkpoint, try QuantizedModel(path: dir.file("m.mvq")), images, dir)
+            return (checkpoint, try QuantizedModel(path: dir.file("m.mvq")), images)
         } catch {
             XCTFail("setup failed: \(error)")
             return nil

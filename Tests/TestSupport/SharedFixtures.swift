@@ -57,17 +57,16 @@ public struct TemporaryDirectory: Sendable {
 
     public func file(_ name: String) -> String { FileSystem.join(path, name) }
 
-    public func remove() {
-        for name in (try? FileSystem.list(path)) ?? [] {
-            let p = file(name)
-            if FileSystem.isDirectory(p) {
-                for inner in (try? FileSystem.list(p)) ?? [] { unlink(FileSystem.join(p, inner)) }
-                rmdir(p)
-            } else {
-                unlink(p)
-            }
+    /// Removes the directory and everything below it.
+    public func remove() { Self.removeTree(path) }
+
+    private static func removeTree(_ path: String) {
+        if FileSystem.isDirectory(path) {
+            for name in (try? FileSystem.list(path)) ?? [] { removeTree(FileSystem.join(path, name)) }
+            rmdir(path)
+        } else {
+            unlink(path)
         }
-        rmdir(path)
     }
 
     /// Copies a file byte for byte.
