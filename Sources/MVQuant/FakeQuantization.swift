@@ -30,6 +30,9 @@ public enum FakeQuantization {
     /// rounded as the compiler rounds it: with error compensation for the GEMM layers whose input
     /// second moment is given, else to nearest. (BatchNorm folding scales whole output channels,
     /// which moves neither the grid nor the rounding, so rounding the unfolded weights is the same.)
+    /// Not simulated: the compiler's coarser scale for a channel whose bias would not fit the
+    /// accumulator (`Int8Compiler.biasLimit`); it applies only where the weights' whole range is
+    /// below 2⁻²⁴ of the bias in accumulator units, i.e. a dead channel whose output is its bias.
     public static func quantizedWeights(_ checkpoint: Checkpoint, inputSecondMoments: [String: [Double]]) throws -> Checkpoint {
         var result = checkpoint
         func quantize(_ name: String, rows: Int, secondMoment: [Double]?) {
