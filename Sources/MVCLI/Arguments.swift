@@ -1,3 +1,4 @@
+import MVImage
 /// A usage error: bad or missing command-line arguments (exit code 1).
 struct UsageError: Error, CustomStringConvertible {
     let message: String
@@ -41,8 +42,8 @@ struct ParsedArguments {
         guard let s = value(name) else { return nil }
         let parts = s.lowercased().split(separator: "x").map(String.init)
         let dims = parts.compactMap { Int($0) }
-        guard dims.count == parts.count, (1...2).contains(dims.count), dims.allSatisfy({ (1...8192).contains($0) }) else {
-            throw UsageError("\(name) expects HxW (e.g. 256x256) with sides in 1…8192, got '\(s)'")
+        guard dims.count == parts.count, (1...2).contains(dims.count), dims.allSatisfy({ (1...Preprocessor.maxSide).contains($0) }) else {
+            throw UsageError("\(name) expects HxW (e.g. 256x256) with sides in 1…\(Preprocessor.maxSide), got '\(s)'")
         }
         return (dims[0], dims.count == 2 ? dims[1] : dims[0])
     }

@@ -47,6 +47,9 @@ public struct Preprocessor: Sendable, Equatable {
     /// Intermediate (resized) images larger than this are refused: a very elongated input
     /// resized by its short side could otherwise ask for an enormous buffer.
     public var maxResizedPixels = ImageDecoder.defaultMaxPixels
+    /// The largest side a config may ask for (resize target or crop), the same bound the CLI puts
+    /// on `--size`: larger ones are refused when the config is read, not when memory runs out.
+    public static let maxSide = 8192
 
     public init() {}
 
@@ -68,6 +71,7 @@ public struct Preprocessor: Sendable, Equatable {
         }
         func positive(_ v: JSON?, _ what: String) throws -> Int {
             guard let n = v?.int, n > 0 else { throw InputError("preprocessor config: \(what) must be a positive integer") }
+            guard n <= Self.maxSide else { throw InputError("preprocessor config: \(what) \(n) is larger than \(Self.maxSide)") }
             return n
         }
         if let type = config["image_processor_type"]?.string, !type.hasPrefix("MobileViT") {
@@ -165,7 +169,11 @@ public struct Preprocessor: Sendable, Equatable {
         // crop window lies outside the image.
         let top = Self.floorHalf(current.height - crop.height)
         let left = Self.floorHalf(current.width - crop.width)
-        let plane = crop.height * crop.width
+        // The crop size comes from the config: a hostile one must not allocate without bound.
+        let (plane, overflow) = crop.height.multipliedReportingOverflow(by: crop.width)
+        guard !overflow, plane <= maxResizedPixels else {
+            throw InputError("center crop \(crop.width)x\(crop.height) is more than \(maxResizedPixels) pixels")
+        }
         var values = [Float](repeating: 0, count: 3 * plane)
         // With normalisation, padding is normalised too (it is part of the array by then).
         let channelOrder = doFlipChannelOrder ? [2, 1, 0] : [0, 1, 2]

@@ -108,10 +108,11 @@ public struct MobileViTConfig: Sendable, Equatable {
         for c in neckHiddenSizes + hiddenSizes where c < 1 || c > 8192 {
             throw InputError("config.json: channel count \(c) out of range 1…8192")
         }
+        // Before the divisibility check, which would divide by zero.
+        guard numAttentionHeads >= 1 else { throw InputError("config.json: num_attention_heads must be positive") }
         for h in hiddenSizes where h % numAttentionHeads != 0 {
             throw InputError("config.json: hidden size \(h) is not divisible by num_attention_heads \(numAttentionHeads)")
         }
-        guard numAttentionHeads >= 1 else { throw InputError("config.json: num_attention_heads must be positive") }
         guard expandRatio > 0 && expandRatio <= 16 else { throw InputError("config.json: expand_ratio \(expandRatio) out of range") }
         guard mlpRatio > 0 && mlpRatio <= 16 else { throw InputError("config.json: mlp_ratio \(mlpRatio) out of range") }
         guard patchSize >= 1 && patchSize <= 8 else { throw InputError("config.json: patch_size \(patchSize) out of range 1…8") }

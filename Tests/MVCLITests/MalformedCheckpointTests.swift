@@ -101,6 +101,15 @@ final class MalformedCheckpointTests: XCTestCase {
         XCTAssertEqual(infer(), 2)
     }
 
+    /// Zero attention heads once divided by zero in the config check (a crash, not an error).
+    func testZeroAttentionHeads() throws {
+        var config = try JSON.parse(try FileSystem.read(dir.file("config.json"))).object!
+        let i = config.firstIndex { $0.0 == "num_attention_heads" }!
+        config[i].1 = 0
+        try FileSystem.writeAtomically(dir.file("config.json"), bytes: Array(JSON.object(config).serialized().utf8))
+        XCTAssertEqual(infer(), 2)
+    }
+
     func testCorruptConfigJSON() throws {
         try FileSystem.writeAtomically(dir.file("config.json"), bytes: Array("{\"hidden_sizes\": [64,".utf8))
         XCTAssertEqual(infer(), 2)

@@ -67,7 +67,10 @@ final class PreprocessorTests: XCTestCase {
 
         for bad in [#"{"resample": 9}"#, #"{"size": {"shortest_edge": 0}}"#, #"{"size": {"foo": 1}}"#,
                     #"{"do_resize": "yes"}"#, #"{"crop_size": {"height": 5}}"#, #"[1]"#,
-                    #"{"image_processor_type": "ViTImageProcessor"}"#]
+                    #"{"image_processor_type": "ViTImageProcessor"}"#,
+                    // Sizes no one means (a crop of 2^40 rows once aborted on allocation).
+                    #"{"crop_size": {"height": 1099511627776, "width": 64}}"#, #"{"crop_size": 8193}"#,
+                    #"{"size": {"shortest_edge": 100000}}"#, #"{"size": {"height": 64, "width": 9000}}"#]
         {
             XCTAssertThrowsError(try Preprocessor(config: JSON.parse(bad)), bad)
         }
