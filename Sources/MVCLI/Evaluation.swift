@@ -68,6 +68,14 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
 }
 
 /// Loads an image dataset (folder tree or files) and maps its class folders onto the model's labels.
+/// A labelled ImageFolder tree for measuring accuracy, or a clear error (an unlabelled folder
+/// would score 0% without saying why).
+func loadLabelledDataset(_ path: String, model: LoadedModel, for purpose: String) throws -> ImageDataset {
+    let dataset = try loadDataset([path], model: model)
+    guard dataset.isLabelled else { throw InputError("\(path): \(purpose) needs an ImageFolder tree (one subfolder per class)") }
+    return dataset
+}
+
 func loadDataset(_ paths: [String], model: LoadedModel) throws -> ImageDataset {
     var dataset = paths.count == 1 ? try ImageDataset.load(path: paths[0]) : try ImageDataset.files(paths)
     if dataset.isLabelled {

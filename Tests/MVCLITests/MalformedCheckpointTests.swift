@@ -128,10 +128,17 @@ final class MalformedCheckpointTests: XCTestCase {
     }
 
     /// calibrate refuses bad options and missing paths before calibrating, and writes nothing.
-    func testCalibrateChecksItsArgumentsFirst() {
+    func testCalibrateChecksItsArgumentsFirst() throws {
         let output = dir.file("never.mvq")
         XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--sensitivity", "-1", "--output", output]), 1)
         XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--eval", dir.file("missing"), "--output", output]), 2)
+        // An --eval folder without class subfolders (it used to score 0% after writing the model)
+        // and one without images.
+        mkdir(dir.file("flat"), 0o755)
+        mkdir(dir.file("empty"), 0o755)
+        try dir.copy(FileSystem.join(SharedFixtures.packageRoot, "Calibration/val/airplane/0000.jpg"), to: "flat/0000.jpg")
+        XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--eval", dir.file("flat"), "--output", output]), 2)
+        XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--eval", dir.file("empty"), "--output", output]), 2)
         XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--output", dir.file("missing/never.mvq")]), 2)
         XCTAssertFalse(FileSystem.exists(dir.file("missing")))
         XCTAssertFalse(FileSystem.exists(output))

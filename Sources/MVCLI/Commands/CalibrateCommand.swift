@@ -38,8 +38,6 @@ let calibrateCommand = Command(
     let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
     let reportImages = try args.int("--report-images", default: 16, range: 0...100_000)
     let sensitivityCount = try args.int("--sensitivity", default: 0, range: 0...1_000_000)
-    // Found now rather than after calibrating.
-    if let e = args.value("--eval"), !FileSystem.exists(e) { throw InputError("\(e): no such file or directory") }
     guard let method = CalibrationMethod(rawValue: args.value("--method") ?? CalibrationMethod.recommended.rawValue) else {
         throw UsageError("--method must be one of \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", "))")
     }
@@ -56,6 +54,14 @@ let calibrateCommand = Command(
     try checkInputSize(h, w)
     let pre = try model.preprocessor(size: args.value("--size") == nil ? nil : (h, w))
     let all = try loadDataset([imagesPath], model: model)
+    // The labelled set (for the accuracy drop, and for the sensitivity study even with
+    // --no-eval) is listed now, so that a wrong --eval fails before calibrating rather than after
+    // writing the model.
+    let labelledPath = try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil)
+    let wantsEval = !args.has("--no-eval")
+    let labelled = try labelledPath.flatMap { path in
+        wantsEval || sensitivityCount > 0 ? try loadLabelledDataset(path, model: model, for: "--eval") : nil
+    }
     let calibration = all.evenSample(count: count)
     Console.info("calibrating \(checkpoint.config.variantName) (\(modelPath)) on \(calibration.count) images from \(imagesPath) at \(h)×\(w), method \(method.rawValue)")
 
@@ -116,9 +122,7 @@ let calibrateCommand = Command(
     }
 
     // The accuracy drop on a labelled set: what users came for.
-    let evalPath: String? = args.has("--no-eval") ? nil : (try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil))
-    if let evalPath {
-        let dataset = try loadDataset([evalPath], model: model)
+    if wantsEval, let evalPath = labelledPath, let dataset = labelled {
         let size: (Int, Int)? = args.value("--size") == nil ? nil : (h, w)
         let f = try evaluate(model, dataset: dataset, size: size, threads: threads, label: "float eval")
         let q = try evaluate(quantized, dataset: dataset, size: size, threads: threads, label: "int8 eval")
@@ -134,9 +138,7 @@ let calibrateCommand = Command(
     }
     // Which tensors cost that drop: groups given more bits in a float simulation.
     if sensitivityCount > 0 {
-        // The labelled evaluation set even with --no-eval, else the held-out calibration images.
-        let sensitivityPath = try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil)
-        let source = try sensitivityPath.map { try loadDataset([$0], model: model) } ?? heldOut
+        let source = labelled ?? heldOut
         let items = source.evenSample(count: sensitivityCount).items
         let weights = try FakeQuantization.quantizedWeights(checkpoint, inputSecondMoments: secondMoments)
         let variants = SensitivityStudy.standardVariants(checkpoint.graph, quantised: Set(compiler.activations.keys))

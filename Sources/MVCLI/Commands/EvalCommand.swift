@@ -21,8 +21,7 @@ let evalCommand = Command(
     let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
     let size = try args.size("--size")
     if let size { try checkInputSize(size.0, size.1) }
-    var dataset = try loadDataset([images], model: model)
-    guard dataset.isLabelled else { throw InputError("\(images): eval needs an ImageFolder tree (one subfolder per class)") }
+    var dataset = try loadLabelledDataset(images, model: model, for: "eval")
     if let limit = try args.value("--limit").map({ _ in try args.int("--limit", default: 0, range: 1...Int.max) }), limit < dataset.count {
         dataset = ImageDataset(classNames: dataset.classNames, classLabels: dataset.classLabels, items: Array(dataset.items.prefix(limit)))
     }
