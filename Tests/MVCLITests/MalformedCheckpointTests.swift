@@ -143,4 +143,22 @@ final class MalformedCheckpointTests: XCTestCase {
         XCTAssertFalse(FileSystem.exists(dir.file("missing")))
         XCTAssertFalse(FileSystem.exists(output))
     }
+
+    /// eval checks its --json path and --compare model before the first evaluation, and refuses
+    /// to compare models whose labels differ (agreement between their indices means nothing).
+    func testEvalChecksItsArgumentsFirst() throws {
+        let images = FileSystem.join(SharedFixtures.packageRoot, "Calibration/val")
+        XCTAssertEqual(CLI.main(["eval", "--model", dir.path, "--images", images, "--json", dir.file("missing/r.json")]), 2)
+        XCTAssertEqual(CLI.main(["eval", "--model", dir.path, "--images", images, "--compare", dir.file("missing")]), 2)
+        // The same checkpoint with one label renamed.
+        let other = TemporaryDirectory()
+        defer { other.remove() }
+        for f in ["model.safetensors", "preprocessor_config.json"] { try other.copy(dir.file(f), to: f) }
+        let config = try String(decoding: FileSystem.read(dir.file("config.json")), as: UTF8.self)
+        XCTAssertTrue(config.contains("\"airplane\""))
+        let renamed = config.replacing("\"airplane\"", with: "\"aeroplane\"")
+        try FileSystem.writeAtomically(other.file("config.json"), bytes: Array(renamed.utf8))
+        XCTAssertEqual(CLI.main(["eval", "--model", dir.path, "--images", images, "--compare", other.path, "--json", dir.file("r.json")]), 2)
+        XCTAssertFalse(FileSystem.exists(dir.file("r.json")))
+    }
 }

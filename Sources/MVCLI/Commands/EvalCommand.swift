@@ -21,6 +21,12 @@ let evalCommand = Command(
     let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
     let size = try args.size("--size")
     if let size { try checkInputSize(size.0, size.1) }
+    // Everything that can fail is checked before the first (long) evaluation.
+    if let out = args.value("--json"), out != "-" { try FileSystem.checkCanCreate(out) }
+    let other = try args.value("--compare").map { try LoadedModel.load($0) }
+    if let other, other.labels != model.labels {
+        throw InputError("\(other.path): --compare model has other labels than \(model.path) (\(other.labels.count) against \(model.labels.count)); their predictions cannot be compared")
+    }
     var dataset = try loadLabelledDataset(images, model: model, for: "eval")
     if let limit = try args.value("--limit").map({ _ in try args.int("--limit", default: 0, range: 1...Int.max) }), limit < dataset.count {
         dataset = ImageDataset(classNames: dataset.classNames, classLabels: dataset.classLabels, items: Array(dataset.items.prefix(limit)))
@@ -33,8 +39,7 @@ let evalCommand = Command(
     }
     if rows.count <= 51 { print(table(rows, rightAlign: [1, 2])) }
     var json = r.json
-    if let comparePath = args.value("--compare") {
-        let other = try LoadedModel.load(comparePath)
+    if let other {
         let o = try evaluate(other, dataset: dataset, size: size, threads: threads, label: "eval (compare)")
         let agreement = Double(zip(r.predictions, o.predictions).filter { $0 == $1 }.count) / Double(r.images)
         print("\(other.path) (\(other.kindDescription)): top-1 \(percent(o.top1))  top-5 \(percent(o.top5))")
