@@ -66,6 +66,11 @@ public enum CLI {
         }
         do {
             let parsed = try parseArguments(rest, options: command.options)
+            // Files a command will write are checked before its work, which can take minutes:
+            // a mistyped directory fails at once.
+            for option in command.options where option.value != nil && ["--output", "--json"].contains(option.name) {
+                if let path = parsed.value(option.name), path != "-" { try FileSystem.checkCanCreate(path) }
+            }
             return try command.run(parsed)
         } catch let e as UsageError {
             Console.error("mvquant \(command.name): \(e.message) (see 'mvquant \(command.name) --help')")

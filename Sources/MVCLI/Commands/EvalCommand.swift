@@ -21,8 +21,7 @@ let evalCommand = Command(
     let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
     let size = try args.size("--size")
     if let size { try checkInputSize(size.0, size.1) }
-    // Everything that can fail is checked before the first (long) evaluation.
-    if let out = args.value("--json"), out != "-" { try FileSystem.checkCanCreate(out) }
+    // The compare model is loaded and checked before the first (long) evaluation.
     let other = try args.value("--compare").map { try LoadedModel.load($0) }
     if let other, other.labels != model.labels {
         throw InputError("\(other.path): --compare model has other labels than \(model.path) (\(other.labels.count) against \(model.labels.count)); their predictions cannot be compared")
