@@ -67,7 +67,6 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
                             predictions: predictions, perClass: perClass, seconds: monotonicSeconds() - t0)
 }
 
-/// Loads an image dataset (folder tree or files) and maps its class folders onto the model's labels.
 /// A labelled ImageFolder tree for measuring accuracy, or a clear error (an unlabelled folder
 /// would score 0% without saying why).
 func loadLabelledDataset(_ path: String, model: LoadedModel, for purpose: String) throws -> ImageDataset {
@@ -76,6 +75,7 @@ func loadLabelledDataset(_ path: String, model: LoadedModel, for purpose: String
     return dataset
 }
 
+/// Loads an image dataset (folder tree or files) and maps its class folders onto the model's labels.
 func loadDataset(_ paths: [String], model: LoadedModel) throws -> ImageDataset {
     var dataset = paths.count == 1 ? try ImageDataset.load(path: paths[0]) : try ImageDataset.files(paths)
     if dataset.isLabelled {
