@@ -69,7 +69,7 @@ public struct Preprocessor: Sendable, Equatable {
             guard let b = v.bool else { throw InputError("preprocessor config: \(key) must be true or false") }
             return b
         }
-        func positive(_ v: JSON?, _ what: String) throws -> Int {
+        func side(_ v: JSON?, _ what: String) throws -> Int {
             guard let n = v?.int, n > 0 else { throw InputError("preprocessor config: \(what) must be a positive integer") }
             guard n <= Self.maxSide else { throw InputError("preprocessor config: \(what) \(n) is larger than \(Self.maxSide)") }
             return n
@@ -80,15 +80,15 @@ public struct Preprocessor: Sendable, Equatable {
         doResize = try bool("do_resize", true)
         if let size = config["size"], size != .null {
             if let n = size.int {
-                resizeTarget = .shortestEdge(try positive(.number(Double(n)), "size"))
+                resizeTarget = .shortestEdge(try side(.number(Double(n)), "size"))
             } else if size["shortest_edge"] != nil {
                 guard size["longest_edge"] == nil || size["longest_edge"] == .null else {
                     throw InputError("preprocessor config: size.longest_edge is not supported")
                 }
-                resizeTarget = .shortestEdge(try positive(size["shortest_edge"], "size.shortest_edge"))
+                resizeTarget = .shortestEdge(try side(size["shortest_edge"], "size.shortest_edge"))
             } else if size["height"] != nil || size["width"] != nil {
-                resizeTarget = .exact(ImageSize(height: try positive(size["height"], "size.height"),
-                                                width: try positive(size["width"], "size.width")))
+                resizeTarget = .exact(ImageSize(height: try side(size["height"], "size.height"),
+                                                width: try side(size["width"], "size.width")))
             } else {
                 throw InputError("preprocessor config: size needs shortest_edge or height and width")
             }
@@ -100,11 +100,11 @@ public struct Preprocessor: Sendable, Equatable {
         doCenterCrop = try bool("do_center_crop", true)
         if let crop = config["crop_size"], crop != .null {
             if let n = crop.int {
-                let side = try positive(.number(Double(n)), "crop_size")
-                cropSize = ImageSize(height: side, width: side)
+                let length = try side(.number(Double(n)), "crop_size")
+                cropSize = ImageSize(height: length, width: length)
             } else {
-                cropSize = ImageSize(height: try positive(crop["height"], "crop_size.height"),
-                                     width: try positive(crop["width"], "crop_size.width"))
+                cropSize = ImageSize(height: try side(crop["height"], "crop_size.height"),
+                                     width: try side(crop["width"], "crop_size.width"))
             }
         }
         doRescale = try bool("do_rescale", true)

@@ -39,9 +39,8 @@ final class ModelFileMutationTests: XCTestCase {
             if trial % 2 == 0 {
                 let section = random(header.count)
                 var index = random(Self.leafCount(header[section].1))
-                let old = Self.leaf(header[section].1, index)
-                let replacement = Self.replacement(for: old, random(Self.replacementKinds))
-                header[section].1 = Self.replacingLeaf(header[section].1, &index, with: replacement)
+                let kind = random(Self.replacementKinds)
+                header[section].1 = Self.replacingLeaf(header[section].1, &index) { Self.replacement(for: $0, kind) }
             } else {
                 let t = random(body.count)
                 let size = body[t].dtype.byteSize
@@ -77,18 +76,8 @@ final class ModelFileMutationTests: XCTestCase {
         }
     }
 
-    /// The `index`-th leaf, depth first (an empty array or object counts as a leaf).
-    static func leaf(_ json: JSON, _ index: Int) -> JSON {
-        var i = index
-        var found = JSON.null
-        _ = replacingLeaf(json, &i) { found = $0; return $0 }
-        return found
-    }
-
-    static func replacingLeaf(_ json: JSON, _ index: inout Int, with value: JSON) -> JSON {
-        replacingLeaf(json, &index) { _ in value }
-    }
-
+    /// `json` with its `index`-th leaf, depth first (an empty array or object counts as a leaf),
+    /// replaced by `transform` of it.
     static func replacingLeaf(_ json: JSON, _ index: inout Int, _ transform: (JSON) -> JSON) -> JSON {
         switch json {
         case let .array(a) where !a.isEmpty:
