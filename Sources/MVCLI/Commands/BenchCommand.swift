@@ -4,7 +4,7 @@ import MVModel
 let benchCommand = Command(
     name: "bench",
     summary: "Measure single-image latency (min/median/p90/p99), peak memory and model size",
-    usage: "--model DIR|FILE.mvq [--size HxW] [--threads N] [--iterations K] [--warmup W] [--json OUT] [--verbose]",
+    usage: "--model DIR|FILE.mvq [--size HxW] [--threads N] [--iterations K] [--warmup W] [--json OUT] [--layers] [--verbose]",
     options: [
         OptionSpec(name: "--model", value: "PATH", help: "checkpoint directory (float) or .mvq file (int8)"),
         OptionSpec(name: "--size", value: "HxW", help: "input size (default: the model's)"),
@@ -12,6 +12,7 @@ let benchCommand = Command(
         OptionSpec(name: "--iterations", value: "K", help: "timed runs (default 30)"),
         OptionSpec(name: "--warmup", value: "W", help: "untimed runs first (default 3)"),
         OptionSpec(name: "--json", value: "OUT", help: "write the results as JSON ('-' for stdout)"),
+        OptionSpec(name: "--layers", value: nil, help: "int8: also time each layer (median over the runs)"),
         OptionSpec(name: "--verbose", value: nil, help: "log the kernels selected for this CPU"),
     ],
     details: "The input is a fixed pseudo-random image; latency covers one forward pass (logits included)."
@@ -32,6 +33,8 @@ let benchCommand = Command(
         state = state &* 1_664_525 &+ 1_013_904_223
         return Float(state >> 8) / Float(1 << 24)
     }
+    let wantsLayers = args.has("--layers")
+    if wantsLayers && !model.isInt8 { throw UsageError("--layers needs an int8 .mvq model") }
     let runner = try model.makeRunner(threads: threads)
     var times = [Double](repeating: 0, count: iterations)
     var logits = [Float](repeating: 0, count: model.labels.count)
@@ -45,6 +48,26 @@ let benchCommand = Command(
             }
         }
     }
+    // Per-layer times in separate runs after the timed ones (the observer's clock reads stay out
+    // of the latency figures).
+    var layers: [(String, Double)] = []
+    if wantsLayers, let int8 = runner as? Int8Runner {
+        var samples: [[Double]] = []
+        input.withUnsafeBufferPointer { x in
+            logits.withUnsafeMutableBufferPointer { out in
+                for i in 0..<iterations {
+                    let run = int8.layerTimes(nchw: x, height: h, width: w, into: out)
+                    if i == 0 {
+                        layers = run
+                        samples = run.map { [$0.1] }
+                    } else {
+                        for (j, t) in run.enumerated() { samples[j].append(t.1) }
+                    }
+                }
+            }
+        }
+        for j in layers.indices { layers[j].1 = quantile(samples[j].sorted(), 0.5) }
+    }
     times.sort()
     let macs = model.graph.summary(height: h, width: w).reduce(0) { $0 + $1.macs }
     let median = quantile(times, 0.5)
@@ -54,14 +77,43 @@ let benchCommand = Command(
     print("latency ms: min \(fixed(times[0], 3))  median \(fixed(median, 3))  p90 \(fixed(quantile(times, 0.9), 3))  p99 \(fixed(quantile(times, 0.99), 3))")
     print("throughput: \(fixed(Double(macs) / (median / 1000) / 1e9, 2)) GMAC/s (\(fixed(Double(macs) / 1e6, 1)) M MACs per image)")
     print("peak resident memory: \(fixed(Double(peak) / 1_048_576, 1)) MiB, model size: \(fixed(Double(size) / 1_048_576, 2)) MiB")
+    if !layers.isEmpty {
+        print(layerReport(layers))
+    }
     if let out = args.value("--json") {
-        try writeJSON([
-            "model": .string(path), "kind": .string(model.kindDescription), "size": [.number(Double(h)), .number(Double(w))],
-            "threads": .number(Double(threads)), "iterations": .number(Double(iterations)),
-            "min_ms": .number(times[0]), "median_ms": .number(median), "p90_ms": .number(quantile(times, 0.9)),
-            "p99_ms": .number(quantile(times, 0.99)), "macs": .number(Double(macs)),
-            "peak_rss_bytes": .number(Double(peak)), "model_bytes": .number(Double(size)),
-        ], to: out)
+        var fields: [(String, JSON)] = [
+            ("model", .string(path)), ("kind", .string(model.kindDescription)),
+            ("size", [.number(Double(h)), .number(Double(w))]),
+            ("threads", .number(Double(threads))), ("iterations", .number(Double(iterations))),
+            ("min_ms", .number(times[0])), ("median_ms", .number(median)), ("p90_ms", .number(quantile(times, 0.9))),
+            ("p99_ms", .number(quantile(times, 0.99))), ("macs", .number(Double(macs))),
+            ("peak_rss_bytes", .number(Double(peak))), ("model_bytes", .number(Double(size))),
+        ]
+        if !layers.isEmpty {
+            fields.append(("layers", .array(layers.map { .object([("tensor", .string($0.0)), ("median_ms", .number($0.1))]) })))
+        }
+        try writeJSON(.object(fields), to: out)
     }
     return 0
+}
+
+/// Per-layer medians as a table (every produced tensor, in execution order) followed by the
+/// total per operator kind (the tensor name's last component).
+func layerReport(_ layers: [(String, Double)]) -> String {
+    let total = layers.reduce(0) { $0 + $1.1 }
+    var rows: [[String]] = [["tensor", "median ms", "share"]]
+    for (name, t) in layers {
+        rows.append([name.replacingPrefix("mobilevit.", with: ""), fixed(t, 3), fixed(100 * t / total, 1) + "%"])
+    }
+    var byKind: [String: Double] = [:]
+    for (name, t) in layers {
+        // A block's or transformer layer's own name is its residual addition's output.
+        let last = name.split(separator: ".").last { Int($0) == nil }.map(String.init) ?? name
+        byKind[last == "layer" ? "residual add" : last, default: 0] += t
+    }
+    var kinds: [[String]] = [["operator (by tensor name)", "ms", "share"]]
+    for (kind, t) in byKind.sorted(by: { $0.value > $1.value }) {
+        kinds.append([kind, fixed(t, 3), fixed(100 * t / total, 1) + "%"])
+    }
+    return "per-layer medians (sum \(fixed(total, 3)) ms):\n" + table(rows, rightAlign: [1, 2]) + "\n\n" + table(kinds, rightAlign: [1, 2])
 }
