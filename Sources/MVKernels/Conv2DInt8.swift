@@ -85,6 +85,20 @@ public final class Conv2DInt8: @unchecked Sendable {
     /// A tile size keeping the im2col tile around 32 KiB (a multiple of 8 pixels, at least 8).
     public var recommendedTilePixels: Int { max(8, min(512, (32 * 1024 / max(k, 1)) / 8 * 8)) }
 
+    /// Copies `count` bytes. Runs of 8…16 bytes (a 3×3 row of the RGB stem: 9) move as two
+    /// overlapping 8-byte words: a memmove call per run cost the stem as much as its im2col copying.
+    @inline(__always)
+    static func copyRun(_ dst: UnsafeMutablePointer<Int8>, _ src: UnsafePointer<Int8>, _ count: Int) {
+        if count >= 8 && count <= 16 {
+            let head = UnsafeRawPointer(src).loadUnaligned(as: UInt64.self)
+            let tail = UnsafeRawPointer(src + (count &- 8)).loadUnaligned(as: UInt64.self)
+            UnsafeMutableRawPointer(dst).storeBytes(of: head, as: UInt64.self)
+            UnsafeMutableRawPointer(dst + (count &- 8)).storeBytes(of: tail, as: UInt64.self)
+        } else {
+            dst.update(from: src, count: count)
+        }
+    }
+
     /// Computes output rows `rows` (disjoint ranges may run concurrently with separate scratch).
     /// - Parameters:
     ///   - input: pixel (y, x) at `input + (y·inputWidth + x)·inputPixelStride`, channel c at `+ c`
@@ -134,7 +148,7 @@ public final class Conv2DInt8: @unchecked Sendable {
                     }
                     let rowSrc = input + iy * inputWidth * ips
                     if ix0 >= 0 && ix0 + n <= inputWidth && ips == cin {
-                        rowDst.update(from: rowSrc + ix0 * cin, count: n * cin)
+                        Self.copyRun(rowDst, rowSrc + ix0 * cin, n * cin)
                         continue
                     }
                     for kx in 0..<n {
@@ -142,7 +156,7 @@ public final class Conv2DInt8: @unchecked Sendable {
                         if ix < 0 || ix >= inputWidth {
                             (rowDst + kx * cin).update(repeating: zp, count: cin)
                         } else {
-                            (rowDst + kx * cin).update(from: rowSrc + ix * ips, count: cin)
+                            Self.copyRun(rowDst + kx * cin, rowSrc + ix * ips, cin)
                         }
                     }
                 }
