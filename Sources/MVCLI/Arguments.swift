@@ -22,6 +22,12 @@ struct ParsedArguments {
     var positional: [String] = []
 
     func value(_ name: String) -> String? { values[name]?.last }
+
+    /// Prints text of the human-readable report: on stdout, or on stderr when `--json -` puts the
+    /// machine-readable results on stdout (which then holds the JSON document alone).
+    func report(_ text: String) {
+        if value("--json") == "-" { writeStandardError(text + "\n") } else { print(text) }
+    }
     func has(_ name: String) -> Bool { flags.contains(name) }
 
     func required(_ name: String) throws -> String {

@@ -73,12 +73,12 @@ let benchCommand = Command(
     let median = quantile(times, 0.5)
     let peak = peakResidentBytes()
     let size = model.fileSize
-    print("\(model.graph.config.variantName) \(model.kindDescription), \(h)×\(w), \(threads) thread(s), \(iterations) runs")
-    print("latency ms: min \(fixed(times[0], 3))  median \(fixed(median, 3))  p90 \(fixed(quantile(times, 0.9), 3))  p99 \(fixed(quantile(times, 0.99), 3))")
-    print("throughput: \(fixed(Double(macs) / (median / 1000) / 1e9, 2)) GMAC/s (\(fixed(Double(macs) / 1e6, 1)) M MACs per image)")
-    print("peak resident memory: \(fixed(Double(peak) / 1_048_576, 1)) MiB, model size: \(fixed(Double(size) / 1_048_576, 2)) MiB")
+    args.report("\(model.graph.config.variantName) \(model.kindDescription), \(h)×\(w), \(threads) thread(s), \(iterations) runs")
+    args.report("latency ms: min \(fixed(times[0], 3))  median \(fixed(median, 3))  p90 \(fixed(quantile(times, 0.9), 3))  p99 \(fixed(quantile(times, 0.99), 3))")
+    args.report("throughput: \(fixed(Double(macs) / (median / 1000) / 1e9, 2)) GMAC/s (\(fixed(Double(macs) / 1e6, 1)) M MACs per image)")
+    args.report("peak resident memory: \(fixed(Double(peak) / 1_048_576, 1)) MiB, model size: \(fixed(Double(size) / 1_048_576, 2)) MiB")
     if !layers.isEmpty {
-        print(layerReport(layers))
+        args.report(layerReport(layers))
     }
     if let out = args.value("--json") {
         var fields: [(String, JSON)] = [

@@ -92,7 +92,7 @@ let calibrateCommand = Command(
     try compiler.model.write(to: output)
     let calibrationSeconds = monotonicSeconds() - t0
     let quantized = try LoadedModel.load(output)
-    print("wrote \(output) (\(fixed(Double(quantized.fileSize) / 1_048_576, 2)) MiB) in \(fixed(calibrationSeconds, 1)) s")
+    args.report("wrote \(output) (\(fixed(Double(quantized.fileSize) / 1_048_576, 2)) MiB) in \(fixed(calibrationSeconds, 1)) s")
     var report: [(String, JSON)] = [("model", .string(modelPath)), ("output", .string(output)), ("calibration", info),
                                     ("calibration_seconds", .number(calibrationSeconds)),
                                     ("model_bytes", .number(Double(quantized.fileSize)))]
@@ -108,14 +108,14 @@ let calibrateCommand = Command(
         let picks = heldOut.evenSample(count: reportImages)
         let images = try picks.items.map { try pre.pixelValues(path: $0.path).values }
         let r = try QuantizationReport.measure(checkpoint: checkpoint, model: qmodel, images: images, height: h, width: w)
-        print("\nper-layer SQNR (float vs int8) on \(r.images) held-out image(s), lowest first marked *:")
+        args.report("\nper-layer SQNR (float vs int8) on \(r.images) held-out image(s), lowest first marked *:")
         let worst = Set(r.rows.sorted { $0.sqnr < $1.sqnr }.prefix(5).map(\.name))
         var rows: [[String]] = [["tensor", "SQNR dB", "scale", "zero point"]]
         for row in r.rows {
             rows.append([(worst.contains(row.name) ? "* " : "  ") + row.name.replacingPrefix("mobilevit.", with: ""),
                          fixed(row.sqnr, 1), formatScale(row.scale), String(row.zeroPoint)])
         }
-        print(table(rows, rightAlign: [1, 2, 3, 4]))
+        args.report(table(rows, rightAlign: [1, 2, 3, 4]))
         report.append(("sqnr", .array(r.rows.map { .object([("tensor", .string($0.name)), ("sqnr_db", .number($0.sqnr)),
                                                             ("scale", .number($0.scale)), ("zero_point", .number(Double($0.zeroPoint)))]) })))
     }
@@ -126,10 +126,10 @@ let calibrateCommand = Command(
         let f = try evaluate(model, dataset: dataset, size: size, threads: threads, label: "float eval")
         let q = try evaluate(quantized, dataset: dataset, size: size, threads: threads, label: "int8 eval")
         let agreement = Double(zip(f.predictions, q.predictions).filter { $0 == $1 }.count) / Double(dataset.count)
-        print("\naccuracy on \(dataset.count) images of \(evalPath):")
-        print("  float top-1 \(percent(f.top1))  top-5 \(percent(f.top5))")
-        print("  int8  top-1 \(percent(q.top1))  top-5 \(percent(q.top5))")
-        print("  drop \(fixed(100 * (f.top1 - q.top1), 2)) points, top-1 agreement \(percent(agreement))")
+        args.report("\naccuracy on \(dataset.count) images of \(evalPath):")
+        args.report("  float top-1 \(percent(f.top1))  top-5 \(percent(f.top5))")
+        args.report("  int8  top-1 \(percent(q.top1))  top-5 \(percent(q.top5))")
+        args.report("  drop \(fixed(100 * (f.top1 - q.top1), 2)) points, top-1 agreement \(percent(agreement))")
         report.append(("eval", .object([("images", .number(Double(dataset.count))), ("float_top1", .number(f.top1)),
                                         ("int8_top1", .number(q.top1)), ("float_top5", .number(f.top5)),
                                         ("int8_top5", .number(q.top5)), ("drop_points", .number(100 * (f.top1 - q.top1))),
@@ -148,14 +148,14 @@ let calibrateCommand = Command(
             image: { i in (try pre.pixelValues(path: items[i].path).values, items[i].label) },
             progress: { progress.update($0) })
         progress.update(items.count)
-        print("\nsensitivity: the int8 model simulated in float on \(items.count) images" +
+        args.report("\nsensitivity: the int8 model simulated in float on \(items.count) images" +
               (floatTop1.map { " (float top-1 \(percent($0)))" } ?? "") + "; top-1 agreement with float:")
         var rows: [[String]] = [["variant", "wider tensors", "bits", "agreement", "top-1"]]
         for r in results {
             rows.append([r.variant.name, String(r.variant.wide.count), r.variant.wide.isEmpty ? "-" : String(r.variant.wideBits),
                          percent(r.agreement), r.top1.map(percent) ?? "-"])
         }
-        print(table(rows, rightAlign: [1, 2, 3, 4]))
+        args.report(table(rows, rightAlign: [1, 2, 3, 4]))
         report.append(("sensitivity", .object([
             ("images", .number(Double(items.count))), ("float_top1", floatTop1.map { .number($0) } ?? .null),
             ("variants", .array(results.map { r in

@@ -31,18 +31,18 @@ let evalCommand = Command(
         dataset = ImageDataset(classNames: dataset.classNames, classLabels: dataset.classLabels, items: Array(dataset.items.prefix(limit)))
     }
     let r = try evaluate(model, dataset: dataset, size: size, threads: threads, label: "eval")
-    print("\(model.path) (\(model.kindDescription)) on \(r.images) images: top-1 \(percent(r.top1))  top-5 \(percent(r.top5))  (\(fixed(Double(r.images) / r.seconds, 1)) images/s)")
+    args.report("\(model.path) (\(model.kindDescription)) on \(r.images) images: top-1 \(percent(r.top1))  top-5 \(percent(r.top5))  (\(fixed(Double(r.images) / r.seconds, 1)) images/s)")
     var rows: [[String]] = [["class", "accuracy", "images"]]
     for c in r.perClass where c.total > 0 {
         rows.append([c.name, percent(Double(c.correct) / Double(c.total)), String(c.total)])
     }
-    if rows.count <= 51 { print(table(rows, rightAlign: [1, 2])) }
+    if rows.count <= 51 { args.report(table(rows, rightAlign: [1, 2])) }
     var json = r.json
     if let other {
         let o = try evaluate(other, dataset: dataset, size: size, threads: threads, label: "eval (compare)")
         let agreement = Double(zip(r.predictions, o.predictions).filter { $0 == $1 }.count) / Double(r.images)
-        print("\(other.path) (\(other.kindDescription)): top-1 \(percent(o.top1))  top-5 \(percent(o.top5))")
-        print("drop (compare − model): \(fixed(100 * (o.top1 - r.top1), 2)) points top-1, top-1 agreement \(percent(agreement))")
+        args.report("\(other.path) (\(other.kindDescription)): top-1 \(percent(o.top1))  top-5 \(percent(o.top5))")
+        args.report("drop (compare − model): \(fixed(100 * (o.top1 - r.top1), 2)) points top-1, top-1 agreement \(percent(agreement))")
         if case var .object(members) = json {
             members.append(("compare", o.json))
             members.append(("drop_points", .number(100 * (o.top1 - r.top1))))

@@ -19,18 +19,18 @@ let inspectCommand = Command(
     let graph = model.graph
     let rows = graph.summary(height: h, width: w)
     let totalMACs = rows.reduce(0) { $0 + $1.macs }
-    print("\(graph.config.variantName) — \(model.kindDescription)")
-    print("input: \(graph.config.numChannels)×\(h)×\(w), \(graph.config.numLabels) classes, parameters: \(model.parameterCount)")
-    print("multiply-accumulates at \(h)×\(w): \(totalMACs) (\(fixed(Double(totalMACs) / 1e6, 1)) M)")
-    print("")
+    args.report("\(graph.config.variantName) — \(model.kindDescription)")
+    args.report("input: \(graph.config.numChannels)×\(h)×\(w), \(graph.config.numLabels) classes, parameters: \(model.parameterCount)")
+    args.report("multiply-accumulates at \(h)×\(w): \(totalMACs) (\(fixed(Double(totalMACs) / 1e6, 1)) M)")
+    args.report("")
     var table_: [[String]] = [["layer", "kind", "output", "MACs", "params"]]
     for r in rows {
         table_.append([r.name.replacingPrefix("mobilevit.", with: ""), r.kind,
                        r.outputShape.map(String.init).joined(separator: "×"), String(r.macs), String(r.parameters)])
     }
-    print(table(table_, rightAlign: [3, 4]))
+    args.report(table(table_, rightAlign: [3, 4]))
     let extra = model.inspectExtra()
-    if !extra.isEmpty { print("\n" + extra) }
+    if !extra.isEmpty { args.report("\n" + extra) }
     if let out = args.value("--json") {
         let layers: [JSON] = rows.map { r in
             ["name": .string(r.name), "kind": .string(r.kind),

@@ -2,9 +2,12 @@ import MVCLI
 import MVFormats
 import TestSupport
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `mvquant bench` options beyond latency.
-final class BenchCommandTests: XCTestCase {
+/// What commands report: `bench --layers`, and `--json -` leaving stdout to the JSON document.
+final class CLIOutputTests: XCTestCase {
     var dir: TemporaryDirectory!
 
     override func setUpWithError() throws {
@@ -41,5 +44,33 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertTrue(times.allSatisfy { $0 >= 0 })
         XCTAssertGreaterThan(times.reduce(0, +), 0)
         XCTAssertEqual(CLI.main(["bench", "--model", dir.path, "--iterations", "1", "--layers"]), 1)
+    }
+
+    /// Runs `body` with file descriptor 1 sent to a file; its exit code and what it wrote there.
+    func capturingStandardOutput(_ body: () -> Int32) throws -> (Int32, String) {
+        let path = dir.file("stdout.txt")
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        fflush(nil)
+        let saved = dup(1)
+        dup2(fd, 1)
+        let status = body()
+        fflush(nil)
+        dup2(saved, 1)
+        close(saved)
+        close(fd)
+        return (status, String(decoding: try FileSystem.read(path), as: UTF8.self))
+    }
+
+    /// With `--json -` the human-readable report goes to stderr, so stdout parses as JSON (it used
+    /// to hold the text report followed by the JSON).
+    func testJSONOnStandardOutputIsAllOfIt() throws {
+        for command in [["inspect", "--model", dir.path, "--json", "-"],
+                        ["bench", "--model", dir.path, "--iterations", "1", "--warmup", "0", "--json", "-"]] {
+            let (status, text) = try capturingStandardOutput { CLI.main(command) }
+            XCTAssertEqual(status, 0, command[0])
+            let json = try JSON.parse(Array(text.utf8)[...])
+            XCTAssertEqual(json["model"]?.string, dir.path, command[0])
+        }
     }
 }
