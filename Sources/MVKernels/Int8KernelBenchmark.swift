@@ -160,7 +160,7 @@ public enum Int8KernelBenchmark {
     /// A multi-line report of GEMM throughput on MobileViT-like shapes for every available ISA.
     public static func report(minSeconds: Double = 0.2, isas: [KernelISA] = KernelISA.available) -> String {
         let shapes = [(4096, 64, 128), (1024, 80, 160), (256, 256, 16), (256, 16, 256), (16384, 27, 16), (1024, 720, 80),
-                      (16384, 16, 32), (16384, 32, 16), (4096, 48, 96), (4096, 96, 24)]
+                      (16384, 16, 32), (16384, 32, 16), (4096, 48, 96), (4096, 96, 24), (4096, 48, 24), (64, 64, 20)]
         var lines: [String] = []
         for (m, k, n) in shapes {
             var line = "GEMM M=\(m) K=\(k) N=\(n):"

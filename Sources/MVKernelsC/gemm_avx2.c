@@ -49,6 +49,22 @@ TAI void kloop(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, 
     for (int i = 0; i < 2 * MR; i++) acc[i] = c[i];
 }
 
+/// kloop for a last column block of at most 8 columns (N = 20, 24, 40, ...): only acc[2r], the
+/// first 8 columns, so the block costs half a tile instead of a whole one.
+TAI void kloop_half(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, size_t kpairs) {
+    __m256i c[MR];
+    for (int r = 0; r < MR; r++) c[r] = acc[2 * r];
+    for (size_t i = 0; i < kpairs; i++) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + i * 32));
+        for (int r = 0; r < MR; r++) {
+            int32_t pr;
+            memcpy(&pr, panel + r * kc + 2 * i, 4);
+            c[r] = _mm256_add_epi32(c[r], _mm256_madd_epi16(_mm256_set1_epi32(pr), b0));
+        }
+    }
+    for (int r = 0; r < MR; r++) acc[2 * r] = c[r];
+}
+
 /// Requantises the 6x16 tile and stores rows [0, mr) columns [0, nv) at crow[r] + n0.
 TAI void store_q8(const __m256i *acc, const mv_gemm_args *p, size_t n0, int8_t *const *crow, int mr, size_t nv) {
     const rq_consts q0 = rq_prepare(p->multiplier + n0, p->shift + n0);
@@ -136,12 +152,14 @@ TAI void gemm_avx2(const mv_gemm_args *p, int int32_out) {
                 acc[2 * r + 1] = p->b_zero_point ? _mm256_add_epi32(bias1, roff[r]) : bias1;
             }
             if (single) {
-                kloop(acc, panel, kp, b, kp / 2);
+                if (nv <= 8) kloop_half(acc, panel, kp, b, kp / 2);
+                else kloop(acc, panel, kp, b, kp / 2);
             } else {
                 for (size_t k0 = 0; k0 < kp; k0 += KMAX) {
                     const size_t kc = kp - k0 < KMAX ? kp - k0 : KMAX;
                     widen_rows(panel, arow, k0, kc, k);
-                    kloop(acc, panel, kc, b + k0 * NR, kc / 2);
+                    if (nv <= 8) kloop_half(acc, panel, kc, b + k0 * NR, kc / 2);
+                    else kloop(acc, panel, kc, b + k0 * NR, kc / 2);
                 }
             }
             if (int32_out) store_i32(acc, n0, (int32_t *const *)crow, mr, nv);
