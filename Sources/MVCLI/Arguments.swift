@@ -22,13 +22,13 @@ struct ParsedArguments {
     var positional: [String] = []
 
     func value(_ name: String) -> String? { values[name]?.last }
+    func has(_ name: String) -> Bool { flags.contains(name) }
 
     /// Prints text of the human-readable report: on stdout, or on stderr when `--json -` puts the
     /// machine-readable results on stdout (which then holds the JSON document alone).
     func report(_ text: String) {
         if value("--json") == "-" { writeStandardError(text + "\n") } else { print(text) }
     }
-    func has(_ name: String) -> Bool { flags.contains(name) }
 
     func required(_ name: String) throws -> String {
         guard let v = value(name) else { throw UsageError("missing required option \(name)") }

@@ -65,6 +65,12 @@ TAI void kloop_half(__m256i *acc, const int16_t *panel, size_t kc, const int16_t
     for (int r = 0; r < MR; r++) acc[2 * r] = c[r];
 }
 
+/// The K loop of one column block of nv valid columns.
+TAI void kloop_block(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, size_t kpairs, size_t nv) {
+    if (nv <= 8) kloop_half(acc, panel, kc, b, kpairs);
+    else kloop(acc, panel, kc, b, kpairs);
+}
+
 /// Requantises the 6x16 tile and stores rows [0, mr) columns [0, nv) at crow[r] + n0.
 TAI void store_q8(const __m256i *acc, const mv_gemm_args *p, size_t n0, int8_t *const *crow, int mr, size_t nv) {
     const rq_consts q0 = rq_prepare(p->multiplier + n0, p->shift + n0);
@@ -152,14 +158,12 @@ TAI void gemm_avx2(const mv_gemm_args *p, int int32_out) {
                 acc[2 * r + 1] = p->b_zero_point ? _mm256_add_epi32(bias1, roff[r]) : bias1;
             }
             if (single) {
-                if (nv <= 8) kloop_half(acc, panel, kp, b, kp / 2);
-                else kloop(acc, panel, kp, b, kp / 2);
+                kloop_block(acc, panel, kp, b, kp / 2, nv);
             } else {
                 for (size_t k0 = 0; k0 < kp; k0 += KMAX) {
                     const size_t kc = kp - k0 < KMAX ? kp - k0 : KMAX;
                     widen_rows(panel, arow, k0, kc, k);
-                    if (nv <= 8) kloop_half(acc, panel, kc, b + k0 * NR, kc / 2);
-                    else kloop(acc, panel, kc, b + k0 * NR, kc / 2);
+                    kloop_block(acc, panel, kc, b + k0 * NR, kc / 2, nv);
                 }
             }
             if (int32_out) store_i32(acc, n0, (int32_t *const *)crow, mr, nv);

@@ -8,13 +8,12 @@ import Glibc
 
 /// What commands report: `bench --layers`, and `--json -` leaving stdout to the JSON document.
 final class CLIOutputTests: XCTestCase {
+    /// The tests only read the float checkpoint; what they write goes to `dir`.
+    let checkpoint = SharedFixtures.defaultModel
     var dir: TemporaryDirectory!
 
-    override func setUpWithError() throws {
+    override func setUp() {
         dir = TemporaryDirectory()
-        for f in ["config.json", "model.safetensors", "preprocessor_config.json"] {
-            try dir.copy(FileSystem.join(SharedFixtures.defaultModel, f), to: f)
-        }
     }
 
     override func tearDown() {
@@ -25,7 +24,7 @@ final class CLIOutputTests: XCTestCase {
     /// order from the input to the logits; a float checkpoint has no int8 layers to time.
     func testBenchLayerTimes() throws {
         let model = dir.file("m.mvq")
-        XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--images", FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib"),
+        XCTAssertEqual(CLI.main(["calibrate", "--model", checkpoint, "--images", FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib"),
                                  "--count", "4", "--method", "minmax", "--report-images", "0", "--no-eval", "--threads", "1",
                                  "--output", model]), 0)
         XCTAssertEqual(CLI.main(["bench", "--model", model, "--iterations", "3", "--warmup", "0", "--threads", "1", "--layers",
@@ -43,7 +42,7 @@ final class CLIOutputTests: XCTestCase {
         XCTAssertEqual(times.count, layers.count)
         XCTAssertTrue(times.allSatisfy { $0 >= 0 })
         XCTAssertGreaterThan(times.reduce(0, +), 0)
-        XCTAssertEqual(CLI.main(["bench", "--model", dir.path, "--iterations", "1", "--layers"]), 1)
+        XCTAssertEqual(CLI.main(["bench", "--model", checkpoint, "--iterations", "1", "--layers"]), 1)
     }
 
     /// Runs `body` with file descriptor 1 sent to a file; its exit code and what it wrote there.
@@ -65,12 +64,12 @@ final class CLIOutputTests: XCTestCase {
     /// With `--json -` the human-readable report goes to stderr, so stdout parses as JSON (it used
     /// to hold the text report followed by the JSON).
     func testJSONOnStandardOutputIsAllOfIt() throws {
-        for command in [["inspect", "--model", dir.path, "--json", "-"],
-                        ["bench", "--model", dir.path, "--iterations", "1", "--warmup", "0", "--json", "-"]] {
+        for command in [["inspect", "--model", checkpoint, "--json", "-"],
+                        ["bench", "--model", checkpoint, "--iterations", "1", "--warmup", "0", "--json", "-"]] {
             let (status, text) = try capturingStandardOutput { CLI.main(command) }
             XCTAssertEqual(status, 0, command[0])
             let json = try JSON.parse(Array(text.utf8)[...])
-            XCTAssertEqual(json["model"]?.string, dir.path, command[0])
+            XCTAssertEqual(json["model"]?.string, checkpoint, command[0])
         }
     }
 }

@@ -52,21 +52,13 @@ let benchCommand = Command(
     // of the latency figures).
     var layers: [(String, Double)] = []
     if wantsLayers, let int8 = runner as? Int8Runner {
-        var samples: [[Double]] = []
-        input.withUnsafeBufferPointer { x in
+        // Every run reports the same tensors in the same order.
+        let runs = input.withUnsafeBufferPointer { x in
             logits.withUnsafeMutableBufferPointer { out in
-                for i in 0..<iterations {
-                    let run = int8.layerTimes(nchw: x, height: h, width: w, into: out)
-                    if i == 0 {
-                        layers = run
-                        samples = run.map { [$0.1] }
-                    } else {
-                        for (j, t) in run.enumerated() { samples[j].append(t.1) }
-                    }
-                }
+                (0..<iterations).map { _ in int8.layerTimes(nchw: x, height: h, width: w, into: out) }
             }
         }
-        for j in layers.indices { layers[j].1 = quantile(samples[j].sorted(), 0.5) }
+        layers = runs[0].indices.map { j in (runs[0][j].0, quantile(runs.map { $0[j].1 }.sorted(), 0.5)) }
     }
     times.sort()
     let macs = model.graph.summary(height: h, width: w).reduce(0) { $0 + $1.macs }
