@@ -85,15 +85,25 @@ public final class Conv2DInt8: @unchecked Sendable {
     /// A tile size keeping the im2col tile around 32 KiB (a multiple of 8 pixels, at least 8).
     public var recommendedTilePixels: Int { max(8, min(512, (32 * 1024 / max(k, 1)) / 8 * 8)) }
 
-    /// Copies `count` bytes. Runs of 8…16 bytes (a 3×3 row of the RGB stem: 9) move as two
-    /// overlapping 8-byte words: a memmove call per run cost the stem as much as its im2col copying.
+    /// Copies `count` bytes with overlapping unaligned moves instead of a `memmove` call per run:
+    /// the calls cost the stem (runs of 9 bytes: a 3×3 row of RGB) as much as its GEMM, and the
+    /// local and fusion convolutions (runs of 3·Cin = 144…480 bytes) a few percent of theirs.
     @inline(__always)
     static func copyRun(_ dst: UnsafeMutablePointer<Int8>, _ src: UnsafePointer<Int8>, _ count: Int) {
-        if count >= 8 && count <= 16 {
-            let head = UnsafeRawPointer(src).loadUnaligned(as: UInt64.self)
-            let tail = UnsafeRawPointer(src + (count &- 8)).loadUnaligned(as: UInt64.self)
-            UnsafeMutableRawPointer(dst).storeBytes(of: head, as: UInt64.self)
-            UnsafeMutableRawPointer(dst + (count &- 8)).storeBytes(of: tail, as: UInt64.self)
+        let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+        if count > 16 {
+            // 16-byte moves, the last one ending exactly at `count` (overlapping the previous).
+            var i = 0
+            while i &+ 16 < count {
+                d.storeBytes(of: (s + i).loadUnaligned(as: SIMD16<Int8>.self), toByteOffset: i, as: SIMD16<Int8>.self)
+                i &+= 16
+            }
+            d.storeBytes(of: (s + (count &- 16)).loadUnaligned(as: SIMD16<Int8>.self), toByteOffset: count &- 16,
+                         as: SIMD16<Int8>.self)
+        } else if count >= 8 {
+            let head = s.loadUnaligned(as: UInt64.self), tail = (s + (count &- 8)).loadUnaligned(as: UInt64.self)
+            d.storeBytes(of: head, as: UInt64.self)
+            d.storeBytes(of: tail, toByteOffset: count &- 8, as: UInt64.self)
         } else {
             dst.update(from: src, count: count)
         }
@@ -129,45 +139,81 @@ public final class Conv2DInt8: @unchecked Sendable {
         }
         guard let scratch else { preconditionFailure("Conv2DInt8 needs im2col scratch") }
         precondition(tilePixels >= 1)
-        let n = kernelSize, pad = kernelSize / 2, cin = inChannels, k = self.k
-        let zp = Int8(truncatingIfNeeded: inputZeroPoint)
         var t0 = p0
         while t0 < p1 {
             let t1 = min(p1, t0 + tilePixels)
-            // im2col: row (p − t0) = n·n runs of Cin input channels (zero point outside the image).
-            var y = t0 / ow, x = t0 % ow
-            for p in t0..<t1 {
-                let dst = scratch + (p - t0) * k
-                let iy0 = y * stride - pad, ix0 = x * stride - pad
-                for ky in 0..<n {
-                    let iy = iy0 + ky
-                    let rowDst = dst + ky * n * cin
-                    if iy < 0 || iy >= inputHeight {
-                        rowDst.update(repeating: zp, count: n * cin)
-                        continue
-                    }
-                    let rowSrc = input + iy * inputWidth * ips
-                    if ix0 >= 0 && ix0 + n <= inputWidth && ips == cin {
-                        Self.copyRun(rowDst, rowSrc + ix0 * cin, n * cin)
-                        continue
-                    }
-                    for kx in 0..<n {
-                        let ix = ix0 + kx
-                        if ix < 0 || ix >= inputWidth {
-                            (rowDst + kx * cin).update(repeating: zp, count: cin)
-                        } else {
-                            Self.copyRun(rowDst + kx * cin, rowSrc + ix * ips, cin)
-                        }
-                    }
-                }
-                x += 1
-                if x == ow { x = 0; y += 1 }
-            }
+            im2col(input: input, inputHeight: inputHeight, inputWidth: inputWidth, inputPixelStride: ips,
+                   outputWidth: ow, pixels: t0..<t1, into: scratch)
             Int8GEMM.run(a: UnsafePointer(scratch), aRows: .strided(k), m: t1 - t0, k: k, b: weights,
                          output: output + t0 * ops, outRows: .strided(ops), outputZeroPoint: outputZeroPoint,
                          clampMin: clampMin, clampMax: clampMax, lookupTable: lookupTable,
                          lookupTableStride: lookupTableStride)
             t0 = t1
+        }
+    }
+
+    /// im2col of output pixels `pixels` (row-major over the output) into rows of `k` bytes at
+    /// `dst`: row p holds the n·n taps of pixel p, each Cin channels, the input zero point where a
+    /// tap falls outside the image. Pixels whose whole window is inside the image (all but a
+    /// border of n/2) take the fast path: n runs of n·Cin contiguous bytes from pointers that
+    /// advance by stride·Cin per pixel, with no per-tap bounds checks.
+    @inline(__always)
+    func im2col(input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride ips: Int,
+                outputWidth ow: Int, pixels: Range<Int>, into dst: UnsafeMutablePointer<Int8>) {
+        let n = kernelSize, pad = kernelSize / 2, cin = inChannels, k = self.k, st = stride
+        let run = n &* cin, rowStride = inputWidth &* ips
+        let zp = Int8(truncatingIfNeeded: inputZeroPoint)
+        // Output columns whose window is inside the image horizontally: ix0 = x·s − pad ≥ 0 and
+        // ix0 + n ≤ W.
+        let xInLo = (pad + st - 1) / st
+        let xInHi = inputWidth >= n - pad ? (inputWidth - n + pad) / st + 1 : 0
+        var p = pixels.lowerBound
+        while p < pixels.upperBound {
+            let y = p / ow, x0 = p % ow
+            let x1 = min(ow, x0 + (pixels.upperBound - p))  // this output row's pixels in range
+            let iy0 = y &* st &- pad
+            let rowsInside = iy0 >= 0 && iy0 &+ n <= inputHeight && ips == cin
+            var x = x0
+            while x < x1 {
+                var row = dst + (p &+ (x &- x0) &- pixels.lowerBound) &* k
+                if rowsInside && x >= xInLo && x < xInHi {
+                    // Interior run of pixels on this output row.
+                    let xEnd = min(x1, xInHi)
+                    var src = input + iy0 &* rowStride + (x &* st &- pad) &* cin
+                    for _ in x..<xEnd {
+                        var s = UnsafePointer(src), d = row
+                        for _ in 0..<n {
+                            Self.copyRun(d, s, run)
+                            s += rowStride
+                            d += run
+                        }
+                        src += st &* cin
+                        row += k
+                    }
+                    x = xEnd
+                    continue
+                }
+                let ix0 = x &* st &- pad
+                for ky in 0..<n {
+                    let iy = iy0 &+ ky
+                    let rowDst = row + ky &* run
+                    if iy < 0 || iy >= inputHeight {
+                        rowDst.update(repeating: zp, count: run)
+                        continue
+                    }
+                    let rowSrc = input + iy &* rowStride
+                    for kx in 0..<n {
+                        let ix = ix0 &+ kx
+                        if ix < 0 || ix >= inputWidth {
+                            (rowDst + kx &* cin).update(repeating: zp, count: cin)
+                        } else {
+                            Self.copyRun(rowDst + kx &* cin, rowSrc + ix &* ips, cin)
+                        }
+                    }
+                }
+                x &+= 1
+            }
+            p &+= x1 &- x0
         }
     }
 }

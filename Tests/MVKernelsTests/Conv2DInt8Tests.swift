@@ -10,10 +10,11 @@ final class Conv2DInt8Tests: XCTestCase {
         var requant: RequantizationParameters
         var lut: [Int8]?
 
-        init(_ rng: inout Int8TestRNG, h: Int, w: Int, cin: Int, cout: Int, n: Int, stride: Int) {
+        /// `denseInput`: pixel stride = Cin (the im2col fast path), else a random channel slice.
+        init(_ rng: inout Int8TestRNG, h: Int, w: Int, cin: Int, cout: Int, n: Int, stride: Int, denseInput: Bool = false) {
             self.h = h; self.w = w; self.cin = cin; self.cout = cout; self.n = n; self.stride = stride
-            inOffset = rng.bool() ? 0 : rng.int(1, 5)
-            ips = cin + inOffset + (rng.bool() ? 0 : rng.int(0, 4))
+            inOffset = denseInput || rng.bool() ? 0 : rng.int(1, 5)
+            ips = cin + inOffset + (denseInput || rng.bool() ? 0 : rng.int(0, 4))
             outOffset = rng.bool() ? 0 : rng.int(1, 5)
             ops = cout + outOffset + (rng.bool() ? 0 : rng.int(0, 4))
             input = rng.int8s(h * w * ips)
@@ -92,6 +93,21 @@ final class Conv2DInt8Tests: XCTestCase {
             let n = [1, 1, 3, 3, 3, 5][rng.int(0, 5)]
             let c = Case(&rng, h: rng.int(1, 9), w: rng.int(1, 9), cin: rng.int(1, 12), cout: rng.int(1, 20), n: n, stride: rng.int(1, 2))
             XCTAssertEqual(c.run(.reference, tile: rng.int(1, 20), split: rng.int(0, 4)), c.naive(), "case \(i) n\(n)")
+        }
+    }
+
+    /// The im2col fast path (windows inside the image, pixel stride = Cin) against the naive
+    /// convolution: the stem (runs of 9 bytes), runs of 17…32 bytes and longer ones of 16-byte
+    /// moves with and without a remainder, odd and even sizes, tiles starting mid-row.
+    func testIm2colFastPathMatchesNaive() {
+        var rng = Int8TestRNG(seed: 32)
+        let shapes: [(h: Int, w: Int, cin: Int, n: Int, stride: Int)] = [
+            (17, 16, 3, 3, 2), (16, 17, 3, 3, 1), (12, 13, 7, 3, 2), (9, 11, 16, 3, 1), (10, 9, 11, 3, 1),
+            (8, 8, 48, 3, 1), (7, 9, 5, 5, 1), (9, 8, 4, 5, 2), (3, 3, 6, 3, 1), (2, 5, 3, 3, 1)]
+        for (i, s) in shapes.enumerated() {
+            let c = Case(&rng, h: s.h, w: s.w, cin: s.cin, cout: rng.int(1, 20), n: s.n, stride: s.stride, denseInput: true)
+            let tile = [1, 3, s.w - 1, s.w + 1, 1000][i % 5]
+            XCTAssertEqual(c.run(.reference, tile: max(tile, 1), split: rng.int(0, 4)), c.naive(), "case \(i) \(s) tile \(tile)")
         }
     }
 
