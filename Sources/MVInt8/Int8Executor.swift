@@ -205,33 +205,34 @@ public final class Int8Executor {
         return globalPoolAndClassify(x, observer: observer)
     }
 
-    /// The one floating-point step before the logits: q = clamp(round(x / s) + z), rounding half to
-    /// even by the 1.5·2²³ trick (no libm call on baseline x86-64), NaN treated as the low clamp.
+    /// The one floating-point step before the logits: q = clamp(round(x / s) + z, −128, 127),
+    /// rounding half to even by the 1.5·2²³ trick (no libm call on baseline x86-64), NaN giving −128.
+    /// The clamp is applied to x / s, to [−128 − z, 127 − z], before rounding: the bounds are
+    /// integers and rounding is monotone, so it is the same result, and it stays in vector min/max
+    /// (an integer clamp of SIMD lanes compiles to branches per lane on baseline x86-64).
     func quantizeInput(_ input: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Int8>, pixels: Int, channels c: Int) {
         let inv = Float(1 / inputParams.scale), z = inputParams.zeroPoint
+        let lo = Float(-128 - z), hi = Float(127 - z)  // −255…0 and 0…255
         let magic: Float = 12_582_912
         // Eight pixels at a time, the same float operations: v + magic is 1.5·2²³ + round(v), so its
-        // bit pattern minus magic's is round(v) exactly (|v| ≤ 256), as (v + magic) − magic.
-        let vinv = SIMD8<Float>(repeating: inv), vz = SIMD8<Int32>(repeating: z)
-        let vlo = SIMD8<Int32>(repeating: -128), vhi = SIMD8<Int32>(repeating: 127)
-        let magicBits = Int32(bitPattern: magic.bitPattern)
+        // bit pattern minus magic's is round(v) exactly (|v| ≤ 255), as (v + magic) − magic.
+        let vinv = SIMD8<Float>(repeating: inv), vlo = SIMD8<Float>(repeating: lo), vhi = SIMD8<Float>(repeating: hi)
+        let offset = SIMD8<Int32>(repeating: z &- Int32(bitPattern: magic.bitPattern))
         let vector = pixels / 8 * 8
         for ch in 0..<c {
             let plane = input.baseAddress! + ch * pixels
             for p in stride(from: 0, to: vector, by: 8) {
                 var v = UnsafeRawPointer(plane + p).loadUnaligned(as: SIMD8<Float>.self) * vinv
-                v.replace(with: -256, where: .!(v .> -256))
-                v.replace(with: 256, where: .!(v .< 256))
-                var q = (unsafeBitCast(v + magic, to: SIMD8<Int32>.self) &- magicBits) &+ vz
-                q.clamp(lowerBound: vlo, upperBound: vhi)
+                v.replace(with: vlo, where: .!(v .> vlo))  // NaN too
+                v.replace(with: vhi, where: .!(v .< vhi))
+                let q = unsafeBitCast(v + magic, to: SIMD8<Int32>.self) &+ offset
                 for j in 0..<8 { out[(p &+ j) &* c &+ ch] = Int8(truncatingIfNeeded: q[j]) }
             }
             for p in vector..<pixels {
                 var v = plane[p] * inv
-                if !(v > -256) { v = -256 }
-                if !(v < 256) { v = 256 }
-                let q = Int32((v + magic) - magic) &+ z
-                out[p &* c &+ ch] = Int8(truncatingIfNeeded: min(max(q, -128), 127))
+                if !(v > lo) { v = lo }
+                if !(v < hi) { v = hi }
+                out[p &* c &+ ch] = Int8(truncatingIfNeeded: Int32((v + magic) - magic) &+ z)
             }
         }
     }
