@@ -62,15 +62,39 @@ public enum FileSystem {
     /// `path` is not a directory. Lets a long job (calibration) fail at once rather than after the
     /// work whose result it could not save.
     public static func checkCanCreate(_ path: String) throws {
+        if isSpecialFile(path) {
+            guard access(path, W_OK) == 0 else { throw InputError("\(path): cannot write (\(errnoDescription()))") }
+            return
+        }
         let dir = directoryName(path)
         guard isDirectory(dir) else { throw InputError("\(path): directory \(dir) does not exist") }
         guard !isDirectory(path) else { throw InputError("\(path): is a directory") }
         guard access(dir, W_OK) == 0 else { throw InputError("\(path): cannot write in \(dir) (\(errnoDescription()))") }
     }
 
+    /// Whether `path` (after symbolic links) exists and is neither a regular file nor a directory:
+    /// a device such as /dev/null or /dev/stdout's target, a FIFO, a socket.
+    public static func isSpecialFile(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        let type = st.st_mode & S_IFMT
+        return type != S_IFREG && type != S_IFDIR
+    }
+
     /// Writes `bytes` to `path` atomically: a temporary file beside it, flushed, then renamed over
-    /// the target. An interrupted write never leaves a partial file at `path`.
+    /// the target. An interrupted write never leaves a partial file at `path`. A special file
+    /// (`--output /dev/null`, a FIFO) is written in place instead: renaming over it would replace
+    /// the device node itself with a regular file, and it has no partial state to protect.
     public static func writeAtomically(_ path: String, _ write: (inout FileWriter) throws -> Void) throws {
+        if isSpecialFile(path) {
+            let fd = open(path, O_WRONLY)
+            guard fd >= 0 else { throw InputError("\(path): cannot open for writing (\(errnoDescription()))") }
+            defer { close(fd) }
+            var writer = FileWriter(fd: fd, path: path)
+            try write(&writer)
+            try writer.flush()
+            return
+        }
         let tmp = "\(path).tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw InputError("\(path): cannot create (\(errnoDescription()))") }
