@@ -31,12 +31,15 @@ func writeStandardError(_ text: String) {
     }
 }
 
-/// `x` with exactly `decimals` digits after the point.
+/// `x` with exactly `decimals` digits after the point; beyond 2⁵³ units of the last digit (where
+/// the digits would not be exact, and the integer conversion would overflow for the largest
+/// values) Swift's shortest description, e.g. `1e+308`.
 func fixed(_ x: Double, _ decimals: Int) -> String {
     guard x.isFinite else { return "\(x)" }
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
     let r = (abs(x) * scale).rounded()
+    guard r < 0x1p53 else { return "\(x)" }
     let whole = Int(r / scale)
     let frac = Int(r - Double(whole) * scale)
     let sign = x < 0 && r != 0 ? "-" : ""

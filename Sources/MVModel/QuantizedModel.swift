@@ -69,16 +69,26 @@ public struct QuantParams: Sendable, Equatable {
         return .array(items)
     }
 
+    /// Scales a model file may hold: far wider than any calibration produces (a float model's
+    /// activations span about 1e-4…1e4), narrow enough that derived values (1/scale, ratios of
+    /// scales, their logarithms) stay finite and in range.
+    public static let plausibleScale: ClosedRange<Double> = 1e-30...1e30
+
+    /// Whether every scale is within `plausibleScale` (what a model file may hold).
+    public var isPlausible: Bool {
+        Self.plausibleScale.contains(scale) && (channelScales ?? []).allSatisfy { Self.plausibleScale.contains($0) }
+    }
+
     init?(json: JSON) {
         guard let a = json.array, a.count == 2 || a.count == 3, let s = a[0].double, let z = a[1].int,
-              s > 0, s.isFinite, (-128...127).contains(z) else { return nil }
+              (-128...127).contains(z) else { return nil }
         var channels: [Double]?
         if a.count == 3 {
-            guard let list = a[2].array?.compactMap(\.double), list.count == a[2].array!.count,
-                  list.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+            guard let list = a[2].array?.compactMap(\.double), list.count == a[2].array!.count else { return nil }
             channels = list
         }
         self.init(scale: s, zeroPoint: Int32(z), channelScales: channels)
+        guard isPlausible else { return nil }
     }
 }
 

@@ -52,6 +52,10 @@ public struct Int8Compiler {
             }
             acts[TensorNames.concat(block)] = QuantParams(lo: min(a.lo, b.lo), hi: max(a.hi, b.hi))
         }
+        for (name, p) in acts.sorted(by: { $0.key < $1.key }) where !p.isPlausible {
+            throw InputError("the activation range of '\(name)' (scale \(p.scale)) is out of what a model file holds "
+                             + "(scales \(QuantParams.plausibleScale)): is the float model broken?")
+        }
         activations = acts
         try compileAll()
         model.activations = activations

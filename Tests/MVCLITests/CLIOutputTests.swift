@@ -1,4 +1,4 @@
-import MVCLI
+@testable import MVCLI
 import MVFormats
 import TestSupport
 import XCTest
@@ -70,6 +70,53 @@ final class CLIOutputTests: XCTestCase {
             XCTAssertEqual(status, 0, command[0])
             let json = try JSON.parse(Array(text.utf8)[...])
             XCTAssertEqual(json["model"]?.string, checkpoint, command[0])
+        }
+    }
+
+    /// Number formatting never traps: values whose digits do not fit 2⁵³ units of the last place
+    /// are printed in Swift's shortest form (a huge activation scale in a hand-edited model used
+    /// to end `inspect` with "Double value cannot be converted to Int").
+    func testFixedFormattingOfExtremeValues() {
+        XCTAssertEqual(fixed(1.5, 2), "1.50")
+        XCTAssertEqual(fixed(-0.004, 2), "0.00")
+        XCTAssertEqual(fixed(-2.5, 0), "-3")  // halves away from zero
+        XCTAssertEqual(fixed(1e308, 3), "1e+308")
+        XCTAssertEqual(fixed(-1e300, 1), "-1e+300")
+        XCTAssertEqual(fixed(Double.greatestFiniteMagnitude, 0), "\(Double.greatestFiniteMagnitude)")
+        XCTAssertEqual(fixed(Double.infinity, 2), "inf")
+        XCTAssertEqual(formatScale(1e-30), "1.000e-30")
+        XCTAssertEqual(formatScale(1e30), "1.000e30")
+    }
+
+    /// A model file whose activation scale is out of the plausible range (here 1e308, with a valid
+    /// checksum) is refused with one line and exit 2 by every command that loads it; a large but
+    /// plausible one (1e29) is described by `inspect`.
+    func testImplausibleActivationScaleIsRefused() throws {
+        let model = dir.file("m.mvq")
+        XCTAssertEqual(CLI.main(["calibrate", "--model", checkpoint, "--images", FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib"),
+                                 "--count", "2", "--method", "minmax", "--report-images", "0", "--no-eval", "--threads", "1",
+                                 "--output", model]), 0)
+        let reader = try MVQReader(path: model)
+        let tensors = try reader.tensors.keys.sorted().map { name -> MVQFile.Tensor in
+            let info = try reader.info(name)
+            return MVQFile.Tensor(name: name, dtype: info.dtype, shape: info.shape, bytes: Array(try reader.raw(name)))
+        }
+        guard case var .object(sections) = reader.model, let a = sections.firstIndex(where: { $0.0 == "activations" }),
+              case var .object(activations) = sections[a].1,
+              let pooler = activations.firstIndex(where: { $0.0 == "mobilevit.pooler" }),
+              case var .array(params) = activations[pooler].1 else {
+            return XCTFail("the model header has no activation parameters for the pooler")
+        }
+        for (scale, expected) in [(1e308, Int32(2)), (1e29, Int32(0))] {
+            params[0] = .number(scale)
+            activations[pooler].1 = .array(params)
+            sections[a].1 = .object(activations)
+            let edited = dir.file("edited-\(expected).mvq")
+            try MVQFile.write(header: .object(sections), tensors: tensors, to: edited)
+            XCTAssertEqual(CLI.main(["inspect", "--model", edited, "--json", dir.file("i.json")]), expected, "scale \(scale)")
+            if expected == 2 {
+                XCTAssertEqual(CLI.main(["classify", "--model", edited, FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib/cat/0000.jpg")]), 2)
+            }
         }
     }
 }

@@ -82,5 +82,14 @@ final class FoldingAndRoundTripTests: XCTestCase {
         XCTAssertEqual(try loaded.int8(stem + ".weight", count: 16 * 27).count, 16 * 27)
         // Writing the loaded model's file again gives the same bytes (deterministic encoding).
         XCTAssertEqual(compiler.model.encode(), try FileSystem.read(dir.file("m.mvq")))
+
+        // A range whose scale a model file could not hold (a broken float model) is refused by
+        // the compiler, naming the tensor, rather than written into a file no loader accepts.
+        var huge = ranges
+        huge[TensorNames.pooler] = (lo: -1e36, hi: 1e36)
+        XCTAssertThrowsError(try Int8Compiler(checkpoint: checkpoint, ranges: huge, channelRanges: channels,
+                                              calibration: ["method": "test"])) { error in
+            XCTAssertTrue("\(error)".contains(TensorNames.pooler), "\(error)")
+        }
     }
 }
