@@ -46,7 +46,8 @@ struct ParsedArguments {
     /// "HxW" or "N" (square).
     func size(_ name: String) throws -> (Int, Int)? {
         guard let s = value(name) else { return nil }
-        let parts = s.lowercased().split(separator: "x").map(String.init)
+        // omittingEmptySubsequences: false, so "32x" and "x32" are errors rather than 32.
+        let parts = s.lowercased().split(separator: "x", omittingEmptySubsequences: false).map(String.init)
         let dims = parts.compactMap { Int($0) }
         guard dims.count == parts.count, (1...2).contains(dims.count), dims.allSatisfy({ (1...Preprocessor.maxSide).contains($0) }) else {
             throw UsageError("\(name) expects HxW (e.g. 256x256) with sides in 1…\(Preprocessor.maxSide), got '\(s)'")

@@ -58,7 +58,12 @@ public struct MobileViTConfig: Sendable, Equatable {
             guard values.count == a.count else { throw InputError("config.json: '\(key)' must be a list of integers") }
             return values
         }
-        if let type = json["model_type"]?.string, type != "mobilevit" {
+        // Every config transformers writes names its architecture; one without (or with a
+        // non-string) model_type is not known to be MobileViT, so it is refused, not guessed.
+        guard let type = json["model_type"]?.string else {
+            throw InputError("config.json: no model_type string (mvquant runs MobileViT v1, model_type 'mobilevit')")
+        }
+        if type != "mobilevit" {
             throw InputError("config.json: unsupported model_type '\(type)' (mvquant runs MobileViT v1, model_type 'mobilevit')")
         }
         numChannels = try int("num_channels", default: 3)

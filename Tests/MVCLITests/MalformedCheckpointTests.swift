@@ -94,11 +94,15 @@ final class MalformedCheckpointTests: XCTestCase {
     }
 
     func testUnknownArchitecture() throws {
-        var config = try JSON.parse(try FileSystem.read(dir.file("config.json"))).object!
-        let i = config.firstIndex { $0.0 == "model_type" }!
-        config[i].1 = "mobilevitv2"
-        try FileSystem.writeAtomically(dir.file("config.json"), bytes: Array(JSON.object(config).serialized().utf8))
-        XCTAssertEqual(infer(), 2)
+        let original = try JSON.parse(try FileSystem.read(dir.file("config.json"))).object!
+        let i = original.firstIndex { $0.0 == "model_type" }!
+        // Another architecture, and configs that do not say which (found by fuzzing: these ran).
+        for value: JSON? in ["mobilevitv2", 5, .null, ["mobilevit"], nil] {
+            var config = original
+            if let value { config[i].1 = value } else { config.remove(at: i) }
+            try FileSystem.writeAtomically(dir.file("config.json"), bytes: Array(JSON.object(config).serialized().utf8))
+            XCTAssertEqual(infer(), 2, "model_type \(value.map { $0.serialized() } ?? "missing")")
+        }
     }
 
     /// Zero attention heads once divided by zero in the config check (a crash, not an error).
@@ -122,6 +126,10 @@ final class MalformedCheckpointTests: XCTestCase {
 
     func testUsageErrors() {
         XCTAssertEqual(CLI.main(["infer", "--model"]), 1)
+        for size in ["32x", "x32", "x", "32x32x32", "0x32", "32X-1"] {
+            XCTAssertEqual(CLI.main(["inspect", "--model", dir.path, "--size", size]), 1, "--size \(size)")
+        }
+        XCTAssertEqual(CLI.main(["inspect", "--model", dir.path, "--size", "32X48"]), 0)
         XCTAssertEqual(CLI.main(["infer", "--bogus"]), 1)
         XCTAssertEqual(CLI.main(["no-such-command"]), 1)
         XCTAssertEqual(CLI.main(["infer", "--model", dir.path]), 1)
