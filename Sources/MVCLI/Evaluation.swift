@@ -42,7 +42,9 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
             try pool.parallelForThrowing(n, progress: { progress.update($0) }) { i, worker in
                 let item = dataset.items[i]
                 let x = try pre.pixelValues(path: item.path)
-                let logits = x.values.withUnsafeBufferPointer { runners[worker].logits(nchw: $0, height: x.height, width: x.width) }
+                let logits = try x.values.withUnsafeBufferPointer {
+                    try runners[worker].finiteLogits(nchw: $0, height: x.height, width: x.width)
+                }
                 let order = logits.indices.sorted { logits[$0] > logits[$1] }
                 preds[i] = order[0]
                 if let label = item.label { hits[i] = order.prefix(5).contains(label) }

@@ -14,6 +14,19 @@ protocol ModelRunner: AnyObject {
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into: UnsafeMutableBufferPointer<Float>)
 }
 
+extension ModelRunner {
+    /// `logits`, or an error when any is NaN or infinite: a float checkpoint whose weights are
+    /// finite but huge (or a preprocessor whose rescale factor is) overflows, and printing
+    /// "nan%" with exit 0 would hide it.
+    func finiteLogits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> [Float] {
+        let logits = logits(nchw: nchw, height: height, width: width)
+        guard logits.allSatisfy(\.isFinite) else {
+            throw InputError("the model's outputs are not finite (NaN or infinity): its weights or preprocessing overflow float32")
+        }
+        return logits
+    }
+}
+
 /// A model given on the command line: a checkpoint directory runs in float, a .mvq in int8.
 final class LoadedModel {
     enum Kind {

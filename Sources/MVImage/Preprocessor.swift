@@ -109,7 +109,11 @@ public struct Preprocessor: Sendable, Equatable {
         }
         doRescale = try bool("do_rescale", true)
         if let f = config["rescale_factor"], f != .null {
-            guard let v = f.double, v.isFinite else { throw InputError("preprocessor config: rescale_factor must be a number") }
+            // Positive and at most 1e6: 255 · factor then stays far inside float32 (1e308 made
+            // every pixel infinite). transformers' value is 1/255.
+            guard let v = f.double, v > 0, v <= 1e6 else {
+                throw InputError("preprocessor config: rescale_factor must be a number in (0, 1e6], got \(f.serialized())")
+            }
             rescaleFactor = v
         }
         doNormalize = try bool("do_normalize", false)

@@ -85,6 +85,43 @@ final class MalformedCheckpointTests: XCTestCase {
         XCTAssertEqual(infer(), 2)
     }
 
+    /// Finite but huge weights (a BatchNorm bias of 3e38) overflow float32 inside the network:
+    /// an error, not "nan%" and exit 0 (found by fuzzing), and no output file.
+    func testOverflowingWeightsGiveAnError() throws {
+        let file = try SafeTensorsFile(path: dir.file("model.safetensors"))
+        let name = "mobilevit.encoder.layer.1.layer.0.conv_3x3.normalization.bias"
+        let at = try file.info(name).dataRange.lowerBound
+        var bytes = try FileSystem.read(dir.file("model.safetensors"))
+        for (i, b) in withUnsafeBytes(of: Float(3e38).bitPattern.littleEndian, Array.init).enumerated() { bytes[at + i] = b }
+        try FileSystem.writeAtomically(dir.file("model.safetensors"), bytes: bytes)
+        XCTAssertEqual(infer(), 2)
+        XCTAssertFalse(FileSystem.exists(dir.file("out.safetensors")))
+        XCTAssertEqual(CLI.main(["classify", "--model", dir.path, FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib/cat/0000.jpg")]), 2)
+    }
+
+    /// NaN or infinite pixel values are refused (the float path turned them into NaN logits).
+    func testNonFiniteInputIsRefused() throws {
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var values = [Float](repeating: 0.5, count: 3 * 64 * 64)
+            values[100] = bad
+            try SafeTensorsWriter.write([.float32("pixel_values", shape: [1, 3, 64, 64], values)], to: input)
+            XCTAssertEqual(infer(), 2, "\(bad)")
+            XCTAssertFalse(FileSystem.exists(dir.file("out.safetensors")))
+        }
+    }
+
+    /// Every --images path must yield images: one that does not is an error even beside a folder
+    /// that does (it used to be left out of the output silently).
+    func testEveryImagesPathMustHoldImages() throws {
+        let folder = FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib/cat")
+        let out = dir.file("out.safetensors")
+        XCTAssertEqual(CLI.main(["infer", "--model", dir.path, "--images", folder, "--output", out]), 0)
+        try FileSystem.writeAtomically(dir.file("notes.txt"), bytes: Array("not an image".utf8))
+        XCTAssertEqual(CLI.main(["infer", "--model", dir.path, "--images", folder, "--images", dir.file("notes.txt"),
+                                 "--output", dir.file("out2.safetensors")]), 2)
+        XCTAssertFalse(FileSystem.exists(dir.file("out2.safetensors")))
+    }
+
     func testConfigInconsistentWithWeights() throws {
         var config = try JSON.parse(try FileSystem.read(dir.file("config.json"))).object!
         let i = config.firstIndex { $0.0 == "hidden_sizes" }!

@@ -70,7 +70,9 @@ final class PreprocessorTests: XCTestCase {
                     #"{"image_processor_type": "ViTImageProcessor"}"#,
                     // Sizes no one means (a crop of 2^40 rows once aborted on allocation).
                     #"{"crop_size": {"height": 1099511627776, "width": 64}}"#, #"{"crop_size": 8193}"#,
-                    #"{"size": {"shortest_edge": 100000}}"#, #"{"size": {"height": 64, "width": 9000}}"#]
+                    #"{"size": {"shortest_edge": 100000}}"#, #"{"size": {"height": 64, "width": 9000}}"#,
+                    // Rescale factors that overflow float32 pixels (1e308: every pixel infinite) or make no sense.
+                    #"{"rescale_factor": 1e308}"#, #"{"rescale_factor": 0}"#, #"{"rescale_factor": -0.5}"#, #"{"rescale_factor": "1"}"#]
         {
             XCTAssertThrowsError(try Preprocessor(config: JSON.parse(bad)), bad)
         }

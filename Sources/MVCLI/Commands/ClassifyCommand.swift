@@ -25,7 +25,7 @@ let classifyCommand = Command(
     var results: [JSON] = []
     for path in args.positional {
         let x = try pre.pixelValues(path: path)
-        let logits = x.values.withUnsafeBufferPointer { runner.logits(nchw: $0, height: x.height, width: x.width) }
+        let logits = try x.values.withUnsafeBufferPointer { try runner.finiteLogits(nchw: $0, height: x.height, width: x.width) }
         let m = logits.max() ?? 0
         let e = logits.map { exp(Double($0 - m)) }
         let total = e.reduce(0, +)

@@ -42,10 +42,11 @@ let inferCommand = Command(
         guard n >= 1 && n <= 100_000 else { throw InputError("\(file): batch size \(n) out of range") }
         try checkInputSize(h, w)
         let values = try input.floats(tensor)
-        values.withUnsafeBufferPointer { all in
+        guard values.allSatisfy(\.isFinite) else { throw InputError("\(file): tensor '\(tensor)' contains NaN or infinite values") }
+        try values.withUnsafeBufferPointer { all in
             for i in 0..<n {
                 let image = UnsafeBufferPointer(rebasing: all[(i * c * h * w)..<((i + 1) * c * h * w)])
-                logits += runner.logits(nchw: image, height: h, width: w)
+                logits += try runner.finiteLogits(nchw: image, height: h, width: w)
             }
         }
         source = spec
@@ -54,11 +55,16 @@ let inferCommand = Command(
         if let size { try checkInputSize(size.0, size.1) }
         let pre = try model.preprocessor(size: size)
         var items: [String] = []
-        for p in paths { items += try ImageDataset.load(path: p).items.map(\.path) }
-        guard !items.isEmpty else { throw InputError("no image files in \(paths.joined(separator: " "))") }
+        for p in paths {
+            // Each path given must yield images: one that does not (not an image, an empty folder)
+            // is an error even when other paths do, not silently left out of the output.
+            let found = try ImageDataset.load(path: p).items.map(\.path)
+            guard !found.isEmpty else { throw InputError("\(p): no image files") }
+            items += found
+        }
         for path in items {
             let x = try pre.pixelValues(path: path)
-            logits += x.values.withUnsafeBufferPointer { runner.logits(nchw: $0, height: x.height, width: x.width) }
+            logits += try x.values.withUnsafeBufferPointer { try runner.finiteLogits(nchw: $0, height: x.height, width: x.width) }
         }
         n = items.count
         source = paths.joined(separator: " ")
