@@ -31,7 +31,7 @@ public struct TensorInfo: Sendable, Equatable {
 ///
 /// Validation is complete before any tensor is read: the header length fits the file, the header
 /// is a JSON object of entries with known dtypes, non-negative shapes whose byte size matches the
-/// offsets, and offset ranges that lie inside the data section without overlapping.
+/// offsets, and offset ranges that cover the data section exactly, without overlaps or holes.
 public final class SafeTensorsFile: @unchecked Sendable {
     public let path: String
     public let tensors: [String: TensorInfo]
@@ -102,6 +102,19 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let ordered = tensors.values.sorted { ($0.dataRange.lowerBound, $0.dataRange.upperBound, $0.name) < ($1.dataRange.lowerBound, $1.dataRange.upperBound, $1.name) }
         for (a, b) in zip(ordered, ordered.dropFirst()) where a.dataRange.upperBound > b.dataRange.lowerBound {
             throw InputError("\(path): tensors '\(a.name)' and '\(b.name)' overlap in the data section")
+        }
+        // The format requires the data section to be entirely indexed, without holes (as the
+        // reference implementation checks): a header length that is off by a few bytes otherwise
+        // shifts every tensor onto its neighbours' bytes and still parses.
+        var covered = 0
+        for t in ordered {
+            guard t.dataRange.lowerBound == covered else {
+                throw InputError("\(path): safetensors data bytes [\(covered), \(t.dataRange.lowerBound)) belong to no tensor (a hole before '\(t.name)')")
+            }
+            covered = t.dataRange.upperBound
+        }
+        guard covered == dataSize else {
+            throw InputError("\(path): safetensors data section has \(dataSize) bytes but its tensors cover \(covered) (wrong header length or trailing bytes)")
         }
         self.tensors = tensors
         self.names = ordered.map(\.name)

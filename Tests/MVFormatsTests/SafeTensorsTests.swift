@@ -56,5 +56,17 @@ final class SafeTensorsTests: XCTestCase {
         rejects(withHeader(#"[1,2]"#, data: 0), "not an object")
         rejects(withHeader(#"{"a":{"dtype":"F32","shape":[99999999999,99999999999],"data_offsets":[0,16]}}"#, data: 16), "huge shape")
         rejects([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F] + [UInt8](repeating: 0x20, count: 32), "huge header length")
+        // The data section must be entirely indexed (the format's rule): holes and trailing bytes
+        // are refused, and so is a header length a few bytes short of the padded header, which
+        // still parses as JSON but shifts every tensor (found by fuzzing: it ran).
+        rejects(withHeader(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}}"#, data: 20), "hole")
+        rejects(withHeader(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, data: 12), "hole at the start")
+        rejects(withHeader(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, data: 20), "trailing bytes")
+        var short = withHeader(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"# + "     ", data: 16)
+        let length = Int(short[0]) - 5
+        short[0] = UInt8(length)
+        XCTAssertEqual(short[8 + length], 0x20, "the first byte after the short header is padding")
+        rejects(short, "header length short of the padding")
+        XCTAssertNoThrow(try SafeTensorsFile(path: { let p = dir.file("ok.safetensors"); try? FileSystem.writeAtomically(p, bytes: good); return p }()))
     }
 }
