@@ -7,6 +7,8 @@ import MVModel
 
 /// Runs one image at a time; one instance per thread.
 protocol ModelRunner: AnyObject {
+    /// The model file or directory (for error messages).
+    var modelPath: String { get }
     /// Logits for one NCHW float32 image [1, C, H, W].
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) -> [Float]
     /// The same into a caller's buffer (one entry per class): what `bench` times, so that the
@@ -21,7 +23,7 @@ extension ModelRunner {
     func finiteLogits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> [Float] {
         let logits = logits(nchw: nchw, height: height, width: width)
         guard logits.allSatisfy(\.isFinite) else {
-            throw InputError("the model's outputs are not finite (NaN or infinity): its weights or preprocessing overflow float32")
+            throw InputError("\(modelPath): the model's outputs are not finite (NaN or infinity): its weights or preprocessing overflow float32")
         }
         return logits
     }
@@ -144,15 +146,19 @@ final class LoadedModel {
 
     func makeRunner(threads: Int = 1) throws -> ModelRunner {
         switch kind {
-        case let .float(c): return FloatRunner(FloatExecutor(checkpoint: c))
-        case let .int8(m): return Int8Runner(try Int8Executor(model: m, threads: threads))
+        case let .float(c): return FloatRunner(FloatExecutor(checkpoint: c), modelPath: path)
+        case let .int8(m): return Int8Runner(try Int8Executor(model: m, threads: threads), modelPath: path)
         }
     }
 }
 
 final class FloatRunner: ModelRunner {
     let executor: FloatExecutor
-    init(_ executor: FloatExecutor) { self.executor = executor }
+    let modelPath: String
+    init(_ executor: FloatExecutor, modelPath: String) {
+        self.executor = executor
+        self.modelPath = modelPath
+    }
 
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) -> [Float] {
         executor.run(nchw: nchw, height: height, width: width)
@@ -166,7 +172,11 @@ final class FloatRunner: ModelRunner {
 
 final class Int8Runner: ModelRunner {
     let executor: Int8Executor
-    init(_ executor: Int8Executor) { self.executor = executor }
+    let modelPath: String
+    init(_ executor: Int8Executor, modelPath: String) {
+        self.executor = executor
+        self.modelPath = modelPath
+    }
 
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) -> [Float] {
         executor.run(nchw: nchw, height: height, width: width)
