@@ -6,6 +6,28 @@
 #if defined(__x86_64__)
 #include "mv_int8_avx2.h"
 
+/// The 32-byte chunk src[0 ..< cnt] (1 <= cnt <= 32) with zeros after it, reading no byte outside
+/// the run. Runs of 16 or more bytes (every attention head size of MobileViT: K = 16 ... 60) are
+/// two loads and a byte shuffle; a `memcpy` of a variable count into a zeroed stack buffer, as
+/// before, cost about a call per column, most of the K repack of the attention blocks.
+TA static inline __m256i load_chunk32(const int8_t *src, size_t cnt) {
+    if (cnt == 32) return _mm256_loadu_si256((const __m256i *)src);
+    if (cnt >= 16) {
+        // Bytes [16, cnt): the 16 bytes ending at cnt, moved down by 32 - cnt with zeros above.
+        // window[16 - j + i] is i + 16 - j for i < j = cnt - 16, else 0x80 (pshufb writes 0).
+        static const int8_t window[32] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                          -128, -128, -128, -128, -128, -128, -128, -128,
+                                          -128, -128, -128, -128, -128, -128, -128, -128};
+        const size_t j = cnt - 16;
+        const __m128i tail = _mm_loadu_si128((const __m128i *)(src + cnt - 16));
+        const __m128i hi = _mm_shuffle_epi8(tail, _mm_loadu_si128((const __m128i *)(window + 16 - j)));
+        return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)src)), hi, 1);
+    }
+    int8_t chunk[32] __attribute__((aligned(32))) = {0};
+    memcpy(chunk, src, cnt);
+    return _mm256_load_si256((const __m256i *)chunk);
+}
+
 /// Row-major source (k_stride 1): columns [0, nfull) in whole blocks of 16. Each column's K values
 /// are widened once into a dword-per-pair row, then its pairs are copied to their slots (stride 16
 /// dwords), so no int16 element is written on its own. Returns 1 when an element is -128.
@@ -20,9 +42,7 @@ TA static int pack_rows_wide16(const int8_t *src, ptrdiff_t n_stride, size_t nfu
         __m256i vsum = _mm256_setzero_si256();
         for (size_t k0 = 0; k0 < k; k0 += 32) {
             const size_t cnt = k - k0 < 32 ? k - k0 : 32;
-            int8_t chunk[32] __attribute__((aligned(32))) = {0};
-            memcpy(chunk, s + k0, cnt);
-            const __m256i v = _mm256_load_si256((const __m256i *)chunk);
+            const __m256i v = load_chunk32(s + k0, cnt);
             seen = _mm256_or_si256(seen, _mm256_cmpeq_epi8(v, minus128));
             const __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v));
             const __m256i hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1));
