@@ -38,6 +38,10 @@ public struct Calibrator {
             if pass == 1 {
                 // Merge the ranges so every thread builds its histogram over the same span.
                 let merged = merge(perThread)
+                if let bad = merged.filter({ $0.value.nonFiniteCount > 0 }).min(by: { $0.value.sequence < $1.value.sequence })?.key {
+                    throw InputError("the float model's activation '\(bad)' is NaN or infinite on the calibration images "
+                                     + "(\(merged[bad]!.nonFiniteCount) values): its weights overflow float32")
+                }
                 for o in merged.values { o.beginHistogram() }
                 perThread = (0..<threads).map { _ in
                     var d: [String: RangeObserver] = [:]
@@ -71,6 +75,7 @@ public struct Calibrator {
                             if pass == 0 {
                                 let o = observers[name] ?? {
                                     let n = RangeObserver()
+                                    n.sequence = observers.count  // one run reports every tensor, in order
                                     observersByWorker[worker][name] = n
                                     return n
                                 }()
@@ -98,6 +103,7 @@ public struct Calibrator {
             for (name, o) in d {
                 if let m = merged[name] { m.merge(o) } else {
                     let m = RangeObserver()
+                    m.sequence = o.sequence
                     m.merge(o)
                     merged[name] = m
                 }

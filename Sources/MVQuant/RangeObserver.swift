@@ -33,6 +33,12 @@ public final class RangeObserver: @unchecked Sendable {
     /// and only when asked for (second pass).
     public private(set) var rowProducts: [Double] = []
     public private(set) var rowCount = 0
+    /// NaN or infinite values seen in the first pass (left out of the statistics; a float model
+    /// that produces them cannot be calibrated).
+    public private(set) var nonFiniteCount = 0
+    /// Position of the tensor in the executor's order of reporting (set by the calibrator), so a
+    /// problem is reported at the first tensor it shows in.
+    public var sequence = 0
 
     public init() {}
 
@@ -110,12 +116,18 @@ public final class RangeObserver: @unchecked Sendable {
     /// First pass.
     public func observeRange(_ values: UnsafeBufferPointer<Float>) {
         var lo = minimum, hi = maximum
-        for v in values where v.isFinite {
+        var nonFinite = 0
+        for v in values {
+            guard v.isFinite else {
+                nonFinite += 1
+                continue
+            }
             lo = min(lo, v)
             hi = max(hi, v)
         }
         minimum = lo
         maximum = hi
+        nonFiniteCount += nonFinite
     }
 
     /// Starts the second pass: a histogram over [min(min, 0), max(max, 0)] so zero is inside.
@@ -144,8 +156,11 @@ public final class RangeObserver: @unchecked Sendable {
         let last = Self.bins - 1
         histogram.withUnsafeMutableBufferPointer { h in
             for v in values where v.isFinite {
-                let i = Int((v - histogramLow) * scale)
-                h[min(max(i, 0), last)] += 1
+                // Clamped as a float before the conversion: with values far outside the span
+                // (huge weights) the bin position overflows Int, or v − low is infinite.
+                let x = (v - histogramLow) * scale
+                let i = x >= 0 ? (x < Float(last) ? Int(x) : last) : 0
+                h[i] += 1
             }
         }
     }
@@ -154,6 +169,7 @@ public final class RangeObserver: @unchecked Sendable {
     public func merge(_ other: RangeObserver) {
         minimum = min(minimum, other.minimum)
         maximum = max(maximum, other.maximum)
+        nonFiniteCount += other.nonFiniteCount
         if !other.channelMinimum.isEmpty {
             if channelMinimum.isEmpty {
                 channelMinimum = other.channelMinimum

@@ -97,6 +97,12 @@ final class MalformedCheckpointTests: XCTestCase {
         XCTAssertEqual(infer(), 2)
         XCTAssertFalse(FileSystem.exists(dir.file("out.safetensors")))
         XCTAssertEqual(CLI.main(["classify", "--model", dir.path, FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib/cat/0000.jpg")]), 2)
+        // Calibration sees the NaN/inf activations and says so (it used to trap on a histogram
+        // position beyond Int), writing nothing.
+        XCTAssertEqual(CLI.main(["calibrate", "--model", dir.path, "--images", FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib"),
+                                 "--count", "2", "--no-eval", "--report-images", "0", "--threads", "1",
+                                 "--output", dir.file("c.mvq")]), 2)
+        XCTAssertFalse(FileSystem.exists(dir.file("c.mvq")))
     }
 
     /// NaN or infinite pixel values are refused (the float path turned them into NaN logits).

@@ -25,6 +25,24 @@ final class RangeObserverTests: XCTestCase {
         return o
     }
 
+    /// Values far outside the first pass's span (a float model with huge weights) land in the end
+    /// bins instead of trapping on a bin position beyond Int; non-finite values are counted, not
+    /// observed.
+    func testExtremeAndNonFiniteValues() {
+        let o = RangeObserver()
+        let first: [Float] = [-1, 2, .nan, .infinity]
+        first.withUnsafeBufferPointer { o.observeRange($0) }
+        XCTAssertEqual(o.nonFiniteCount, 2)
+        XCTAssertEqual(o.minimum, -1)
+        XCTAssertEqual(o.maximum, 2)
+        o.beginHistogram()
+        let second: [Float] = [3e38, -3e38, 1e20, -1e20, 0.5, .nan]
+        second.withUnsafeBufferPointer { o.observeHistogram($0) }
+        XCTAssertEqual(o.histogram.reduce(0, +), 5)
+        XCTAssertEqual(o.histogram[0], 2)
+        XCTAssertEqual(o.histogram[RangeObserver.bins - 1], 2)
+    }
+
     func testMinMaxIsTheObservedSpan() {
         let o = observe([-3, 0.5, 7, 2])
         let r = o.range(.minmax)
