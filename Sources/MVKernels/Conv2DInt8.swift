@@ -172,11 +172,12 @@ public final class Conv2DInt8: @unchecked Sendable {
             let y = p / ow, x0 = p % ow
             let x1 = min(ow, x0 + (pixels.upperBound - p))  // this output row's pixels in range
             let iy0 = y &* st &- pad
-            let rowsInside = iy0 >= 0 && iy0 &+ n <= inputHeight && ips == cin
+            // The fast path needs the window's rows inside the image and contiguous taps.
+            let fastRows = iy0 >= 0 && iy0 &+ n <= inputHeight && ips == cin
             var x = x0
             while x < x1 {
                 var row = dst + (p &+ (x &- x0) &- pixels.lowerBound) &* k
-                if rowsInside && x >= xInLo && x < xInHi {
+                if fastRows && x >= xInLo && x < xInHi {
                     // Interior run of pixels on this output row.
                     let xEnd = min(x1, xInHi)
                     var src = input + iy0 &* rowStride + (x &* st &- pad) &* cin
@@ -202,6 +203,12 @@ public final class Conv2DInt8: @unchecked Sendable {
                         continue
                     }
                     let rowSrc = input + iy &* rowStride
+                    if ix0 >= 0 && ix0 &+ n <= inputWidth && ips == cin {
+                        // A kernel row inside the image horizontally (the top and bottom output
+                        // rows): one run, as in the fast path.
+                        Self.copyRun(rowDst, rowSrc + ix0 &* cin, run)
+                        continue
+                    }
                     for kx in 0..<n {
                         let ix = ix0 &+ kx
                         if ix < 0 || ix >= inputWidth {

@@ -97,10 +97,7 @@ final class CLIOutputTests: XCTestCase {
                                  "--count", "2", "--method", "minmax", "--report-images", "0", "--no-eval", "--threads", "1",
                                  "--output", model]), 0)
         let reader = try MVQReader(path: model)
-        let tensors = try reader.tensors.keys.sorted().map { name -> MVQFile.Tensor in
-            let info = try reader.info(name)
-            return MVQFile.Tensor(name: name, dtype: info.dtype, shape: info.shape, bytes: Array(try reader.raw(name)))
-        }
+        let tensors = try reader.copiedTensors()
         guard case var .object(sections) = reader.model, let a = sections.firstIndex(where: { $0.0 == "activations" }),
               case var .object(activations) = sections[a].1,
               let pooler = activations.firstIndex(where: { $0.0 == "mobilevit.pooler" }),

@@ -18,10 +18,7 @@ final class ModelFileMutationTests: XCTestCase {
     func testMutatedModelsAreRefusedOrRunButNeverTrap() throws {
         guard let s = EndToEndInt8Tests.setup else { return }
         let reader = s.model.file
-        let tensors = try reader.tensors.keys.sorted().map { name -> MVQFile.Tensor in
-            let info = try reader.info(name)
-            return MVQFile.Tensor(name: name, dtype: info.dtype, shape: info.shape, bytes: Array(try reader.raw(name)))
-        }
+        let tensors = try reader.copiedTensors()
         guard case let .object(sections) = reader.model else { return XCTFail("the model header is not an object") }
         let dir = TemporaryDirectory()
         defer { dir.remove() }
