@@ -20,13 +20,29 @@ final class CLIOutputTests: XCTestCase {
         dir.remove()
     }
 
+    /// One small model calibrated from the embedded checkpoint, shared by the tests that only read
+    /// it (calibrating takes seconds; the tests used to calibrate one each). Lives in its own
+    /// directory, removed after the last test of the class.
+    static let calibratedDirectory = TemporaryDirectory()
+    static let calibratedModel: Int32 = CLI.main(["calibrate", "--model", SharedFixtures.defaultModel,
+                                                  "--images", FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib"),
+                                                  "--count", "4", "--method", "minmax", "--report-images", "0", "--no-eval",
+                                                  "--threads", "1", "--output", calibratedDirectory.file("m.mvq")])
+
+    override class func tearDown() {
+        calibratedDirectory.remove()
+    }
+
+    /// The shared calibrated model's path (failing the test if calibration failed).
+    func calibrated() throws -> String {
+        try XCTUnwrap(Self.calibratedModel == 0 ? Self.calibratedDirectory.file("m.mvq") : nil,
+                      "calibrating the shared test model exited with \(Self.calibratedModel)")
+    }
+
     /// bench --layers charges each produced tensor its time (for a model's profile), in execution
     /// order from the input to the logits; a float checkpoint has no int8 layers to time.
     func testBenchLayerTimes() throws {
-        let model = dir.file("m.mvq")
-        XCTAssertEqual(CLI.main(["calibrate", "--model", checkpoint, "--images", FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib"),
-                                 "--count", "4", "--method", "minmax", "--report-images", "0", "--no-eval", "--threads", "1",
-                                 "--output", model]), 0)
+        let model = try calibrated()
         XCTAssertEqual(CLI.main(["bench", "--model", model, "--iterations", "3", "--warmup", "0", "--threads", "1", "--layers",
                                  "--json", dir.file("b.json")]), 0)
         let report = try JSON.parse(FileSystem.read(dir.file("b.json")))
@@ -92,10 +108,7 @@ final class CLIOutputTests: XCTestCase {
     /// checksum) is refused with one line and exit 2 by every command that loads it; a large but
     /// plausible one (1e29) is described by `inspect`.
     func testImplausibleActivationScaleIsRefused() throws {
-        let model = dir.file("m.mvq")
-        XCTAssertEqual(CLI.main(["calibrate", "--model", checkpoint, "--images", FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib"),
-                                 "--count", "2", "--method", "minmax", "--report-images", "0", "--no-eval", "--threads", "1",
-                                 "--output", model]), 0)
+        let model = try calibrated()
         let reader = try MVQReader(path: model)
         let tensors = try reader.copiedTensors()
         guard case var .object(sections) = reader.model, let a = sections.firstIndex(where: { $0.0 == "activations" }),
