@@ -205,36 +205,12 @@ public final class Int8Executor {
         return globalPoolAndClassify(x, observer: observer)
     }
 
-    /// The one floating-point step before the logits: q = clamp(round(x / s) + z, −128, 127),
-    /// rounding half to even by the 1.5·2²³ trick (no libm call on baseline x86-64), NaN giving −128.
-    /// The clamp is applied to x / s, to [−128 − z, 127 − z], before rounding: the bounds are
-    /// integers and rounding is monotone, so it is the same result, and it stays in vector min/max
-    /// (an integer clamp of SIMD lanes compiles to branches per lane on baseline x86-64).
+    /// The one floating-point step before the logits: q = clamp(round(x / s) + z, −128, 127) from
+    /// NCHW floats to NHWC codes, over pixel ranges in parallel (`InputQuantizationStep`).
     func quantizeInput(_ input: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Int8>, pixels: Int, channels c: Int) {
-        let inv = Float(1 / inputParams.scale), z = inputParams.zeroPoint
-        let lo = Float(-128 - z), hi = Float(127 - z)  // −255…0 and 0…255
-        let magic: Float = 12_582_912
-        // Eight pixels at a time, the same float operations: v + magic is 1.5·2²³ + round(v), so its
-        // bit pattern minus magic's is round(v) exactly (|v| ≤ 255), as (v + magic) − magic.
-        let vinv = SIMD8<Float>(repeating: inv), vlo = SIMD8<Float>(repeating: lo), vhi = SIMD8<Float>(repeating: hi)
-        let offset = SIMD8<Int32>(repeating: z &- Int32(bitPattern: magic.bitPattern))
-        let vector = pixels / 8 * 8
-        for ch in 0..<c {
-            let plane = input.baseAddress! + ch * pixels
-            for p in stride(from: 0, to: vector, by: 8) {
-                var v = UnsafeRawPointer(plane + p).loadUnaligned(as: SIMD8<Float>.self) * vinv
-                v.replace(with: vlo, where: .!(v .> vlo))  // NaN too
-                v.replace(with: vhi, where: .!(v .< vhi))
-                let q = unsafeBitCast(v + magic, to: SIMD8<Int32>.self) &+ offset
-                for j in 0..<8 { out[(p &+ j) &* c &+ ch] = Int8(truncatingIfNeeded: q[j]) }
-            }
-            for p in vector..<pixels {
-                var v = plane[p] * inv
-                if !(v > lo) { v = lo }
-                if !(v < hi) { v = hi }
-                out[p &* c &+ ch] = Int8(truncatingIfNeeded: Int32((v + magic) - magic) &+ z)
-            }
-        }
+        parallel(pixels, grain: 4096, InputQuantizationStep(input: input.baseAddress!, output: out, planePixels: pixels, channels: c,
+                                                            inverseScale: Float(1 / inputParams.scale),
+                                                            zeroPoint: inputParams.zeroPoint))
     }
 
     /// Splits `count` units of work into tasks of at least `grain` units and runs them on the pool

@@ -19,6 +19,45 @@ extension RowAddressing {
 }
 
 extension Int8Executor {
+
+    /// Input quantisation of a range of pixels, every channel: q = clamp(round(x · inverseScale) + z,
+    /// −128, 127), rounding half to even by the 1.5·2²³ trick (no libm call on baseline x86-64),
+    /// NaN giving −128. The clamp is applied to x / s, to [−128 − z, 127 − z], before rounding: the
+    /// bounds are integers and rounding is monotone, so it is the same result, and it stays in
+    /// vector min/max (an integer clamp of SIMD lanes compiles to branches per lane on baseline
+    /// x86-64).
+    struct InputQuantizationStep: ParallelRangeJob, @unchecked Sendable {
+        let input: UnsafePointer<Float>, output: UnsafeMutablePointer<Int8>
+        let planePixels: Int, channels: Int
+        let inverseScale: Float, zeroPoint: Int32
+
+        func run(_ units: Range<Int>, worker: Int) {
+            let inv = inverseScale, z = zeroPoint, c = channels, out = output
+            let lo = Float(-128 - z), hi = Float(127 - z)  // −255…0 and 0…255
+            let magic: Float = 12_582_912
+            // Eight pixels at a time, the same float operations: v + magic is 1.5·2²³ + round(v), so
+            // its bit pattern minus magic's is round(v) exactly (|v| ≤ 255), as (v + magic) − magic.
+            let vinv = SIMD8<Float>(repeating: inv), vlo = SIMD8<Float>(repeating: lo), vhi = SIMD8<Float>(repeating: hi)
+            let offset = SIMD8<Int32>(repeating: z &- Int32(bitPattern: magic.bitPattern))
+            let vectorEnd = units.lowerBound + units.count / 8 * 8
+            for ch in 0..<c {
+                let plane = input + ch * planePixels
+                for p in stride(from: units.lowerBound, to: vectorEnd, by: 8) {
+                    var v = UnsafeRawPointer(plane + p).loadUnaligned(as: SIMD8<Float>.self) * vinv
+                    v.replace(with: vlo, where: .!(v .> vlo))  // NaN too
+                    v.replace(with: vhi, where: .!(v .< vhi))
+                    let q = unsafeBitCast(v + magic, to: SIMD8<Int32>.self) &+ offset
+                    for j in 0..<8 { out[(p &+ j) &* c &+ ch] = Int8(truncatingIfNeeded: q[j]) }
+                }
+                for p in vectorEnd..<units.upperBound {
+                    var v = plane[p] * inv
+                    if !(v > lo) { v = lo }
+                    if !(v < hi) { v = hi }
+                    out[p &* c &+ ch] = Int8(truncatingIfNeeded: Int32((v + magic) - magic) &+ z)
+                }
+            }
+        }
+    }
     /// An int8-output GEMM (pointwise convolution, linear layer) over a range of rows.
     struct GEMMStep: ParallelRangeJob, @unchecked Sendable {
         let a: UnsafeMutablePointer<Int8>, aRows: RowAddressing, k: Int

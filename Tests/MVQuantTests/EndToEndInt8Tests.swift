@@ -111,46 +111,49 @@ final class EndToEndInt8Tests: XCTestCase {
     /// Input quantisation, the one float step before the logits, against its definition
     /// q = clamp(round_half_even(x · Float(1/s)) + z, −128, 127) with NaN giving −128: special
     /// values, halves, and values just inside and outside the clamp, in the vector body and the
-    /// scalar tail (a 5×7 image: 35 pixels per channel).
+    /// scalar tail (a 5×7 image: 35 pixels per channel), on one thread and on three (whose pixel
+    /// ranges end inside the planes, so their scalar tails fall mid-plane).
     func testInputQuantisation() throws {
         guard let s = Self.setup else { return }
-        let e = try Int8Executor(model: s.model, threads: 1)
-        for (h, w) in [(64, 64), (5, 7)] {
-            let n = 3 * h * w
-            let params = try s.model.activation("input")
-            let inv = Float(1 / params.scale), z = params.zeroPoint
-            let lo = Float(-128 - z) / inv, hi = Float(127 - z) / inv
-            var special: [Float] = [.nan, .infinity, -.infinity, 1e30, -1e30, 0, -0.0, lo, hi,
-                                    lo.nextDown, hi.nextUp, lo - 1 / inv, hi + 1 / inv]
-            for k in -300...300 { special.append((Float(k) + 0.5) / inv) }  // halves, both sides of the range
-            var x = [Float](repeating: 0, count: n)
-            var state: UInt64 = 77
-            for i in 0..<n {
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                x[i] = i < special.count ? special[i] : Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 21)  // ±4
-            }
-            // The scalar tail of each plane (pixels beyond the last multiple of 8) gets specials too.
-            let tail = h * w % 8
-            for ch in 0..<3 {
-                for t in 0..<tail { x[(ch + 1) * h * w - tail + t] = special[(ch * tail + t) % 13] }
-            }
-            var got: [Int8] = []
-            _ = x.withUnsafeBufferPointer {
-                e.runAccumulators(nchw: $0, height: h, width: w) { name, shape, data, stride, _, _ in
-                    guard name == "input" else { return }
-                    XCTAssertEqual(shape, [h, w, 3])
-                    XCTAssertEqual(stride, 3)
-                    got = Array(UnsafeBufferPointer(start: data, count: n))
+        for threads in [1, 3] {
+            let e = try Int8Executor(model: s.model, threads: threads)
+            for (h, w) in [(64, 64), (5, 7), (131, 67)] {
+                let n = 3 * h * w
+                let params = try s.model.activation("input")
+                let inv = Float(1 / params.scale), z = params.zeroPoint
+                let lo = Float(-128 - z) / inv, hi = Float(127 - z) / inv
+                var special: [Float] = [.nan, .infinity, -.infinity, 1e30, -1e30, 0, -0.0, lo, hi,
+                                        lo.nextDown, hi.nextUp, lo - 1 / inv, hi + 1 / inv]
+                for k in -300...300 { special.append((Float(k) + 0.5) / inv) }  // halves, both sides of the range
+                var x = [Float](repeating: 0, count: n)
+                var state: UInt64 = 77
+                for i in 0..<n {
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    x[i] = i < special.count ? special[i] : Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 21)  // ±4
                 }
-            }
-            XCTAssertEqual(got.count, n)
-            for i in 0..<min(n, got.count) {
-                let ch = i / (h * w), pixel = i % (h * w)
-                let v = x[i] * inv
-                let want: Int8 = v.isNaN ? -128 : Int8(max(-128, min(127, Double(v.rounded(.toNearestOrEven)) + Double(z))))
-                if got[pixel * 3 + ch] != want {
-                    XCTFail("\(h)×\(w) element \(i): x = \(x[i]) gives \(got[pixel * 3 + ch]), expected \(want)")
-                    break
+                // The scalar tail of each plane (pixels beyond the last multiple of 8) gets specials too.
+                let tail = h * w % 8
+                for ch in 0..<3 {
+                    for t in 0..<tail { x[(ch + 1) * h * w - tail + t] = special[(ch * tail + t) % 13] }
+                }
+                var got: [Int8] = []
+                _ = x.withUnsafeBufferPointer {
+                    e.runAccumulators(nchw: $0, height: h, width: w) { name, shape, data, stride, _, _ in
+                        guard name == "input" else { return }
+                        XCTAssertEqual(shape, [h, w, 3])
+                        XCTAssertEqual(stride, 3)
+                        got = Array(UnsafeBufferPointer(start: data, count: n))
+                    }
+                }
+                XCTAssertEqual(got.count, n)
+                for i in 0..<min(n, got.count) {
+                    let ch = i / (h * w), pixel = i % (h * w)
+                    let v = x[i] * inv
+                    let want: Int8 = v.isNaN ? -128 : Int8(max(-128, min(127, Double(v.rounded(.toNearestOrEven)) + Double(z))))
+                    if got[pixel * 3 + ch] != want {
+                        XCTFail("\(threads) threads, \(h)×\(w) element \(i): x = \(x[i]) gives \(got[pixel * 3 + ch]), expected \(want)")
+                        break
+                    }
                 }
             }
         }
