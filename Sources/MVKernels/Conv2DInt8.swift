@@ -1,6 +1,8 @@
 // Dense n x n int8 convolution (NHWC, odd n, stride 1 or 2, padding n/2): im2col of a tile of
 // output pixels into caller-provided scratch (padding taps = the input zero point, so the folded
-// bias stays exact), then the int8 GEMM. A 1x1 stride-1 convolution skips im2col entirely.
+// bias stays exact), then the int8 GEMM. A 1x1 stride-1 convolution skips im2col entirely, and a
+// 3x3 stride-1 one on AVX2 runs as an exact integer Winograd F(2x2, 3x3) (winograd_avx2.c).
+import MVKernelsC
 
 /// Dense convolution with weights packed once (B = [Cout][ky][kx][Cin], K = n·n·Cin).
 public final class Conv2DInt8: @unchecked Sendable {
@@ -15,13 +17,20 @@ public final class Conv2DInt8: @unchecked Sendable {
     /// Reduction length of the GEMM: kernelSize² · inChannels.
     public var k: Int { kernelSize * kernelSize * inChannels }
 
+    /// Winograd F(2×2, 3×3) weights U = G′gG′ᵀ (G′ = 2G, integers), 16 positions each packed like an
+    /// AVX2 GEMM's B (Cout × Cin, int16): set for 3×3 stride-1 convolutions packed for AVX2 with
+    /// 16…MV_WINO_MAX_CIN input channels, where it is exact and 2.25 times fewer multiply-adds.
+    let winogradWeights: UnsafeMutablePointer<Int16>?
+    /// Whether `run` uses the Winograd path (for tests and benchmarks).
+    public var usesWinograd: Bool { winogradWeights != nil }
+
     /// - Parameters:
     ///   - weights: `[Cout][Cin][n][n]` int8 (PyTorch layout), symmetric per output channel.
     ///   - bias: Cout int32 values at input_scale·weight_scale[c], or nil.
     ///   - requantization: per output channel (Cout entries) or shared.
     public init(weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int, inputZeroPoint: Int32, requantization: RequantizationParameters,
-                isa: KernelISA = .best) {
+                isa: KernelISA = .best, allowWinograd: Bool = true) {
         precondition(kernelSize >= 1 && kernelSize % 2 == 1, "kernel size must be odd")
         precondition(stride == 1 || stride == 2, "stride must be 1 or 2")
         precondition(inChannels >= 1 && outChannels >= 1)
@@ -45,12 +54,56 @@ public final class Conv2DInt8: @unchecked Sendable {
         }
         self.weights = PackedInt8Matrix(rows: UnsafePointer(reordered), rowStride: k, n: outChannels, k: k, bias: bias,
                                         aZeroPoint: inputZeroPoint, requantization: requantization, isa: isa)
+        if allowWinograd && weights.isa == .avx2 && n == 3 && stride == 1
+            && inChannels >= 16 && inChannels <= Int(MV_WINO_MAX_CIN) {
+            winogradWeights = Self.winogradPack(w, inChannels: inChannels, outChannels: outChannels)
+        } else {
+            winogradWeights = nil
+        }
+    }
+
+    deinit { winogradWeights?.deallocate() }
+
+    /// U = G′gG′ᵀ for every (co, ci) of `[Cout][Cin][3][3]` weights, G′ = [2 0 0; 1 1 1; 1 −1 1; 0 0 2]
+    /// (|U| ≤ 9·128), stored for position q = 4i + j at `q·Np·Kp + (co/16)·16·Kp + (ci/2)·32 + (co%16)·2
+    /// + ci%2` (Np = Cout rounded up to 16, Kp = Cin rounded up to even; padding zero).
+    static func winogradPack(_ w: UnsafePointer<Int8>, inChannels cin: Int, outChannels cout: Int) -> UnsafeMutablePointer<Int16> {
+        let np = (cout + 15) / 16 * 16, kp = (cin + 1) / 2 * 2
+        let count = 16 * np * kp
+        let u = UnsafeMutablePointer<Int16>.allocate(capacity: count)
+        u.initialize(repeating: 0, count: count)
+        for co in 0..<cout {
+            for ci in 0..<cin {
+                let g = w + (co * cin + ci) * 9
+                // t = G′g (4×3), then U = tG′ᵀ (4×4): row i of U is [2t0, t0+t1+t2, t0−t1+t2, 2t2] for
+                // row i of t.
+                func t(_ i: Int, _ c: Int) -> Int32 {
+                    let g0 = Int32(g[c]), g1 = Int32(g[3 + c]), g2 = Int32(g[6 + c])  // column c of g
+                    switch i {
+                    case 0: return 2 * g0
+                    case 1: return g0 + g1 + g2
+                    case 2: return g0 - g1 + g2
+                    default: return 2 * g2
+                    }
+                }
+                for i in 0..<4 {
+                    let t0 = t(i, 0), t1 = t(i, 1), t2 = t(i, 2)
+                    let row = (2 * t0, t0 + t1 + t2, t0 - t1 + t2, 2 * t2)
+                    let base = (4 * i) * np * kp + (co / 16) * 16 * kp + (ci / 2) * 32 + (co % 16) * 2 + ci % 2
+                    u[base] = Int16(row.0)
+                    u[base + np * kp] = Int16(row.1)
+                    u[base + 2 * np * kp] = Int16(row.2)
+                    u[base + 3 * np * kp] = Int16(row.3)
+                }
+            }
+        }
+        return u
     }
 
     /// Convenience: weights `[Cout][Cin][n][n]` and bias as arrays.
     public convenience init(weights: [Int8], bias: [Int32]?, inChannels: Int, outChannels: Int, kernelSize: Int,
                             stride: Int, inputZeroPoint: Int32, requantization: RequantizationParameters,
-                            isa: KernelISA = .best) {
+                            isa: KernelISA = .best, allowWinograd: Bool = true) {
         precondition(weights.count == outChannels * inChannels * kernelSize * kernelSize, "weights must hold Cout·Cin·n·n values")
         precondition(bias == nil || bias!.count == outChannels)
         let wp = UnsafeMutablePointer<Int8>.allocate(capacity: weights.count)
@@ -62,11 +115,11 @@ public final class Conv2DInt8: @unchecked Sendable {
             bp.initialize(from: bias, count: bias.count)
             self.init(weights: UnsafePointer(wp), bias: UnsafePointer(bp), inChannels: inChannels, outChannels: outChannels,
                       kernelSize: kernelSize, stride: stride, inputZeroPoint: inputZeroPoint,
-                      requantization: requantization, isa: isa)
+                      requantization: requantization, isa: isa, allowWinograd: allowWinograd)
         } else {
             self.init(weights: UnsafePointer(wp), bias: nil, inChannels: inChannels, outChannels: outChannels,
                       kernelSize: kernelSize, stride: stride, inputZeroPoint: inputZeroPoint,
-                      requantization: requantization, isa: isa)
+                      requantization: requantization, isa: isa, allowWinograd: allowWinograd)
         }
     }
 
@@ -80,7 +133,10 @@ public final class Conv2DInt8: @unchecked Sendable {
     public var isPointwise: Bool { kernelSize == 1 && stride == 1 }
 
     /// Bytes of scratch `run` needs for tiles of `tilePixels` output pixels (0 when pointwise).
-    public func scratchSize(tilePixels: Int) -> Int { isPointwise ? 0 : tilePixels * k }
+    public func scratchSize(tilePixels: Int) -> Int {
+        if usesWinograd { return mv_winograd3x3_scratch_bytes(inChannels, outChannels) }
+        return isPointwise ? 0 : (tilePixels * k + 63) & ~63
+    }
 
     /// A tile size keeping the im2col tile within 32 KiB: a multiple of 24 pixels (at least 24, at
     /// most 504), which every GEMM microkernel's row count (2, 4, 6, 8) divides. A tile that is
@@ -143,6 +199,33 @@ public final class Conv2DInt8: @unchecked Sendable {
         }
         guard let scratch else { preconditionFailure("Conv2DInt8 needs im2col scratch") }
         precondition(tilePixels >= 1)
+        if let u = winogradWeights {
+            var args = mv_wino_args()
+            args.input = input
+            args.in_h = inputHeight
+            args.in_w = inputWidth
+            args.in_pixel_stride = ips
+            args.cin = inChannels
+            args.input_zero_point = inputZeroPoint
+            args.out = output
+            args.out_pixel_stride = ops
+            args.cout = outChannels
+            args.y0 = rows.lowerBound
+            args.y1 = rows.upperBound
+            args.packed = UnsafePointer(u)
+            args.kp = (inChannels + 1) / 2 * 2
+            args.bias = UnsafePointer(weights.biasPointer)
+            args.multiplier = UnsafePointer(weights.multiplierPointer)
+            args.shift = UnsafePointer(weights.shiftPointer)
+            args.output_zero_point = outputZeroPoint
+            args.clamp_min = clampMin
+            args.clamp_max = clampMax
+            args.lut = lookupTable
+            args.lut_stride = lookupTableStride
+            args.scratch = UnsafeMutableRawPointer(scratch)
+            mv_winograd3x3_avx2(&args)
+            return
+        }
         var t0 = p0
         while t0 < p1 {
             let t1 = min(p1, t0 + tilePixels)

@@ -127,9 +127,10 @@ public enum Int8KernelBenchmark {
         return Double(oh * ow * channels * 9) / t / 1e9
     }
 
-    /// GMAC/s of `Conv2DInt8` (im2col tiles of `recommendedTilePixels` + GEMM), one thread.
+    /// GMAC/s of `Conv2DInt8` (im2col tiles of `recommendedTilePixels` + GEMM, or Winograd where it
+    /// applies and `allowWinograd`), one thread, counting the direct convolution's multiply-adds.
     public static func conv2d(height: Int, width: Int, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int,
-                              isa: KernelISA = .best, minSeconds: Double = 0.2) -> Double {
+                              isa: KernelISA = .best, allowWinograd: Bool = true, minSeconds: Double = 0.2) -> Double {
         var seed: UInt32 = 4242
         func next() -> Int8 {
             seed = seed &* 1_103_515_245 &+ 12345
@@ -139,7 +140,8 @@ public enum Int8KernelBenchmark {
         let w = (0..<outChannels * inChannels * kernelSize * kernelSize).map { _ in max(next(), -127) }
         let conv = Conv2DInt8(weights: w, bias: nil, inChannels: inChannels, outChannels: outChannels,
                               kernelSize: kernelSize, stride: stride, inputZeroPoint: -4,
-                              requantization: RequantizationParameters(multiplier: 1 << 30, shift: 9), isa: isa)
+                              requantization: RequantizationParameters(multiplier: 1 << 30, shift: 9), isa: isa,
+                              allowWinograd: allowWinograd)
         let (oh, ow) = conv.outputSize(inputHeight: height, inputWidth: width)
         let tile = conv.recommendedTilePixels
         var scratch = [Int8](repeating: 0, count: max(1, conv.scratchSize(tilePixels: tile)))
@@ -180,12 +182,17 @@ public enum Int8KernelBenchmark {
             for isa in isas { line += " \(isa.rawValue) \(formatted(repackMicroseconds(n: n, k: k, columns: columns, isa: isa, minSeconds: minSeconds))) us" }
             lines.append(line)
         }
-        for (h, cin, cout, n, s) in [(256, 3, 16, 3, 2), (32, 64, 64, 3, 1), (16, 160, 80, 3, 1)] {
+        for (h, cin, cout, n, s) in [(256, 3, 16, 3, 2), (32, 96, 48, 3, 1), (32, 64, 64, 3, 1), (16, 160, 80, 3, 1)] {
             var line = "conv \(n)x\(n) \(h)x\(h)x\(cin)->\(cout) stride \(s):"
             for isa in isas {
                 let g = conv2d(height: h, width: h, inChannels: cin, outChannels: cout, kernelSize: n, stride: s, isa: isa,
                                minSeconds: minSeconds)
                 line += " \(isa.rawValue) \(formatted(g)) GMAC/s"
+                if isa == .avx2 && n == 3 && s == 1 {
+                    let d = conv2d(height: h, width: h, inChannels: cin, outChannels: cout, kernelSize: n, stride: s, isa: isa,
+                                   allowWinograd: false, minSeconds: minSeconds)
+                    line += " (avx2 direct \(formatted(d)))"
+                }
             }
             lines.append(line)
         }

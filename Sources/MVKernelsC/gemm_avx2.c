@@ -31,46 +31,6 @@ TAI void widen_rows(int16_t *panel, const int8_t *const *rows, size_t k0, size_t
     }
 }
 
-/// acc[2r + h] += sum over kpairs of panel pairs x packed B pairs (row r of the panel at r * kc).
-TAI void kloop(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, size_t kpairs) {
-    __m256i c[2 * MR];
-    for (int i = 0; i < 2 * MR; i++) c[i] = acc[i];
-    for (size_t i = 0; i < kpairs; i++) {
-        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + i * 32));
-        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + i * 32 + 16));
-        for (int r = 0; r < MR; r++) {
-            int32_t pr;
-            memcpy(&pr, panel + r * kc + 2 * i, 4);
-            const __m256i va = _mm256_set1_epi32(pr);
-            c[2 * r] = _mm256_add_epi32(c[2 * r], _mm256_madd_epi16(va, b0));
-            c[2 * r + 1] = _mm256_add_epi32(c[2 * r + 1], _mm256_madd_epi16(va, b1));
-        }
-    }
-    for (int i = 0; i < 2 * MR; i++) acc[i] = c[i];
-}
-
-/// kloop for a last column block of at most 8 columns (N = 20, 24, 40, ...): only acc[2r], the
-/// first 8 columns, so the block costs half a tile instead of a whole one.
-TAI void kloop_half(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, size_t kpairs) {
-    __m256i c[MR];
-    for (int r = 0; r < MR; r++) c[r] = acc[2 * r];
-    for (size_t i = 0; i < kpairs; i++) {
-        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + i * 32));
-        for (int r = 0; r < MR; r++) {
-            int32_t pr;
-            memcpy(&pr, panel + r * kc + 2 * i, 4);
-            c[r] = _mm256_add_epi32(c[r], _mm256_madd_epi16(_mm256_set1_epi32(pr), b0));
-        }
-    }
-    for (int r = 0; r < MR; r++) acc[2 * r] = c[r];
-}
-
-/// The K loop of one column block of nv valid columns.
-TAI void kloop_block(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, size_t kpairs, size_t nv) {
-    if (nv <= 8) kloop_half(acc, panel, kc, b, kpairs);
-    else kloop(acc, panel, kc, b, kpairs);
-}
-
 /// Requantises the 6x16 tile and stores rows [0, mr) columns [0, nv) at crow[r] + n0.
 TAI void store_q8(const __m256i *acc, const mv_gemm_args *p, size_t n0, int8_t *const *crow, int mr, size_t nv) {
     const rq_consts q0 = rq_prepare(p->multiplier + n0, p->shift + n0);

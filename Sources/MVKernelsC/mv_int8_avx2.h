@@ -3,6 +3,8 @@
 #define MV_INT8_AVX2_H
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
+#include "mv_int8.h"
 
 #define TA __attribute__((target("avx2")))
 #define TAI __attribute__((target("avx2"), always_inline)) static inline
@@ -84,6 +86,48 @@ TAI void mv_store16_lut_avx2(int8_t *dst, __m128i codes, const int8_t *lut, size
 TAI void mv_store16_avx2(int8_t *dst, __m128i codes, const int8_t *lut, size_t stride, size_t col0) {
     if (lut) mv_store16_lut_avx2(dst, codes, lut, stride, col0);
     else _mm_storeu_si128((__m128i *)dst, codes);
+}
+
+/// The GEMM's K loop (gemm_avx2.c, winograd_avx2.c): an MV_AVX2_MR x 16 tile of int32 accumulators
+/// over an int16 A panel (row r at panel + r * kc) and a packed int16 B block (k-pairs of 16 columns).
+/// acc[2r + h] += sum over kpairs of panel pairs x packed B pairs (row r of the panel at r * kc).
+TAI void kloop(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, size_t kpairs) {
+    __m256i c[2 * MV_AVX2_MR];
+    for (int i = 0; i < 2 * MV_AVX2_MR; i++) c[i] = acc[i];
+    for (size_t i = 0; i < kpairs; i++) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + i * 32));
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + i * 32 + 16));
+        for (int r = 0; r < MV_AVX2_MR; r++) {
+            int32_t pr;
+            memcpy(&pr, panel + r * kc + 2 * i, 4);
+            const __m256i va = _mm256_set1_epi32(pr);
+            c[2 * r] = _mm256_add_epi32(c[2 * r], _mm256_madd_epi16(va, b0));
+            c[2 * r + 1] = _mm256_add_epi32(c[2 * r + 1], _mm256_madd_epi16(va, b1));
+        }
+    }
+    for (int i = 0; i < 2 * MV_AVX2_MR; i++) acc[i] = c[i];
+}
+
+/// kloop for a last column block of at most 8 columns (N = 20, 24, 40, ...): only acc[2r], the
+/// first 8 columns, so the block costs half a tile instead of a whole one.
+TAI void kloop_half(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, size_t kpairs) {
+    __m256i c[MV_AVX2_MR];
+    for (int r = 0; r < MV_AVX2_MR; r++) c[r] = acc[2 * r];
+    for (size_t i = 0; i < kpairs; i++) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + i * 32));
+        for (int r = 0; r < MV_AVX2_MR; r++) {
+            int32_t pr;
+            memcpy(&pr, panel + r * kc + 2 * i, 4);
+            c[r] = _mm256_add_epi32(c[r], _mm256_madd_epi16(_mm256_set1_epi32(pr), b0));
+        }
+    }
+    for (int r = 0; r < MV_AVX2_MR; r++) acc[2 * r] = c[r];
+}
+
+/// The K loop of one column block of nv valid columns.
+TAI void kloop_block(__m256i *acc, const int16_t *panel, size_t kc, const int16_t *b, size_t kpairs, size_t nv) {
+    if (nv <= 8) kloop_half(acc, panel, kc, b, kpairs);
+    else kloop(acc, panel, kc, b, kpairs);
 }
 
 #endif

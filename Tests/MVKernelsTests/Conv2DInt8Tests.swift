@@ -9,6 +9,8 @@ final class Conv2DInt8Tests: XCTestCase {
         var zpIn: Int32, zpOut: Int32, clampMin: Int32, clampMax: Int32
         var requant: RequantizationParameters
         var lut: [Int8]?
+        /// One table per output channel (`lut` holds Cout × 256 entries, stride 256).
+        var lutPerChannel = false
 
         /// `denseInput`: pixel stride = Cin (the im2col fast path), else a random channel slice.
         init(_ rng: inout Int8TestRNG, h: Int, w: Int, cin: Int, cout: Int, n: Int, stride: Int, denseInput: Bool = false) {
@@ -49,15 +51,19 @@ final class Conv2DInt8Tests: XCTestCase {
                 } } }
                 let (m, s) = requant.pair(co)
                 var o = requantizeToInt8(Int32(acc), multiplier: m, shift: s, zeroPoint: zpOut, clampMin: clampMin, clampMax: clampMax)
-                if let lut { o = lut[Int(o) + 128] }
+                if let lut { o = lut[(lutPerChannel ? co * 256 : 0) + Int(o) + 128] }
                 out[(y * ow + x) * cout + co] = o
             } } }
             return out
         }
 
         func run(_ isa: KernelISA, tile: Int, split: Int) -> [Int8] {
-            let conv = Conv2DInt8(weights: weights, bias: bias, inChannels: cin, outChannels: cout, kernelSize: n,
-                                  stride: stride, inputZeroPoint: zpIn, requantization: requant, isa: isa)
+            run(Conv2DInt8(weights: weights, bias: bias, inChannels: cin, outChannels: cout, kernelSize: n,
+                           stride: stride, inputZeroPoint: zpIn, requantization: requant, isa: isa),
+                tile: tile, split: split)
+        }
+
+        func run(_ conv: Conv2DInt8, tile: Int, split: Int) -> [Int8] {
             let (oh, ow) = outSize
             var out = [Int8](repeating: 0x21, count: oh * ow * ops)
             var scratch = [Int8](repeating: 0, count: max(1, conv.scratchSize(tilePixels: tile)))
@@ -70,7 +76,7 @@ final class Conv2DInt8Tests: XCTestCase {
                                 conv.run(input: ip.baseAddress! + inOffset, inputHeight: h, inputWidth: w, inputPixelStride: ips,
                                          output: op.baseAddress! + outOffset, outputPixelStride: ops, outputZeroPoint: zpOut,
                                          clampMin: clampMin, clampMax: clampMax, lookupTable: lut == nil ? nil : lp.baseAddress,
-                                         rows: r, scratch: sp.baseAddress!, tilePixels: tile)
+                                         lookupTableStride: lutPerChannel ? 256 : 0, rows: r, scratch: sp.baseAddress!, tilePixels: tile)
                             }
                         }
                     }
@@ -125,5 +131,54 @@ final class Conv2DInt8Tests: XCTestCase {
                 XCTAssertEqual(c.run(isa, tile: tile, split: split), c.run(.reference, tile: rng.int(1, 40), split: rng.int(0, 5)), "\(isa) case \(i) \(s)")
             }
         }
+    }
+
+    /// The AVX2 Winograd F(2×2, 3×3) path (3×3, stride 1, Cin ≥ 16) against the reference: odd and
+    /// even sizes (partial 2×2 tiles), single rows and columns, Cin not a multiple of 16 or odd,
+    /// Cout of at most 8 and not a multiple of 16, per-channel tables, row ranges starting at odd
+    /// rows, blocks of tiles spanning several tile rows; and Cin = 3584 (MV_WINO_MAX_CIN) with every
+    /// input and weight at ±128/127, where 4·Σ w·x comes within 2% of 2³¹: the exactness bound.
+    func testWinogradMatchesReference() {
+        guard KernelISA.available.contains(.avx2) else {
+            print("SKIP testWinogradMatchesReference: this CPU has no AVX2")
+            return
+        }
+        var rng = Int8TestRNG(seed: 33)
+        let shapes: [(h: Int, w: Int, cin: Int, cout: Int)] = [
+            (1, 1, 16, 1), (2, 2, 16, 16), (3, 5, 17, 9), (7, 6, 33, 40), (9, 9, 48, 48), (1, 13, 31, 33),
+            (13, 1, 24, 3), (6, 6, 16, 8), (11, 14, 96, 48), (5, 7, 160, 80), (4, 3, 1000, 17), (16, 16, 64, 20)]
+        for (i, s) in shapes.enumerated() {
+            var c = Case(&rng, h: s.h, w: s.w, cin: s.cin, cout: s.cout, n: 3, stride: 1)
+            if i % 2 == 1 {
+                c.lutPerChannel = true
+                c.lut = rng.int8s(256 * s.cout)
+            }
+            let wino = Conv2DInt8(weights: c.weights, bias: c.bias, inChannels: c.cin, outChannels: c.cout, kernelSize: 3,
+                                  stride: 1, inputZeroPoint: c.zpIn, requantization: c.requant, isa: .avx2)
+            XCTAssertTrue(wino.usesWinograd, "case \(i)")
+            let want = c.run(.reference, tile: 7, split: 0)
+            for split in Set([0, 1, s.h / 2, s.h - 1, rng.int(0, s.h)]) {
+                XCTAssertEqual(c.run(wino, tile: 24, split: split), want, "case \(i) \(s) split \(split)")
+            }
+        }
+        // The bound: Cin = MV_WINO_MAX_CIN, inputs and padding at an extreme, weights ±128/127.
+        var c = Case(&rng, h: 3, w: 4, cin: 3584, cout: 5, n: 3, stride: 1)
+        for sign in [Int8(-128), 127] {
+            c.input = [Int8](repeating: sign, count: c.input.count)
+            c.zpIn = Int32(sign)
+            c.weights = (0..<c.weights.count).map { $0 % 7 == 0 ? 127 : (sign == -128 ? -128 : 127) }
+            c.bias = nil
+            c.requant = RequantizationParameters(multipliers: [1 << 30], shifts: [0])  // acc / 2: any error saturates
+            c.lut = nil
+            let wino = Conv2DInt8(weights: c.weights, bias: nil, inChannels: c.cin, outChannels: c.cout, kernelSize: 3,
+                                  stride: 1, inputZeroPoint: c.zpIn, requantization: c.requant, isa: .avx2)
+            XCTAssertTrue(wino.usesWinograd)
+            XCTAssertEqual(c.run(wino, tile: 24, split: 1), c.run(.reference, tile: 7, split: 0), "extreme \(sign)")
+        }
+        // Beyond the bound the direct path runs.
+        let wide = Conv2DInt8(weights: [Int8](repeating: 1, count: 4 * 3585 * 9), bias: nil, inChannels: 3585, outChannels: 4,
+                              kernelSize: 3, stride: 1, inputZeroPoint: 0, requantization: RequantizationParameters(multipliers: [1 << 30], shifts: [1]),
+                              isa: .avx2)
+        XCTAssertFalse(wide.usesWinograd)
     }
 }

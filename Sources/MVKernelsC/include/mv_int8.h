@@ -94,6 +94,38 @@ typedef struct mv_dw_args {
 void mv_dw3x3_avx2(const mv_dw_args *args);
 void mv_dw3x3_neon(const mv_dw_args *args);
 
+// Exact integer Winograd F(2x2, 3x3) for a 3x3, stride 1, padding 1 convolution (NHWC), output
+// rows [y0, y1), AVX2. With G' = 2G the transformed weights U = G' g G'^T are integers (|U| <= 9 *
+// 128), the transformed inputs V = B^T d B too (|V| <= 4 * 128, both int16), and A^T (U . V) A is
+// exactly 4 * sum_k w * x: int32 arithmetic wraps, but the result fits (Cin <= MV_WINO_MAX_CIN), so
+// it is the direct convolution's accumulator bit for bit; bias, requantisation, clamp and table
+// follow as in the GEMM (the same bias, multiplier and shift arrays, natural order).
+// Padding taps read the input zero point, as im2col does.
+#define MV_WINO_MAX_CIN 3584
+#define MV_WINO_TILES 24  // 2x2-output tiles per block (a multiple of MV_AVX2_MR)
+
+typedef struct mv_wino_args {
+    const int8_t *input;
+    size_t in_h, in_w;              ///< output size too (stride 1, padding 1)
+    ptrdiff_t in_pixel_stride;      ///< >= cin
+    size_t cin;
+    int32_t input_zero_point;
+    int8_t *out;
+    ptrdiff_t out_pixel_stride;     ///< >= cout
+    size_t cout, y0, y1;
+    const int16_t *packed;          ///< [16 positions][round_up(cout, 16) * kp], AVX2 B layout
+    size_t kp;                      ///< cin rounded up to even
+    const int32_t *bias, *multiplier, *shift;  ///< [round_up(cout, 16)]
+    int32_t output_zero_point, clamp_min, clamp_max;
+    const int8_t *lut;
+    size_t lut_stride;
+    void *scratch;                  ///< mv_winograd3x3_scratch_bytes(cin, cout) bytes, 64-aligned
+} mv_wino_args;
+
+/// Scratch bytes of one mv_winograd3x3_avx2 call (a multiple of 64).
+size_t mv_winograd3x3_scratch_bytes(size_t cin, size_t cout);
+void mv_winograd3x3_avx2(const mv_wino_args *args);
+
 /// Packs B (element (n, k) at src[n * n_stride + k * k_stride]) into the layout (nr, kr, K padded
 /// to kp; int16 elements when `wide`) at dst, which must be zeroed beforehand; writes the column
 /// sums to sums[0 ..< n]. Returns 1 when some element is -128.
