@@ -11,18 +11,18 @@ public final class Conv2DInt8: @unchecked Sendable {
     public let kernelSize: Int
     public let stride: Int
     public let inputZeroPoint: Int32
-    /// The packed weights (their ISA is the one the GEMM runs).
-    public let weights: PackedInt8Matrix
+    /// The packed weights of the im2col + GEMM path (their ISA is the one the GEMM runs); nil where
+    /// the Winograd path runs instead.
+    public let weights: PackedInt8Matrix?
 
     /// Reduction length of the GEMM: kernelSize² · inChannels.
     public var k: Int { kernelSize * kernelSize * inChannels }
 
-    /// Winograd F(2×2, 3×3) weights U = G′gG′ᵀ (G′ = 2G, integers), 16 positions each packed like an
-    /// AVX2 GEMM's B (Cout × Cin, int16): set for 3×3 stride-1 convolutions packed for AVX2 with
-    /// 16…MV_WINO_MAX_CIN input channels, where it is exact and 2.25 times fewer multiply-adds.
-    let winogradWeights: UnsafeMutablePointer<Int16>?
+    /// The Winograd F(2×2, 3×3) operands, for 3×3 stride-1 convolutions on AVX2 with 16…3584 input
+    /// channels (`WinogradConv3x3Weights.applies`): exact, and 2.25 times fewer multiply-adds.
+    let winograd: WinogradConv3x3Weights?
     /// Whether `run` uses the Winograd path (for tests and benchmarks).
-    public var usesWinograd: Bool { winogradWeights != nil }
+    public var usesWinograd: Bool { winograd != nil }
 
     /// - Parameters:
     ///   - weights: `[Cout][Cin][n][n]` int8 (PyTorch layout), symmetric per output channel.
@@ -40,6 +40,13 @@ public final class Conv2DInt8: @unchecked Sendable {
         self.stride = stride
         self.inputZeroPoint = inputZeroPoint
         let n = kernelSize, k = n * n * inChannels
+        if allowWinograd && WinogradConv3x3Weights.applies(kernelSize: n, stride: stride, inChannels: inChannels, isa: isa) {
+            winograd = WinogradConv3x3Weights(weights: w, bias: bias, inChannels: inChannels, outChannels: outChannels,
+                                              inputZeroPoint: inputZeroPoint, requantization: requantization)
+            weights = nil
+            return
+        }
+        winograd = nil
         // Reorder to [Cout][ky][kx][Cin] so an im2col row is n·n runs of Cin contiguous channels.
         let reordered = UnsafeMutablePointer<Int8>.allocate(capacity: outChannels * k)
         defer { reordered.deallocate() }
@@ -52,52 +59,8 @@ public final class Conv2DInt8: @unchecked Sendable {
                 }
             }
         }
-        self.weights = PackedInt8Matrix(rows: UnsafePointer(reordered), rowStride: k, n: outChannels, k: k, bias: bias,
-                                        aZeroPoint: inputZeroPoint, requantization: requantization, isa: isa)
-        if allowWinograd && weights.isa == .avx2 && n == 3 && stride == 1
-            && inChannels >= 16 && inChannels <= Int(MV_WINO_MAX_CIN) {
-            winogradWeights = Self.winogradPack(w, inChannels: inChannels, outChannels: outChannels)
-        } else {
-            winogradWeights = nil
-        }
-    }
-
-    deinit { winogradWeights?.deallocate() }
-
-    /// U = G′gG′ᵀ for every (co, ci) of `[Cout][Cin][3][3]` weights, G′ = [2 0 0; 1 1 1; 1 −1 1; 0 0 2]
-    /// (|U| ≤ 9·128), stored for position q = 4i + j at `q·Np·Kp + (co/16)·16·Kp + (ci/2)·32 + (co%16)·2
-    /// + ci%2` (Np = Cout rounded up to 16, Kp = Cin rounded up to even; padding zero).
-    static func winogradPack(_ w: UnsafePointer<Int8>, inChannels cin: Int, outChannels cout: Int) -> UnsafeMutablePointer<Int16> {
-        let np = (cout + 15) / 16 * 16, kp = (cin + 1) / 2 * 2
-        let count = 16 * np * kp
-        let u = UnsafeMutablePointer<Int16>.allocate(capacity: count)
-        u.initialize(repeating: 0, count: count)
-        for co in 0..<cout {
-            for ci in 0..<cin {
-                let g = w + (co * cin + ci) * 9
-                // t = G′g (4×3), then U = tG′ᵀ (4×4): row i of U is [2t0, t0+t1+t2, t0−t1+t2, 2t2] for
-                // row i of t.
-                func t(_ i: Int, _ c: Int) -> Int32 {
-                    let g0 = Int32(g[c]), g1 = Int32(g[3 + c]), g2 = Int32(g[6 + c])  // column c of g
-                    switch i {
-                    case 0: return 2 * g0
-                    case 1: return g0 + g1 + g2
-                    case 2: return g0 - g1 + g2
-                    default: return 2 * g2
-                    }
-                }
-                for i in 0..<4 {
-                    let t0 = t(i, 0), t1 = t(i, 1), t2 = t(i, 2)
-                    let row = (2 * t0, t0 + t1 + t2, t0 - t1 + t2, 2 * t2)
-                    let base = (4 * i) * np * kp + (co / 16) * 16 * kp + (ci / 2) * 32 + (co % 16) * 2 + ci % 2
-                    u[base] = Int16(row.0)
-                    u[base + np * kp] = Int16(row.1)
-                    u[base + 2 * np * kp] = Int16(row.2)
-                    u[base + 3 * np * kp] = Int16(row.3)
-                }
-            }
-        }
-        return u
+        weights = PackedInt8Matrix(rows: UnsafePointer(reordered), rowStride: k, n: outChannels, k: k, bias: bias,
+                                   aZeroPoint: inputZeroPoint, requantization: requantization, isa: isa)
     }
 
     /// Convenience: weights `[Cout][Cin][n][n]` and bias as arrays.
@@ -134,7 +97,7 @@ public final class Conv2DInt8: @unchecked Sendable {
 
     /// Bytes of scratch `run` needs for tiles of `tilePixels` output pixels (0 when pointwise).
     public func scratchSize(tilePixels: Int) -> Int {
-        if usesWinograd { return mv_winograd3x3_scratch_bytes(inChannels, outChannels) }
+        if let winograd { return winograd.scratchBytes }
         return isPointwise ? 0 : (tilePixels * k + 63) & ~63
     }
 
@@ -189,6 +152,16 @@ public final class Conv2DInt8: @unchecked Sendable {
         let ips = inputPixelStride ?? inChannels, ops = outputPixelStride ?? outChannels
         precondition(ips >= inChannels && ops >= outChannels)
         guard !rows.isEmpty else { return }
+        if let winograd {
+            guard let scratch else { preconditionFailure("Conv2DInt8 needs Winograd scratch") }
+            winograd.run(input: input, inputHeight: inputHeight, inputWidth: inputWidth, inputPixelStride: ips,
+                         inputZeroPoint: inputZeroPoint, output: output, outputPixelStride: ops,
+                         outputZeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax,
+                         lookupTable: lookupTable, lookupTableStride: lookupTableStride, rows: rows,
+                         scratch: UnsafeMutableRawPointer(scratch))
+            return
+        }
+        guard let weights else { preconditionFailure("Conv2DInt8 has neither GEMM nor Winograd weights") }
         let p0 = rows.lowerBound * ow, p1 = rows.upperBound * ow
         if isPointwise {
             Int8GEMM.run(a: input + p0 * ips, aRows: .strided(ips), m: p1 - p0, k: k, b: weights,
@@ -199,33 +172,6 @@ public final class Conv2DInt8: @unchecked Sendable {
         }
         guard let scratch else { preconditionFailure("Conv2DInt8 needs im2col scratch") }
         precondition(tilePixels >= 1)
-        if let u = winogradWeights {
-            var args = mv_wino_args()
-            args.input = input
-            args.in_h = inputHeight
-            args.in_w = inputWidth
-            args.in_pixel_stride = ips
-            args.cin = inChannels
-            args.input_zero_point = inputZeroPoint
-            args.out = output
-            args.out_pixel_stride = ops
-            args.cout = outChannels
-            args.y0 = rows.lowerBound
-            args.y1 = rows.upperBound
-            args.packed = UnsafePointer(u)
-            args.kp = (inChannels + 1) / 2 * 2
-            args.bias = UnsafePointer(weights.biasPointer)
-            args.multiplier = UnsafePointer(weights.multiplierPointer)
-            args.shift = UnsafePointer(weights.shiftPointer)
-            args.output_zero_point = outputZeroPoint
-            args.clamp_min = clampMin
-            args.clamp_max = clampMax
-            args.lut = lookupTable
-            args.lut_stride = lookupTableStride
-            args.scratch = UnsafeMutableRawPointer(scratch)
-            mv_winograd3x3_avx2(&args)
-            return
-        }
         var t0 = p0
         while t0 < p1 {
             let t1 = min(p1, t0 + tilePixels)
