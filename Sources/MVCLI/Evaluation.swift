@@ -28,7 +28,7 @@ struct EvaluationResult {
 func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, threads: Int, label: String) throws
     -> EvaluationResult
 {
-    let pre = try model.preprocessor(size: size)
+    let pre = try model.checkedPreprocessor(size: size)
     let n = dataset.count
     guard n > 0 else { throw InputError("no images to evaluate") }
     let runners = try (0..<threads).map { _ in try model.makeRunner(threads: 1) }

@@ -16,11 +16,20 @@ protocol ModelRunner: AnyObject {
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into: UnsafeMutableBufferPointer<Float>)
 }
 
+/// Network input sizes are checked before anything is allocated for them.
+func checkInputSize(_ h: Int, _ w: Int) throws {
+    guard h >= 1, w >= 1, h <= 4096, w <= 4096, h * w <= 2048 * 2048 else {
+        throw InputError("input size \(h)×\(w) is outside the supported range (sides 1…4096, at most 4 megapixels)")
+    }
+}
+
 extension ModelRunner {
     /// `logits`, or an error when any is NaN or infinite: a float checkpoint whose weights are
     /// finite but huge (or a preprocessor whose rescale factor is) overflows, and printing
-    /// "nan%" with exit 0 would hide it.
+    /// "nan%" with exit 0 would hide it. The input size is checked first: without a centre crop
+    /// a preprocessor's output size follows each image.
     func finiteLogits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> [Float] {
+        try checkInputSize(height, width)
         let logits = logits(nchw: nchw, height: height, width: width)
         guard logits.allSatisfy(\.isFinite) else {
             throw InputError("\(modelPath): the model's outputs are not finite (NaN or infinity): its weights or preprocessing overflow float32")
@@ -101,6 +110,16 @@ final class LoadedModel {
     func preprocessor(size: (Int, Int)?) throws -> Preprocessor {
         var p = try preprocessorConfig.map { try Preprocessor(config: $0) } ?? Preprocessor()
         if let size { p.targetSize = ImageSize(height: size.0, width: size.1) }
+        return p
+    }
+
+    /// The image pipeline, after checking the size it gives every image (`size`, else the
+    /// preprocessor's centre crop) against the network's range before any image is decoded: a
+    /// config may ask for crops up to 8192 a side, and a float run at 8000×8000 needs a 2 GB arena.
+    func checkedPreprocessor(size: (Int, Int)?) throws -> Preprocessor {
+        if let size { try checkInputSize(size.0, size.1) }
+        let p = try preprocessor(size: size)
+        if size == nil && p.doCenterCrop { try checkInputSize(p.cropSize.height, p.cropSize.width) }
         return p
     }
 

@@ -128,6 +128,33 @@ final class MalformedCheckpointTests: XCTestCase {
         XCTAssertFalse(FileSystem.exists(dir.file("out2.safetensors")))
     }
 
+    /// A preprocessor config may ask for crops up to 8192 a side, but the networks run at most 4096
+    /// a side and 4 megapixels: classify, eval and infer refuse such a crop before decoding any
+    /// image (a float run at 8000×8000 died allocating a 2 GB arena), `--size` overrides it, and
+    /// without a crop (the size then follows each image) the run itself refuses the size.
+    func testHugePreprocessorSizeIsRefused() throws {
+        var pre = try JSON.parse(try FileSystem.read(dir.file("preprocessor_config.json"))).object!
+        func write(_ key: String, _ value: JSON) throws {
+            if let i = pre.firstIndex(where: { $0.0 == key }) { pre[i].1 = value } else { pre.append((key, value)) }
+            try FileSystem.writeAtomically(dir.file("preprocessor_config.json"), bytes: Array(JSON.object(pre).serialized().utf8))
+        }
+        try write("crop_size", .object([("height", 8000), ("width", 8000)]))
+        try write("size", .object([("shortest_edge", 8000)]))
+        let image = FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib/cat/0000.jpg")
+        let val = FileSystem.join(SharedFixtures.packageRoot, "Calibration/val")
+        let out = dir.file("out.safetensors")
+        XCTAssertEqual(CLI.main(["classify", "--model", dir.path, image]), 2)
+        XCTAssertEqual(CLI.main(["eval", "--model", dir.path, "--images", val, "--limit", "2"]), 2)
+        XCTAssertEqual(CLI.main(["infer", "--model", dir.path, "--images", image, "--output", out]), 2)
+        XCTAssertFalse(FileSystem.exists(out))
+        XCTAssertEqual(CLI.main(["classify", "--model", dir.path, "--size", "64x64", image]), 0)
+        // No crop: a 32×32 image resized to a 2100 shortest edge is 4.4 megapixels.
+        try write("do_center_crop", false)
+        try write("size", .object([("shortest_edge", 2100)]))
+        XCTAssertEqual(CLI.main(["infer", "--model", dir.path, "--images", image, "--output", out]), 2)
+        XCTAssertFalse(FileSystem.exists(out))
+    }
+
     func testConfigInconsistentWithWeights() throws {
         var config = try JSON.parse(try FileSystem.read(dir.file("config.json"))).object!
         let i = config.firstIndex { $0.0 == "hidden_sizes" }!

@@ -19,8 +19,7 @@ let classifyCommand = Command(
     let k = try args.int("--top", default: 5, range: 1...100_000)
     let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)
     let size = try args.size("--size")
-    if let size { try checkInputSize(size.0, size.1) }
-    let pre = try model.preprocessor(size: size)
+    let pre = try model.checkedPreprocessor(size: size)
     let runner = try model.makeRunner(threads: threads)
     var results: [JSON] = []
     for path in args.positional {

@@ -52,8 +52,7 @@ let inferCommand = Command(
         source = spec
     } else if let paths = args.values["--images"] {
         let size = try args.size("--size")
-        if let size { try checkInputSize(size.0, size.1) }
-        let pre = try model.preprocessor(size: size)
+        let pre = try model.checkedPreprocessor(size: size)
         var items: [String] = []
         for p in paths {
             // Each path given must yield images: one that does not (not an image, an empty folder)

@@ -54,10 +54,3 @@ extension String {
         hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
     }
 }
-
-/// Input sizes are checked before anything is allocated for them.
-func checkInputSize(_ h: Int, _ w: Int) throws {
-    guard h >= 1, w >= 1, h <= 4096, w <= 4096, h * w <= 2048 * 2048 else {
-        throw InputError("input size \(h)×\(w) is outside the supported range (sides 1…4096, at most 4 megapixels)")
-    }
-}
