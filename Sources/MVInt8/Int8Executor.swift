@@ -243,8 +243,7 @@ public final class Int8Executor {
                 let scratch = plan.arena.allocate(Int8.self, scratchBytes * threads)
                 // Grain by work, not pixels: a row of the 32×32 fusion convolution is ~1.8 M
                 // multiply-adds, and a pixel-count grain (2048 / ow) put all its rows in one task.
-                // Winograd computes rows in pairs: a task of one row would compute two.
-                parallel(oh, grain: max(d.usesWinograd ? 2 : 1, 32768 / max(1, ow * d.k * l.outChannels)),
+                parallel(oh, grain: max(d.rowGranularity, 32768 / max(1, ow * d.k * l.outChannels)),
                          DenseConvStep(kernel: d, x: x, out: out, stage: o, table: table, scratch: scratch,
                                        scratchBytes: scratchBytes, tilePixels: tile))
                 plan.arena.release(to: mark)

@@ -19,7 +19,6 @@ extension RowAddressing {
 }
 
 extension Int8Executor {
-
     /// Input quantisation of a range of pixels, every channel: q = clamp(round(x · inverseScale) + z,
     /// −128, 127), rounding half to even by the 1.5·2²³ trick (no libm call on baseline x86-64),
     /// NaN giving −128. The clamp is applied to x / s, to [−128 − z, 127 − z], before rounding: the
@@ -58,6 +57,7 @@ extension Int8Executor {
             }
         }
     }
+
     /// An int8-output GEMM (pointwise convolution, linear layer) over a range of rows.
     struct GEMMStep: ParallelRangeJob, @unchecked Sendable {
         let a: UnsafeMutablePointer<Int8>, aRows: RowAddressing, k: Int

@@ -23,6 +23,9 @@ public final class Conv2DInt8: @unchecked Sendable {
     let winograd: WinogradConv3x3Weights?
     /// Whether `run` uses the Winograd path (for tests and benchmarks).
     public var usesWinograd: Bool { winograd != nil }
+    /// The fewest output rows worth giving one `run` call: Winograd computes rows in pairs, so a
+    /// call for one row computes two.
+    public var rowGranularity: Int { usesWinograd ? 2 : 1 }
 
     /// - Parameters:
     ///   - weights: `[Cout][Cin][n][n]` int8 (PyTorch layout), symmetric per output channel.

@@ -11,10 +11,12 @@
 
 static size_t wino_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
+/// Bytes of the scratch's first part, the 16 int16 V panels (the int32 M block follows).
+static size_t wino_v_bytes(size_t kp) { return wino_round_up(16 * MV_WINO_TILES * kp * sizeof(int16_t), 64); }
+
 size_t mv_winograd3x3_scratch_bytes(size_t cin, size_t cout) {
     const size_t kp = wino_round_up(cin, 2), np = wino_round_up(cout, MV_AVX2_NR);
-    return wino_round_up(16 * MV_WINO_TILES * kp * sizeof(int16_t), 64) +
-           wino_round_up(MV_WINO_TILES * 16 * np * sizeof(int32_t), 64);
+    return wino_v_bytes(kp) + wino_round_up(MV_WINO_TILES * 16 * np * sizeof(int32_t), 64);
 }
 
 #if defined(__x86_64__)
@@ -129,7 +131,7 @@ TA void mv_winograd3x3_avx2(const mv_wino_args *p) {
     if (p->y0 >= p->y1) return;
     const size_t w = p->in_w, kp = p->kp, np = (p->cout + NR - 1) / NR * NR;
     int16_t *v = (int16_t *)p->scratch;
-    int32_t *m = (int32_t *)((char *)p->scratch + wino_round_up(16 * TB * kp * sizeof(int16_t), 64));
+    int32_t *m = (int32_t *)((char *)p->scratch + wino_v_bytes(kp));
     const size_t tw = (w + 1) / 2, ty0 = p->y0 / 2, ty1 = (p->y1 - 1) / 2;
     const size_t tiles = (ty1 - ty0 + 1) * tw;
     for (size_t t0 = 0; t0 < tiles; t0 += TB) {

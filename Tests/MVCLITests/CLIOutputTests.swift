@@ -24,7 +24,7 @@ final class CLIOutputTests: XCTestCase {
     /// it (calibrating takes seconds; the tests used to calibrate one each). Lives in its own
     /// directory, removed after the last test of the class.
     static let calibratedDirectory = TemporaryDirectory()
-    static let calibratedModel: Int32 = CLI.main(["calibrate", "--model", SharedFixtures.defaultModel,
+    static let calibrationExitCode: Int32 = CLI.main(["calibrate", "--model", SharedFixtures.defaultModel,
                                                   "--images", FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib"),
                                                   "--count", "4", "--method", "minmax", "--report-images", "0", "--no-eval",
                                                   "--threads", "1", "--output", calibratedDirectory.file("m.mvq")])
@@ -35,8 +35,8 @@ final class CLIOutputTests: XCTestCase {
 
     /// The shared calibrated model's path (failing the test if calibration failed).
     func calibrated() throws -> String {
-        try XCTUnwrap(Self.calibratedModel == 0 ? Self.calibratedDirectory.file("m.mvq") : nil,
-                      "calibrating the shared test model exited with \(Self.calibratedModel)")
+        try XCTUnwrap(Self.calibrationExitCode == 0 ? Self.calibratedDirectory.file("m.mvq") : nil,
+                      "calibrating the shared test model exited with \(Self.calibrationExitCode)")
     }
 
     /// bench --layers charges each produced tensor its time (for a model's profile), in execution
