@@ -1,17 +1,18 @@
 // swift-tools-version:6.0
 // mvquant: an integer-only int8 runtime for MobileViT. No package dependencies.
 //
-// Layers (each depends only on those above it):
+// Modules, each depending only on modules listed before it (the `dependencies` below say which):
+//   MVKernelsC  the ISA-specific inner loops Swift cannot name (one C file per ISA)
+//   MVKernels   int8/float kernels, reference + SIMD, run-time dispatch; knows nothing of
+//               models or files
 //   MVFormats   safetensors, JSON, the .mvq container, mapped files
-//   MVImage     JPEG/PNG/PPM decoding, MobileViT preprocessing, datasets
-//   MVModel     MobileViT configuration, graph description, checkpoint binding
-//   MVFloat     float32 reference executor (NHWC)
-//   MVQuant     calibration observers and the int8 compiler (.mvq writer)
-//   MVInt8      int8 executor (.mvq loader, memory plan, threads)
-//   MVKernels   int8/float kernels, reference + SIMD, run-time dispatch
-//               (knows nothing of models or files); MVKernelsC holds the
-//               ISA-specific inner loops Swift cannot name.
-//   MVCLI       the `mvquant` command line
+//   MVImage     JPEG/PNG/PPM decoding, MobileViT preprocessing, datasets        (MVFormats)
+//   MVModel     MobileViT configuration and graph, the operator list every executor
+//               interprets (`Network`), checkpoints, the .mvq records            (MVFormats)
+//   MVFloat     float32 reference executor (NHWC)                                (MVModel, MVKernels)
+//   MVInt8      int8 executor (.mvq loader, memory plan, threads)                (MVModel, MVKernels)
+//   MVQuant     calibration, the int8 compiler (.mvq writer), error reports      (MVFloat, MVInt8)
+//   MVCLI       the `mvquant` command line                                       (all of the above)
 import PackageDescription
 
 let package = Package(
@@ -26,8 +27,8 @@ let package = Package(
         .target(name: "MVImage", dependencies: ["MVFormats"]),
         .target(name: "MVModel", dependencies: ["MVFormats"]),
         .target(name: "MVFloat", dependencies: ["MVModel", "MVKernels"]),
-        .target(name: "MVQuant", dependencies: ["MVModel", "MVFloat", "MVInt8", "MVFormats", "MVKernels"]),
         .target(name: "MVInt8", dependencies: ["MVModel", "MVFormats", "MVKernels"]),
+        .target(name: "MVQuant", dependencies: ["MVModel", "MVFloat", "MVInt8", "MVFormats", "MVKernels"]),
         .target(name: "MVCLI", dependencies: ["MVFormats", "MVImage", "MVModel", "MVFloat", "MVQuant", "MVInt8", "MVKernels"]),
         .executableTarget(name: "mvquant", dependencies: ["MVCLI"]),
         .testTarget(name: "MVFormatsTests", dependencies: ["MVFormats", "TestSupport"]),

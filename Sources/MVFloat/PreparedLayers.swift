@@ -3,9 +3,7 @@ import MVModel
 
 /// A convolution with BatchNorm folded and weights packed for the float kernels.
 struct PreparedConv {
-    enum Kind { case pointwise, depthwise, dense }
     let layer: ConvLayer
-    let kind: Kind
     /// Packed GEMM panels (pointwise, dense) or [k][k][C] taps (depthwise).
     let weights: [Float]
     let bias: [Float]
@@ -16,20 +14,19 @@ struct PreparedConv {
         self.layer = layer
         activation = PreparedConv.kernelActivation(layer.activation)
         let cin = layer.inChannels, cout = layer.outChannels, k = layer.kernel
-        if layer.isDepthwise {
+        switch layer.form {
+        case .depthwise:
             precondition(k == 3, "depthwise convolutions are 3×3 in MobileViT")
-            kind = .depthwise
             var taps = [Float](repeating: 0, count: 9 * cout)
             for c in 0..<cout { for t in 0..<9 { taps[t * cout + c] = folded.weight[c * 9 + t] } }
             weights = taps
             bias = folded.bias
-        } else if k == 1 {
-            kind = .pointwise
+        case .pointwise:
             weights = folded.weight.withUnsafeBufferPointer { Float32Kernels.packB($0.baseAddress!, n: cout, k: cin) }
             bias = Float32Kernels.padBias(folded.bias, n: cout)
-        } else {
+        case .dense, .grouped:
+            precondition(layer.groups == 1, "grouped convolutions are not supported")
             // im2col order is (ky, kx, c): reorder [o][c][ky][kx] to rows of that order.
-            kind = .dense
             let kk = k * k * cin
             var rows = [Float](repeating: 0, count: cout * kk)
             for o in 0..<cout {
@@ -80,67 +77,19 @@ struct PreparedLayerNorm {
     }
 }
 
-struct PreparedTransformerLayer {
-    let layer: TransformerLayer
-    let ln1: PreparedLayerNorm
-    let q: PreparedLinear
-    let k: PreparedLinear
-    let v: PreparedLinear
-    let attentionOutput: PreparedLinear
-    let ln2: PreparedLayerNorm
-    let fc1: PreparedLinear
-    let fc2: PreparedLinear
+/// An operator's weights prepared for the float kernels (none for operators without weights).
+enum PreparedOperator {
+    case conv(PreparedConv)
+    case linear(PreparedLinear)
+    case layerNorm(PreparedLayerNorm)
+    case none
 
-    init(_ t: TransformerLayer, checkpoint c: Checkpoint) {
-        layer = t
-        ln1 = PreparedLayerNorm(t.layerNormBefore, checkpoint: c)
-        q = PreparedLinear(t.query, checkpoint: c)
-        k = PreparedLinear(t.key, checkpoint: c)
-        v = PreparedLinear(t.value, checkpoint: c)
-        attentionOutput = PreparedLinear(t.attentionOutput, checkpoint: c)
-        ln2 = PreparedLayerNorm(t.layerNormAfter, checkpoint: c)
-        fc1 = PreparedLinear(t.intermediate, checkpoint: c)
-        fc2 = PreparedLinear(t.output, checkpoint: c)
+    init(_ op: Operator, checkpoint: Checkpoint) {
+        switch op.kind {
+        case let .conv(l): self = .conv(PreparedConv(l, checkpoint: checkpoint))
+        case let .linear(l, _), let .classifier(l): self = .linear(PreparedLinear(l, checkpoint: checkpoint))
+        case let .layerNorm(l): self = .layerNorm(PreparedLayerNorm(l, checkpoint: checkpoint))
+        default: self = .none
+        }
     }
-}
-
-struct PreparedInvertedResidual {
-    let block: InvertedResidual
-    let expand: PreparedConv
-    let depthwise: PreparedConv
-    let reduce: PreparedConv
-
-    init(_ b: InvertedResidual, checkpoint c: Checkpoint) {
-        block = b
-        expand = PreparedConv(b.expand, checkpoint: c)
-        depthwise = PreparedConv(b.depthwise, checkpoint: c)
-        reduce = PreparedConv(b.reduce, checkpoint: c)
-    }
-}
-
-struct PreparedMobileViTBlock {
-    let block: MobileViTBlock
-    let downsampling: PreparedInvertedResidual?
-    let convKxK: PreparedConv
-    let conv1x1: PreparedConv
-    let transformer: [PreparedTransformerLayer]
-    let layerNorm: PreparedLayerNorm
-    let projection: PreparedConv
-    let fusion: PreparedConv
-
-    init(_ b: MobileViTBlock, checkpoint c: Checkpoint) {
-        block = b
-        downsampling = b.downsampling.map { PreparedInvertedResidual($0, checkpoint: c) }
-        convKxK = PreparedConv(b.convKxK, checkpoint: c)
-        conv1x1 = PreparedConv(b.conv1x1, checkpoint: c)
-        transformer = b.transformer.map { PreparedTransformerLayer($0, checkpoint: c) }
-        layerNorm = PreparedLayerNorm(b.layerNorm, checkpoint: c)
-        projection = PreparedConv(b.projection, checkpoint: c)
-        fusion = PreparedConv(b.fusion, checkpoint: c)
-    }
-}
-
-enum PreparedStage {
-    case mobileNet(name: String, blocks: [PreparedInvertedResidual])
-    case mobileViT(PreparedMobileViTBlock)
 }

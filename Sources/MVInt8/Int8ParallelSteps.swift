@@ -146,33 +146,35 @@ extension Int8Executor {
     }
 
     /// Attention for a range of (position in patch, head) tasks: QKᵀ in int32, integer softmax,
-    /// P·V, each worker in its own scratch.
+    /// P·V, each worker in its own scratch. Q, K, V and the context are in unfolded token order.
     struct AttentionStep: ParallelRangeJob, @unchecked Sendable {
-        let buffers: TransformerBuffers
+        let q, k, v, context: UnsafeMutablePointer<Int8>
+        /// tokens² per worker.
+        let scores: UnsafeMutablePointer<Int32>
+        let probs: UnsafeMutablePointer<Int8>
+        let softmaxScratch: UnsafeMutablePointer<Int32>
         let scratch: [AttentionScratch]
         let tokens: Int, dim: Int, heads: Int, headSize: Int
-        let quantization: AttentionQuantization
-        let softmax: IntegerSoftmax.Parameters
-        let valueRequantization: RequantizationParameters
+        let attention: Int8Attention
         let isa: KernelISA
 
         func run(_ units: Range<Int>, worker: Int) {
-            let s = scratch[worker], b = buffers, q = quantization
-            let scores = b.scores + worker * tokens * tokens, p = b.probs + worker * tokens * tokens
-            let smScratch = b.softmaxScratch + worker * IntegerSoftmax.scratchCount(rowLength: tokens)
+            let s = scratch[worker], a = attention
+            let scores = self.scores + worker * tokens * tokens, p = probs + worker * tokens * tokens
+            let smScratch = softmaxScratch + worker * IntegerSoftmax.scratchCount(rowLength: tokens)
             for task in units {
                 let base = (task / heads) * tokens * dim + (task % heads) * headSize
-                s.keys.repack(rows: b.k + base, rowStride: dim, n: tokens, k: headSize, bias: nil,
-                              aZeroPoint: q.query.zeroPoint, bZeroPoint: q.key.zeroPoint)
-                Int8GEMM.runInt32(a: b.q + base, aRows: .strided(dim), m: tokens, k: headSize, b: s.keys, output: scores,
+                s.keys.repack(rows: k + base, rowStride: dim, n: tokens, k: headSize, bias: nil,
+                              aZeroPoint: a.query.zeroPoint, bZeroPoint: a.key.zeroPoint)
+                Int8GEMM.runInt32(a: q + base, aRows: .strided(dim), m: tokens, k: headSize, b: s.keys, output: scores,
                                   outRows: .strided(tokens))
                 IntegerSoftmax.run(scores: scores, scoreRowStride: tokens, output: p, outputRowStride: tokens,
-                                   rowLength: tokens, rows: 0..<tokens, parameters: softmax, scratch: smScratch, isa: isa)
-                s.values.repack(columns: b.v + base, kStride: dim, n: headSize, k: tokens, bias: nil,
-                                aZeroPoint: q.probs.zeroPoint, bZeroPoint: q.value.zeroPoint,
-                                requantization: valueRequantization)
-                Int8GEMM.run(a: p, aRows: .strided(tokens), m: tokens, k: tokens, b: s.values, output: b.context + base,
-                             outRows: .strided(dim), outputZeroPoint: q.context.zeroPoint)
+                                   rowLength: tokens, rows: 0..<tokens, parameters: a.softmax, scratch: smScratch, isa: isa)
+                s.values.repack(columns: v + base, kStride: dim, n: headSize, k: tokens, bias: nil,
+                                aZeroPoint: a.probs.zeroPoint, bZeroPoint: a.value.zeroPoint,
+                                requantization: a.valueRequantization)
+                Int8GEMM.run(a: p, aRows: .strided(tokens), m: tokens, k: tokens, b: s.values, output: context + base,
+                             outRows: .strided(dim), outputZeroPoint: a.context.zeroPoint)
             }
         }
     }

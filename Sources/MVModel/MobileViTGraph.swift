@@ -10,13 +10,50 @@ public struct ConvLayer: Sendable, Equatable {
     public var groups: Int
     public var batchNorm: Bool
     public var activation: Activation
+    /// Spacing of the kernel taps (atrous convolution); padding grows with it, so a stride-1
+    /// convolution keeps the map's size.
+    public var dilation: Int = 1
+
+    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, groups: Int, batchNorm: Bool,
+                activation: Activation, dilation: Int = 1) {
+        self.name = name
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.groups = groups
+        self.batchNorm = batchNorm
+        self.activation = activation
+        self.dilation = dilation
+    }
+
+    /// How a convolution is computed; the one place that decides it.
+    public enum Form: Sendable, Equatable {
+        /// 1×1, stride 1, dense: a GEMM over pixels.
+        case pointwise
+        /// One filter per channel.
+        case depthwise
+        /// Dense n×n (or strided 1×1): im2col and a GEMM.
+        case dense
+        /// Groups other than 1 or one per channel: no kernel runs these.
+        case grouped
+    }
+
+    public var form: Form {
+        if isDepthwise { return .depthwise }
+        if groups != 1 { return .grouped }
+        return kernel == 1 && stride == 1 && dilation == 1 ? .pointwise : .dense
+    }
 
     public var isDepthwise: Bool { groups > 1 && groups == inChannels && inChannels == outChannels }
-    public var padding: Int { (kernel - 1) / 2 }
+    public var isPointwise: Bool { form == .pointwise }
+    public var padding: Int { dilation * (kernel - 1) / 2 }
+    /// The extent of the kernel's taps: k for an ordinary convolution, d·(k − 1) + 1 when dilated.
+    public var receptiveField: Int { dilation * (kernel - 1) + 1 }
     public var weightShape: [Int] { [outChannels, inChannels / groups, kernel, kernel] }
 
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
-        ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+        ((h + 2 * padding - receptiveField) / stride + 1, (w + 2 * padding - receptiveField) / stride + 1)
     }
 }
 
@@ -168,35 +205,21 @@ public struct MobileViTGraph: Sendable, Equatable {
 
     /// Every convolution in execution order.
     public var convolutions: [ConvLayer] {
-        var out = [stem]
-        for stage in stages {
-            switch stage {
-            case let .mobileNet(_, blocks):
-                for b in blocks { out += [b.expand, b.depthwise, b.reduce] }
-            case let .mobileViT(m):
-                if let d = m.downsampling { out += [d.expand, d.depthwise, d.reduce] }
-                out += [m.convKxK, m.conv1x1, m.projection, m.fusion]
-            }
-        }
-        return out + [expansion]
+        network.operators.compactMap { if case let .conv(l) = $0.kind { return l } else { return nil } }
     }
 
-    /// Every linear layer (transformer projections and the classifier).
+    /// Every linear layer (transformer projections and the classifier), in execution order.
     public var linears: [LinearLayer] {
-        var out: [LinearLayer] = []
-        for case let .mobileViT(m) in stages {
-            for t in m.transformer { out += [t.query, t.key, t.value, t.attentionOutput, t.intermediate, t.output] }
+        network.operators.compactMap {
+            switch $0.kind {
+            case let .linear(l, _), let .classifier(l): return l
+            default: return nil
+            }
         }
-        return out + [classifier]
     }
 
     public var layerNorms: [LayerNormLayer] {
-        var out: [LayerNormLayer] = []
-        for case let .mobileViT(m) in stages {
-            for t in m.transformer { out += [t.layerNormBefore, t.layerNormAfter] }
-            out.append(m.layerNorm)
-        }
-        return out
+        network.operators.compactMap { if case let .layerNorm(l) = $0.kind { return l } else { return nil } }
     }
 
     /// The checkpoint tensors this graph needs, with their shapes.

@@ -11,13 +11,22 @@
 /// - transformer layer `<t>`: `<t>.ln1`, query/key/value prefixes, `<t>.context` (P·V),
 ///   the attention output dense prefix, `<t>.residual1`, `<t>.ln2`, the MLP prefixes, and `<t>`
 ///   (the layer output); attention probabilities are `<t>.probs` (fixed scale).
-/// - `mobilevit.pooler`: the pooled vector. Logits are int32 accumulators, dequantised.
+/// - `mobilevit.pooler`: the pooled vector; `classifier`: the logits (int32 accumulators in the
+///   int8 model, dequantised).
 public enum TensorNames {
     public static let input = "input"
     public static let pooler = "mobilevit.pooler"
+    /// The logits: the classifier's output, named as its layer.
+    public static let logits = "classifier"
 
     public static func preact(_ layer: String) -> String { layer + ".preact" }
     public static func concat(_ block: MobileViTBlock) -> String { block.name + ".concat" }
+    /// A MobileViT block's feature map as patch tokens (unfold) and back (fold): layout only, no
+    /// quantisation of their own.
+    public static func unfolded(_ block: MobileViTBlock) -> String { block.name + ".unfold" }
+    public static func folded(_ block: MobileViTBlock) -> String { block.name + ".fold" }
+    /// The last transformer layer's output, as transformers names it ([P, N, C]).
+    public static func transformer(_ block: MobileViTBlock) -> String { block.name + ".transformer" }
     public static func ln1(_ t: TransformerLayer) -> String { t.name + ".ln1" }
     public static func ln2(_ t: TransformerLayer) -> String { t.name + ".ln2" }
     public static func context(_ t: TransformerLayer) -> String { t.name + ".context" }
@@ -26,7 +35,4 @@ public enum TensorNames {
 
     /// Whether a layer with this activation reads its output through a table (so has a .preact).
     public static func usesTable(_ a: Activation) -> Bool { a == .silu || a == .gelu }
-
-    /// The tensor an inverted residual block produces.
-    public static func output(of b: InvertedResidual) -> String { b.useResidual ? b.name : b.reduce.name }
 }

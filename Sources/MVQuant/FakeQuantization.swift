@@ -33,7 +33,7 @@ public enum FakeQuantization {
     /// Not simulated: the compiler's coarser scale for a channel whose bias would not fit the
     /// accumulator (`Int8Compiler.biasLimit`); it applies only where the weights' whole range is
     /// below 2⁻²⁴ of the bias in accumulator units, i.e. a dead channel whose output is its bias.
-    public static func quantizedWeights(_ checkpoint: Checkpoint, inputSecondMoments: [String: [Double]]) throws -> Checkpoint {
+    public static func quantizedWeights(_ checkpoint: Checkpoint, inputSecondMoments: [String: [Double]]) -> Checkpoint {
         var result = checkpoint
         func quantize(_ name: String, rows: Int, secondMoment: [Double]?) {
             guard let t = result.parameters[name] else { return }
@@ -41,11 +41,12 @@ public enum FakeQuantization {
             let per = t.values.count / rows
             result.parameters[name] = FloatTensor(shape: t.shape, values: q.indices.map { Float(Double(q[$0]) * scales[$0 / per]) })
         }
-        for op in try checkpoint.graph.int8Operators() {
-            let moment = op.gemmInput.flatMap { inputSecondMoments[$0] }
-            switch op {
-            case let .conv(l, _, _): quantize("\(l.name).convolution.weight", rows: l.outChannels, secondMoment: moment)
-            case let .linear(l, _, _, _), let .classifier(l, _): quantize("\(l.name).weight", rows: l.outFeatures, secondMoment: moment)
+        let network = checkpoint.graph.network
+        for op in network.operators {
+            let moment = network.secondMomentTensor(op).flatMap { inputSecondMoments[$0] }
+            switch op.kind {
+            case let .conv(l): quantize("\(l.name).convolution.weight", rows: l.outChannels, secondMoment: moment)
+            case let .linear(l, _), let .classifier(l): quantize("\(l.name).weight", rows: l.outFeatures, secondMoment: moment)
             default: break
             }
         }

@@ -17,7 +17,8 @@ public struct Int8Compiler {
     /// E[x xᵀ] of GEMM inputs by tensor name: with it, those layers' weights are rounded with
     /// error compensation (`ErrorCompensatingRounding`) instead of to nearest.
     let inputSecondMoments: [String: [Double]]
-    var graph: MobileViTGraph { checkpoint.graph }
+    /// The operator list the compiler walks (the one the executors interpret).
+    let network: Network
 
     /// - Parameters:
     ///   - ranges: calibrated [lo, hi] of every tensor named in `TensorNames` (as the float
@@ -35,22 +36,20 @@ public struct Int8Compiler {
         model.calibration = calibration
         var acts: [String: QuantParams] = [:]
         for (name, r) in ranges { acts[name] = QuantParams(lo: r.lo, hi: r.hi) }
-        for name in Self.perChannelTensors(checkpoint.graph) {
+        let network = checkpoint.graph.network
+        self.network = network
+        for name in network.perChannelTensors {
             if let r = channelRanges[name] { acts[name] = QuantParams(channelRanges: r) }
         }
         // Pixels rescaled by 1/255 are exactly representable with scale 1/255, zero point −128.
         if let r = ranges[TensorNames.input], r.lo >= -1e-6, r.hi <= 1 + 1e-6 {
             acts[TensorNames.input] = QuantParams(scale: 1.0 / 255, zeroPoint: -128)
         }
-        // A MobileViT block's concat buffer covers both of its producers.
-        for case let .mobileViT(block) in checkpoint.graph.stages {
-            guard let d = block.downsampling, !d.useResidual else {
-                throw InputError("MobileViT blocks without a stride-2 downsampling layer are not supported by the int8 compiler")
-            }
-            guard let a = ranges[d.reduce.name], let b = ranges[block.projection.name] else {
-                throw InputError("calibration is missing ranges for \(block.name)")
-            }
-            acts[TensorNames.concat(block)] = QuantParams(lo: min(a.lo, b.lo), hi: max(a.hi, b.hi))
+        // A concat's buffer holds all of its inputs at one quantisation, covering every input's range.
+        for op in network.operators where op.kind == .concat {
+            let parts = op.inputs.compactMap { ranges[$0] }
+            guard parts.count == op.inputs.count else { throw InputError("calibration is missing ranges for \(op.output)") }
+            acts[op.output] = QuantParams(lo: parts.map(\.lo).min()!, hi: parts.map(\.hi).max()!)
         }
         for (name, p) in acts.sorted(by: { $0.key < $1.key }) where !p.isPlausible {
             throw InputError("the activation range of '\(name)' (scale \(p.scale)) is out of what a model file holds "
@@ -61,52 +60,28 @@ public struct Int8Compiler {
         model.activations = activations
     }
 
-    /// Tensors quantised per channel:
-    /// - the inputs of depthwise convolutions (the expand outputs), where channels' ranges differ by
-    ///   orders of magnitude and the depthwise weights (BatchNorm folded) amplify the noise of a
-    ///   coarsely quantised channel; the depthwise conv folds the per-channel scales into its
-    ///   weights. Its output stays per tensor: folding per-channel scales into the next pointwise
-    ///   conv's weights costs more weight precision than it saves (measured: −6 dB SQNR there).
-    /// - every pre-activation read through a table (SiLU): the producing GEMM requantises per
-    ///   channel anyway, so per-channel scales and tables cost nothing in the kernels.
-    public static func perChannelTensors(_ graph: MobileViTGraph) -> [String] {
-        var blocks: [InvertedResidual] = []
-        var tables: [String] = []
-        for stage in graph.stages {
-            switch stage {
-            case let .mobileNet(_, b): blocks += b
-            case let .mobileViT(m):
-                if let d = m.downsampling { blocks.append(d) }
-                tables += m.transformer.filter { TensorNames.usesTable($0.activation) }.map(\.intermediate.name)
-            }
-        }
-        tables += graph.convolutions.filter { TensorNames.usesTable($0.activation) }.map(\.name)
-        return blocks.map(\.expand.name) + tables.map(TensorNames.preact)
-    }
-
-    /// The input tensors of the layers run as int8 GEMMs (1×1 convolutions, linear layers and the
-    /// classifier), named as the float executor reports them.
-    public static func gemmInputTensors(_ graph: MobileViTGraph) throws -> Set<String> {
-        Set(try graph.int8Operators().compactMap(\.gemmInput))
-    }
-
+    /// The quantisation of a tensor as the int8 model stores it (a concat input's is the concat's).
     func params(_ name: String) throws -> QuantParams {
-        guard let p = activations[name] else { throw InputError("calibration has no range for '\(name)'") }
+        let stored = network.quantizedName(name)
+        guard let p = activations[stored] else { throw InputError("calibration has no range for '\(stored)'") }
         return p
     }
 
     // MARK: Walk (the one the int8 executor takes too)
 
     mutating func compileAll() throws {
-        for op in try graph.int8Operators() {
-            switch op {
-            case let .conv(l, input, output): try conv(l, input: input, output: output)
-            case let .linear(l, input, output, activation): try linear(l, input: input, output: output, activation: activation)
-            case let .add(name, a, b): try add(name: name, a: a, b: b, output: name)
-            case let .layerNorm(l, input, output): try layerNorm(l, input: input, output: output)
-            case let .attention(t): try attention(t)
-            case let .pool(input): try pool(input: input)
-            case .classifier: try classifier()
+        for op in network.operators {
+            let moment = network.secondMomentTensor(op).flatMap { inputSecondMoments[$0] }
+            switch op.kind {
+            case let .conv(l): try conv(l, input: op.inputs[0], output: op.output, inputSecondMoment: moment)
+            case let .linear(l, activation):
+                try linear(l, input: op.inputs[0], output: op.output, activation: activation, inputSecondMoment: moment)
+            case .add: try add(a: op.inputs[0], b: op.inputs[1], output: op.output)
+            case let .layerNorm(l): try layerNorm(l, input: op.inputs[0], output: op.output)
+            case let .attention(t): try attention(t, query: op.inputs[0], key: op.inputs[1], value: op.inputs[2], context: op.output)
+            case .globalAveragePool: try pool(input: op.inputs[0], output: op.output)
+            case let .classifier(l): try classifier(l, input: op.inputs[0], inputSecondMoment: moment)
+            case .unfold, .fold, .concat: break  // layout only: their tensors keep their inputs' quantisation
             }
         }
     }
@@ -186,6 +161,7 @@ public struct Int8Compiler {
         let bias = Self.quantizeBias(bf, inputScale: inputScale, weightScales: scales)
         var requantTo = output
         var clampMin: Int32 = -128, clampMax: Int32 = 127
+        var tables: [Int8]?
         let needsTable = TensorNames.usesTable(activation) || (activation != .none && output.isPerChannel)
         if needsTable {
             let pre = try params(preactName)
@@ -209,7 +185,7 @@ public struct Int8Compiler {
                 }
                 entries += table
             }
-            model.set(name + ".lut", int8: entries, shape: [channels, 256])
+            tables = entries
         } else {
             switch activation {
             case .relu: clampMin = output.zeroPoint
@@ -220,46 +196,38 @@ public struct Int8Compiler {
             }
         }
         let pairs = (0..<cout).map { quantizeMultiplier(inputScale * scales[$0] / requantTo.channelScale($0)) }
-        model.set(name + ".weight", int8: q, shape: shape)
-        model.set(name + ".bias", int32: bias)
-        model.set(name + ".multiplier", int32: pairs.map(\.multiplier))
-        model.set(name + ".shift", int32: pairs.map(\.shift))
-        model.scalars[name + ".output_zero_point"] = Int64(requantTo.zeroPoint)
-        model.scalars[name + ".clamp_min"] = Int64(clampMin)
-        model.scalars[name + ".clamp_max"] = Int64(clampMax)
+        LayerRecord(weights: q, weightShape: shape, bias: bias, multipliers: pairs.map(\.multiplier), shifts: pairs.map(\.shift),
+                    outputZeroPoint: requantTo.zeroPoint, clampMin: clampMin, clampMax: clampMax, table: tables)
+            .write(to: &model, name)
     }
 
-    mutating func conv(_ l: ConvLayer, input: String, output: String) throws {
+    mutating func conv(_ l: ConvLayer, input: String, output: String, inputSecondMoment: [Double]?) throws {
         let folded = FoldedConv(l, from: checkpoint)
         let layout = WeightLayout(taps: l.kernel * l.kernel, inputChannelsPerGroup: l.inChannels / l.groups,
                                   depthwise: l.isDepthwise)
-        let inputParams = try params(input), outputParams = try params(output)
         try storeOperator(name: l.name, weights: folded.weight, shape: l.weightShape, bias: folded.bias, layout: layout,
-                          input: inputParams, activation: l.activation, output: outputParams,
-                          preactName: TensorNames.preact(l.name),
-                          inputSecondMoment: l.kernel == 1 && l.groups == 1 ? inputSecondMoments[input] : nil)
+                          input: try params(input), activation: l.activation, output: try params(output),
+                          preactName: TensorNames.preact(l.name), inputSecondMoment: inputSecondMoment)
     }
 
-    mutating func linear(_ l: LinearLayer, input: String, output: String, activation: Activation) throws {
+    mutating func linear(_ l: LinearLayer, input: String, output: String, activation: Activation,
+                         inputSecondMoment: [Double]?) throws {
         let w = checkpoint.tensor("\(l.name).weight").values
         let b = l.bias ? checkpoint.tensor("\(l.name).bias").values : [Float](repeating: 0, count: l.outFeatures)
         let layout = WeightLayout(taps: 1, inputChannelsPerGroup: l.inFeatures, depthwise: false)
-        let inputParams = try params(input), outputParams = try params(output)
         try storeOperator(name: l.name, weights: w, shape: [l.outFeatures, l.inFeatures], bias: b, layout: layout,
-                          input: inputParams, activation: activation, output: outputParams,
-                          preactName: TensorNames.preact(l.name), inputSecondMoment: inputSecondMoments[input])
+                          input: try params(input), activation: activation, output: try params(output),
+                          preactName: TensorNames.preact(l.name), inputSecondMoment: inputSecondMoment)
     }
 
-    mutating func add(name: String, a: String, b: String, output: String) throws {
+    mutating func add(a: String, b: String, output: String) throws {
         let pa = try params(a), pb = try params(b), py = try params(output)
         let p = try AddInt8.Parameters.make(inputScaleA: pa.scale, inputZeroPointA: pa.zeroPoint,
                                             inputScaleB: pb.scale, inputZeroPointB: pb.zeroPoint,
                                             outputScale: py.scale, outputZeroPoint: py.zeroPoint)
-        for (k, v) in [("multiplier_a", p.multiplierA), ("shift_a", p.shiftA), ("multiplier_b", p.multiplierB),
-                       ("shift_b", p.shiftB), ("output_multiplier", p.outputMultiplier), ("output_shift", p.outputShift),
-                       ("clamp_min", p.clampMin), ("clamp_max", p.clampMax)] {
-            model.scalars["\(name).add.\(k)"] = Int64(v)
-        }
+        AddRecord(multiplierA: p.multiplierA, shiftA: p.shiftA, multiplierB: p.multiplierB, shiftB: p.shiftB,
+                  outputMultiplier: p.outputMultiplier, outputShift: p.outputShift, clampMin: p.clampMin, clampMax: p.clampMax)
+            .write(to: &model, output)
     }
 
     mutating func layerNorm(_ l: LayerNormLayer, input: String, output: String) throws {
@@ -269,53 +237,42 @@ public struct Int8Compiler {
         let p = try IntegerLayerNorm.Parameters.make(inputScale: pi.scale, inputZeroPoint: pi.zeroPoint,
                                                      outputScale: po.scale, outputZeroPoint: po.zeroPoint,
                                                      gamma: gamma, beta: beta, eps: l.eps)
-        model.scalars["\(l.name).variance_shift"] = Int64(p.varianceShift)
-        model.scalars["\(l.name).epsilon_term"] = Int64(bitPattern: p.epsilonTerm)
-        model.scalars["\(l.name).output_zero_point"] = Int64(p.outputZeroPoint)
-        model.set("\(l.name).gamma_multiplier", int32: p.gammaMultipliers)
-        model.set("\(l.name).gamma_shift", int32: p.shifts)
-        model.set("\(l.name).beta", int64: p.biases)
+        LayerNormRecord(varianceShift: p.varianceShift, epsilonTerm: p.epsilonTerm, gammaMultipliers: p.gammaMultipliers,
+                        gammaShifts: p.shifts, betas: p.biases, outputZeroPoint: p.outputZeroPoint)
+            .write(to: &model, l)
     }
 
-    /// Softmax over QKᵀ accumulators: the score unit is s_q·s_k/√d_head.
-    mutating func attention(_ t: TransformerLayer) throws {
-        let q = try params(t.query.name), k = try params(t.key.name)
+    /// Softmax over QKᵀ accumulators: the score unit is s_q·s_k/√d_head; P·V requantises
+    /// probs × V to the context quantisation.
+    mutating func attention(_ t: TransformerLayer, query: String, key: String, value: String, context: String) throws {
+        let q = try params(query), k = try params(key)
         let probs = QuantParams(scale: 1.0 / 255, zeroPoint: -128)
         activations[TensorNames.probs(t)] = probs
         let p = try IntegerSoftmax.Parameters.make(inputScale: q.scale * k.scale / Double(t.headSize).squareRoot(),
                                                    outputScale: probs.scale, outputZeroPoint: probs.zeroPoint)
-        let name = "\(t.name).softmax"
-        model.scalars["\(name).exp_multiplier"] = Int64(p.expMultiplier)
-        model.scalars["\(name).exp_shift"] = Int64(p.expShift)
-        model.scalars["\(name).max_difference"] = Int64(p.maxDifference)
-        model.scalars["\(name).output_multiplier"] = Int64(p.outputMultiplier)
-        model.scalars["\(name).output_shift"] = Int64(p.outputShift)
-        model.scalars["\(name).output_zero_point"] = Int64(p.outputZeroPoint)
-        // P·V requantises probs × V to the context quantisation.
-        let v = try params(t.value.name), ctx = try params(TensorNames.context(t))
+        let v = try params(value), ctx = try params(context)
         let pv = quantizeMultiplier(probs.scale * v.scale / ctx.scale)
-        model.scalars["\(t.name).pv.multiplier"] = Int64(pv.multiplier)
-        model.scalars["\(t.name).pv.shift"] = Int64(pv.shift)
+        AttentionRecord(expMultiplier: p.expMultiplier, expShift: p.expShift, maxDifference: p.maxDifference,
+                        outputMultiplier: p.outputMultiplier, outputShift: p.outputShift, outputZeroPoint: p.outputZeroPoint,
+                        valueMultiplier: pv.multiplier, valueShift: pv.shift)
+            .write(to: &model, t)
     }
 
     /// The pool's rescale without the 1/(H·W), which the executor folds in with integer arithmetic
     /// for each input size.
-    mutating func pool(input: String) throws {
-        let pi = try params(input), po = try params(TensorNames.pooler)
-        let m = quantizeMultiplier(pi.scale / po.scale)
-        model.scalars["\(TensorNames.pooler).multiplier"] = Int64(m.multiplier)
-        model.scalars["\(TensorNames.pooler).shift"] = Int64(m.shift)
+    mutating func pool(input: String, output: String) throws {
+        let m = quantizeMultiplier(try params(input).scale / params(output).scale)
+        PoolRecord(multiplier: m.multiplier, shift: m.shift).write(to: &model)
     }
 
     /// The classifier keeps int32 accumulators; `logit_scale[c]` = s_pool · s_w[c] dequantises them.
-    mutating func classifier() throws {
-        let l = graph.classifier
-        let pi = try params(TensorNames.pooler)
+    mutating func classifier(_ l: LinearLayer, input: String, inputSecondMoment: [Double]?) throws {
+        let pi = try params(input)
         let w = checkpoint.tensor("\(l.name).weight").values
         let b = l.bias ? checkpoint.tensor("\(l.name).bias").values : [Float](repeating: 0, count: l.outFeatures)
-        let (q, scales) = Self.roundWeights(w, channels: l.outFeatures, inputSecondMoment: inputSecondMoments[TensorNames.pooler])
-        model.set(l.name + ".weight", int8: q, shape: [l.outFeatures, l.inFeatures])
-        model.set(l.name + ".bias", int32: Self.quantizeBias(b, inputScale: pi.scale, weightScales: scales))
-        model.set(l.name + ".logit_scale", float32: scales.map { Float(pi.scale * $0) })
+        let (q, scales) = Self.roundWeights(w, channels: l.outFeatures, inputSecondMoment: inputSecondMoment)
+        ClassifierRecord(weights: q, bias: Self.quantizeBias(b, inputScale: pi.scale, weightScales: scales),
+                         logitScale: scales.map { Float(pi.scale * $0) })
+            .write(to: &model, l)
     }
 }

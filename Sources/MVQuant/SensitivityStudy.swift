@@ -32,20 +32,20 @@ public struct SensitivityStudy {
     /// The groups worth asking about in MobileViT, given the quantised tensors' names.
     public static func standardVariants(_ graph: MobileViTGraph, quantised: Set<String>) -> [Variant] {
         var depthwise: Set<String> = [], expand: Set<String> = [], transformer: Set<String> = []
-        for op in (try? graph.int8Operators()) ?? [] {
-            if case let .conv(l, _, output) = op, l.isDepthwise { depthwise.insert(output) }
-        }
-        for stage in graph.stages {
-            switch stage {
-            case let .mobileNet(_, blocks): expand.formUnion(blocks.map(\.expand.name))
-            case let .mobileViT(m):
-                if let d = m.downsampling { expand.insert(d.expand.name) }
-                let prefix = m.name + ".transformer."
-                transformer.formUnion(quantised.filter { $0.hasPrefix(prefix) })
+        let network = graph.network
+        for op in network.operators {
+            switch op.kind {
+            case let .conv(l) where l.isDepthwise:
+                depthwise.insert(op.output)
+                expand.insert(op.inputs[0])  // the inverted residual's expansion
+            case let .attention(t):
+                // Every tensor of the transformer layer: its own outputs and the names it derives.
+                transformer.formUnion(quantised.filter { $0 == t.name || $0.hasPrefix(t.name + ".") })
+            default: break
             }
         }
         let preacts = quantised.filter { $0.hasSuffix(".preact") }
-        let gemmInputs = ((try? Int8Compiler.gemmInputTensors(graph)) ?? []).intersection(quantised)
+        let gemmInputs = network.gemmInputTensors.intersection(quantised)
         return [
             Variant(name: "all 8-bit (the int8 model)", wide: []),
             Variant(name: "weights in float", wide: [], floatWeights: true),

@@ -21,17 +21,13 @@ final class EndToEndInt8Tests: XCTestCase {
                 for f in try FileSystem.list(FileSystem.join(root, c)).prefix(4) { paths.append(FileSystem.join(FileSystem.join(root, c), f)) }
             }
             let images = try paths.map { try preprocessor.pixelValues(path: $0).values }
-            let calibrator = Calibrator(checkpoint: checkpoint, height: 64, width: 64, threads: 2,
-                                        secondMomentTensors: try Int8Compiler.gemmInputTensors(checkpoint.graph))
-            let observers = try calibrator.collect(count: 24) { images[$0 % images.count] }
-            var ranges: [String: (lo: Float, hi: Float)] = [:]
-            var moments: [String: [Double]] = [:]
-            for (name, o) in observers {
-                ranges[name] = o.range(.minmax)
-                moments[name] = o.secondMoment
-            }
-            let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, inputSecondMoments: moments,
-                                            calibration: ["method": "minmax"])
+            var options = QuantizationOptions()
+            options.method = .minmax
+            options.perChannelActivations = false  // per-tensor throughout, as this test has always compiled
+            options.threads = 2
+            let compiler = try quantize(checkpoint, height: 64, width: 64, imageCount: 24, options: options) {
+                images[$0 % images.count]
+            }.compiler
             // The loaded model maps the file, and a mapping outlives the file's name, so the
             // directory goes as soon as the model is loaded (a static has no tearDown to do it).
             let dir = TemporaryDirectory()
@@ -48,7 +44,7 @@ final class EndToEndInt8Tests: XCTestCase {
     /// with a symmetric second moment of the right width.
     func testEveryGemmInputHasASecondMoment() throws {
         let checkpoint = try Checkpoint.load(directory: SharedFixtures.defaultModel)
-        let names = try Int8Compiler.gemmInputTensors(checkpoint.graph)
+        let names = checkpoint.graph.network.gemmInputTensors
         let calibrator = Calibrator(checkpoint: checkpoint, height: 64, width: 64, threads: 1, secondMomentTensors: names)
         let observers = try calibrator.collect(count: 2) { i in (0..<(3 * 64 * 64)).map { Float(($0 * 7 + i * 13) % 256) / 255 } }
         for name in names {

@@ -46,17 +46,10 @@ final class FoldingAndRoundTripTests: XCTestCase {
         var ranges: [String: (lo: Float, hi: Float)] = [:]
         var channels: [String: [(lo: Float, hi: Float)]] = [:]
         // Synthetic but valid ranges for every tensor the compiler asks for.
-        var names = Set([TensorNames.input, TensorNames.pooler])
-        for c in checkpoint.graph.convolutions { names.insert(c.name); names.insert(TensorNames.preact(c.name)) }
-        for l in checkpoint.graph.linears { names.insert(l.name); names.insert(TensorNames.preact(l.name)) }
-        for stage in checkpoint.graph.stages {
-            if case let .mobileNet(_, blocks) = stage { for b in blocks { names.insert(b.name) } }
-            if case let .mobileViT(m) = stage {
-                names.insert(m.layerNorm.name)
-                for t in m.transformer {
-                    for n in [TensorNames.ln1(t), TensorNames.ln2(t), TensorNames.context(t), TensorNames.residual1(t), t.name] { names.insert(n) }
-                }
-            }
+        var names = Set([TensorNames.input])
+        for op in checkpoint.graph.network.operators where !op.isLayout {
+            names.insert(op.output)
+            names.insert(TensorNames.preact(op.output))
         }
         let channelRanges: [(lo: Float, hi: Float)] = (0..<512).map { (c: Int) -> (lo: Float, hi: Float) in
             let lo: Float = -Float(c % 3 + 1) / 10

@@ -44,9 +44,9 @@ final class SensitivityStudyTests: XCTestCase {
 
     func testQuantizedWeightsLieOnTheirPerChannelGrid() throws {
         let checkpoint = try Checkpoint.load(directory: SharedFixtures.defaultModel)
-        let q = try FakeQuantization.quantizedWeights(checkpoint, inputSecondMoments: [:])
-        for op in try checkpoint.graph.int8Operators() {
-            guard case let .conv(l, _, _) = op else { continue }
+        let q = FakeQuantization.quantizedWeights(checkpoint, inputSecondMoments: [:])
+        for op in checkpoint.graph.network.operators {
+            guard case let .conv(l) = op.kind else { continue }
             let w = q.tensor("\(l.name).convolution.weight").values
             let per = w.count / l.outChannels
             for o in 0..<l.outChannels {
@@ -74,7 +74,7 @@ final class SensitivityStudyTests: XCTestCase {
         XCTAssertTrue(variants.contains { $0.wide == quantised })
         let exact = SensitivityStudy.Variant(name: "float weights, all 16-bit", wide: quantised, floatWeights: true)
         let (top1, results) = try SensitivityStudy.run(
-            checkpoint: checkpoint, weights: try FakeQuantization.quantizedWeights(checkpoint, inputSecondMoments: [:]),
+            checkpoint: checkpoint, weights: FakeQuantization.quantizedWeights(checkpoint, inputSecondMoments: [:]),
             activations: compiler.activations, variants: variants + [exact], count: images.count, height: 64, width: 64,
             threads: 2, image: { (images[$0], $0 % 2) })
         XCTAssertEqual(results.count, variants.count + 1)

@@ -65,30 +65,22 @@ let calibrateCommand = Command(
     Console.info("calibrating \(checkpoint.config.variantName) (\(modelPath)) on \(calibration.count) images from \(imagesPath) at \(h)×\(w), method \(method.rawValue)")
 
     var progress = Progress("calibration passes", total: 2 * calibration.count)
-    let calibrator = Calibrator(checkpoint: checkpoint, height: h, width: w, threads: threads,
-                                secondMomentTensors: args.has("--round-to-nearest") ? [] : try Int8Compiler.gemmInputTensors(checkpoint.graph))
+    var options = QuantizationOptions()
+    options.method = method
+    options.percentile = percentile
+    options.perChannelActivations = !args.has("--per-tensor")
+    options.errorCompensatingRounding = !args.has("--round-to-nearest")
+    options.threads = threads
     let items = calibration.items
-    let observers = try calibrator.collect(count: items.count, image: { i in
+    let result = try quantize(checkpoint, height: h, width: w, imageCount: items.count, options: options,
+                              calibrationInfo: [("source", .string(imagesPath))], image: { i in
         let x = try pre.pixelValues(path: items[i].path)
         guard x.height == h, x.width == w else { throw InputError("\(items[i].path): preprocessed to \(x.height)×\(x.width), expected \(h)×\(w)") }
         return x.values
     }, progress: { progress.update($0) })
     progress.update(2 * calibration.count)
-    var ranges: [String: (lo: Float, hi: Float)] = [:]
-    var channelRanges: [String: [(lo: Float, hi: Float)]] = [:]
-    var secondMoments: [String: [Double]] = [:]
-    for (name, o) in observers {
-        if let m = o.secondMoment { secondMoments[name] = m }
-        ranges[name] = o.range(method, percentile: percentile)
-        if !args.has("--per-tensor"), let c = o.channelRanges { channelRanges[name] = c }
-    }
-    let info: JSON = ["method": .string(method.rawValue), "images": .number(Double(calibration.count)),
-                      "per_channel_activations": .bool(!args.has("--per-tensor")),
-                      "weight_rounding": .string(args.has("--round-to-nearest") ? "nearest" : "error-compensating"),
-                      "size": [.number(Double(h)), .number(Double(w))], "percentile": .number(percentile),
-                      "source": .string(imagesPath)]
-    let compiler = try Int8Compiler(checkpoint: checkpoint, ranges: ranges, channelRanges: channelRanges,
-                                     inputSecondMoments: secondMoments, calibration: info)
+    let compiler = result.compiler, secondMoments = result.secondMoments
+    let info = compiler.model.calibration
     try compiler.model.write(to: output)
     let calibrationSeconds = monotonicSeconds() - t0
     let quantized = try LoadedModel.load(output)
@@ -139,7 +131,7 @@ let calibrateCommand = Command(
     if sensitivityCount > 0 {
         let source = labelled ?? heldOut
         let items = source.evenSample(count: sensitivityCount).items
-        let weights = try FakeQuantization.quantizedWeights(checkpoint, inputSecondMoments: secondMoments)
+        let weights = FakeQuantization.quantizedWeights(checkpoint, inputSecondMoments: secondMoments)
         let variants = SensitivityStudy.standardVariants(checkpoint.graph, quantised: Set(compiler.activations.keys))
         var progress = Progress("sensitivity", total: items.count)
         let (floatTop1, results) = try SensitivityStudy.run(

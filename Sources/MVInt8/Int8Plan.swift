@@ -1,0 +1,199 @@
+import MVKernels
+import MVModel
+
+/// The int8 executor's plan for one input size: every tensor and every operator's scratch placed
+/// in one arena by lifetime (`ArenaLayout`), each operator's operands resolved to pointers, and
+/// the size-dependent tables (token index maps, resize plans, pool parameters, attention scratch).
+/// Made once per input size; runs at that size then allocate nothing.
+///
+/// Buffers are shared where an operator may write over its input: a residual addition whose
+/// operand is read by nobody after it, and an unfold or fold that does not resize (pixel order is
+/// the token order's storage, so they are the same bytes).
+final class Int8Plan {
+    typealias Tensor = Int8Executor.Tensor
+
+    let arena: Arena
+    let input: Tensor
+    let inputs: [[Tensor]]
+    let outputs: [Tensor]
+    let scratch: [UnsafeMutableRawPointer]
+    /// Per linear operator whose output or input is in token order: the element offset of each
+    /// grid pixel's token row (the unfold/fold as an index map).
+    let tokenOffsets: [UnsafeMutablePointer<Int32>?]
+    let resizes: [BilinearResizeInt8.Plan?]
+    let pool: [GlobalAveragePoolInt8.Parameters?]
+    let attentionScratch: [[Int8Executor.AttentionScratch]?]
+
+    final class Arena {
+        let base: UnsafeMutableRawPointer
+        let bytes: Int
+        init(bytes: Int) {
+            self.bytes = bytes
+            base = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: ArenaLayout.alignment)
+        }
+        deinit { base.deallocate() }
+    }
+
+    deinit { for t in tokenOffsets { t?.deallocate() } }
+
+    init(executor e: Int8Executor, height: Int, width: Int) {
+        let network = e.network, ops = network.operators, threads = e.threads
+        let shapes: [String: TensorShape]
+        do { shapes = try network.shapes(height: height, width: width) } catch {
+            preconditionFailure("\(error)")  // callers check the input size first (checkInputSize)
+        }
+        // Which tensors share a buffer: root[t] is the tensor owning t's bytes.
+        var root: [String: String] = [:]
+        func owner(_ t: String) -> String { root[t].map(owner) ?? t }
+        var groupLastUse: [String: Int] = [Network.input: network.lastUse[Network.input] ?? 0]
+        func isShareable(_ t: String) -> Bool { network.concatSlices[t] == nil && t != Network.input }
+        for (i, op) in ops.enumerated() {
+            let out = op.output
+            var shared: String?
+            switch e.operations[i] {
+            case .add where network.concatSlices[out] == nil:
+                shared = op.inputs.reversed().first { isShareable($0) && groupLastUse[owner($0)] == i && shapes[$0] == shapes[out] }
+            case .resample where shapes[op.inputs[0]]!.pixels == shapes[out]!.pixels:
+                precondition(groupLastUse[owner(op.inputs[0])] == i, "\(out): an unfold or fold must be its input's last reader")
+                shared = op.inputs[0]
+            default: break
+            }
+            let lastUse = max(i, network.lastUse[out] ?? i)
+            if let s = shared {
+                root[out] = owner(s)
+                groupLastUse[owner(s)] = max(groupLastUse[owner(s)]!, lastUse)
+            } else if let slice = network.concatSlices[out] {
+                root[out] = slice.concat
+            } else {
+                groupLastUse[out] = lastUse
+            }
+            for t in op.inputs where !groupLastUse.keys.contains(owner(t)) { groupLastUse[owner(t)] = i }
+        }
+        // Buffers: one per owner, one per operator scratch.
+        var buffers: [ArenaLayout.Buffer] = []
+        var bufferOf: [String: Int] = [:]
+        var firstUse: [String: Int] = [Network.input: 0]
+        for (i, op) in ops.enumerated() { let o = owner(op.output); firstUse[o] = min(firstUse[o] ?? i, i) }
+        for t in [Network.input] + ops.map(\.output) where owner(t) == t && bufferOf[t] == nil {
+            let bytes = t == network.output ? 4 * shapes[t]!.channels : shapes[t]!.count
+            bufferOf[t] = buffers.count
+            buffers.append(ArenaLayout.Buffer(bytes: bytes, firstUse: firstUse[t]!, lastUse: groupLastUse[t] ?? firstUse[t]!))
+        }
+        var scratchBuffer: [Int?] = []
+        for (i, op) in ops.enumerated() {
+            let bytes = Self.scratchBytes(e.operations[i], op, shapes: shapes, network: network, threads: threads)
+            scratchBuffer.append(bytes > 0 ? buffers.count : nil)
+            if bytes > 0 { buffers.append(ArenaLayout.Buffer(bytes: bytes, firstUse: i, lastUse: i)) }
+        }
+        let layout = ArenaLayout(buffers)
+        arena = Arena(bytes: layout.size)
+        let base = arena.base
+        func tensor(_ name: String) -> Tensor {
+            let s = shapes[name]!
+            if let slice = network.concatSlices[name] {
+                let concat = shapes[slice.concat]!
+                let data = (base + layout.offsets[bufferOf[owner(slice.concat)]!]).assumingMemoryBound(to: Int8.self)
+                return Tensor(data: data + slice.channelOffset, h: s.height, w: s.width, c: s.channels, stride: concat.channels)
+            }
+            let data = (base + layout.offsets[bufferOf[owner(name)]!]).assumingMemoryBound(to: Int8.self)
+            return Tensor(data: data, h: s.height, w: s.width, c: s.channels, stride: s.channels)
+        }
+        input = tensor(Network.input)
+        inputs = ops.map { $0.inputs.map(tensor) }
+        outputs = ops.map { tensor($0.output) }
+        scratch = scratchBuffer.map { $0.map { base + layout.offsets[$0] } ?? base }
+
+        // Size-dependent tables.
+        var offsets: [UnsafeMutablePointer<Int32>?] = []
+        var resizes: [BilinearResizeInt8.Plan?] = []
+        var pool: [GlobalAveragePoolInt8.Parameters?] = []
+        var attention: [[Int8Executor.AttentionScratch]?] = []
+        var attentionByShape: [[Int]: [Int8Executor.AttentionScratch]] = [:]
+        for (i, op) in ops.enumerated() {
+            var map: UnsafeMutablePointer<Int32>?
+            var resize: BilinearResizeInt8.Plan?
+            var poolParameters: GlobalAveragePoolInt8.Parameters?
+            var scratchSet: [Int8Executor.AttentionScratch]?
+            switch e.operations[i] {
+            case .linear:
+                let tokenSide = e.tokenOrdered.contains(op.output) ? op.output : e.tokenOrdered.contains(op.inputs[0]) ? op.inputs[0] : nil
+                if let t = tokenSide, !(e.tokenOrdered.contains(op.output) && e.tokenOrdered.contains(op.inputs[0])) {
+                    map = Self.tokenOffsets(shapes[t]!, patchSize: network.tokenPatchSize[t]!)
+                }
+            case .resample:
+                let x = shapes[op.inputs[0]]!, y = shapes[op.output]!
+                if x.pixels != y.pixels {
+                    resize = try! BilinearResizeInt8.Plan.make(inputHeight: x.height, inputWidth: x.width,
+                                                               outputHeight: y.height, outputWidth: y.width)
+                }
+            case let .pool(p):
+                do { poolParameters = try p.parameters(pixelCount: shapes[op.inputs[0]]!.pixels) } catch {
+                    preconditionFailure("\(op.output): \(error)")
+                }
+            case let .attention(a):
+                let ps = network.tokenPatchSize[op.output]!
+                let key = [shapes[op.output]!.pixels / (ps * ps), a.headSize]
+                if attentionByShape[key] == nil {
+                    attentionByShape[key] = (0..<threads).map { _ in Int8Executor.AttentionScratch(tokens: key[0], headSize: key[1], isa: e.isa) }
+                }
+                scratchSet = attentionByShape[key]
+            default:
+                for t in op.inputs + [op.output] where e.tokenOrdered.contains(t) {
+                    preconditionFailure("\(op.output): only linear layers and attention read or write token-ordered tensors")
+                }
+            }
+            offsets.append(map)
+            resizes.append(resize)
+            pool.append(poolParameters)
+            attention.append(scratchSet)
+        }
+        tokenOffsets = offsets
+        self.resizes = resizes
+        self.pool = pool
+        attentionScratch = attention
+    }
+
+    /// Element offsets of the token rows of a grid in pixel order: pixel (y, x) is token
+    /// p·N + n with p its position inside its patch and n its patch (transformers' unfold).
+    static func tokenOffsets(_ s: TensorShape, patchSize ps: Int) -> UnsafeMutablePointer<Int32> {
+        let pixels = s.pixels, tokens = pixels / (ps * ps)
+        let offsets = UnsafeMutablePointer<Int32>.allocate(capacity: pixels)
+        for y in 0..<s.height {
+            for x in 0..<s.width {
+                let p = (y % ps) * ps + x % ps, n = (y / ps) * (s.width / ps) + x / ps
+                offsets[y * s.width + x] = Int32((p * tokens + n) * s.channels)
+            }
+        }
+        return offsets
+    }
+
+    /// Attention's per-worker working memory: QKᵀ scores (int32), probabilities (int8) and the
+    /// softmax's scratch, each block 64-byte aligned.
+    struct AttentionLayout {
+        let scores, probs, softmax, total: Int
+
+        init(tokens: Int, threads: Int) {
+            func aligned(_ n: Int) -> Int { (n + 63) & ~63 }
+            scores = 0
+            probs = aligned(4 * tokens * tokens * threads)
+            softmax = probs + aligned(tokens * tokens * threads)
+            total = softmax + 4 * IntegerSoftmax.scratchCount(rowLength: tokens) * threads
+        }
+    }
+
+    static func scratchBytes(_ operation: Int8Operation, _ op: Operator, shapes: [String: TensorShape], network: Network,
+                             threads: Int) -> Int {
+        switch operation {
+        case let .conv(c):
+            guard case let .dense(d) = c.kernel else { return 0 }
+            return d.scratchSize(tilePixels: d.recommendedTilePixels) * threads
+        case .attention:
+            let ps = network.tokenPatchSize[op.output]!
+            return AttentionLayout(tokens: shapes[op.output]!.pixels / (ps * ps), threads: threads).total
+        case .pool:
+            return 4 * GlobalAveragePoolInt8.scratchCount(channels: shapes[op.inputs[0]]!.channels)
+        default:
+            return 0
+        }
+    }
+}

@@ -1,0 +1,236 @@
+import MVFormats
+
+// The `.mvq` contents of each int8 operator as one record type per operator: the compiler fills a
+// record and writes it, the executor reads the same record back, so the keys and their valid
+// ranges are spelled once. Records hold plain integers; the kernels' parameter types are built
+// from them in MVInt8 (and validated there).
+
+/// A layer with weights run as a convolution or GEMM (`<layer>.weight`, `.bias`, `.multiplier`,
+/// `.shift`, optional `.lut`, and the scalars `.output_zero_point`, `.clamp_min`, `.clamp_max`).
+public struct LayerRecord: Sendable {
+    public var weights: [Int8]
+    public var weightShape: [Int]
+    public var bias: [Int32]
+    /// Per output channel: real = M·2⁻³¹·2⁻ⁿ.
+    public var multipliers: [Int32]
+    public var shifts: [Int32]
+    public var outputZeroPoint: Int32
+    public var clampMin: Int32
+    public var clampMax: Int32
+    /// 256 entries, or 256 per output channel.
+    public var table: [Int8]?
+
+    public init(weights: [Int8], weightShape: [Int], bias: [Int32], multipliers: [Int32], shifts: [Int32],
+                outputZeroPoint: Int32, clampMin: Int32, clampMax: Int32, table: [Int8]?) {
+        self.weights = weights
+        self.weightShape = weightShape
+        self.bias = bias
+        self.multipliers = multipliers
+        self.shifts = shifts
+        self.outputZeroPoint = outputZeroPoint
+        self.clampMin = clampMin
+        self.clampMax = clampMax
+        self.table = table
+    }
+
+    /// Entries between consecutive channels' tables: 0 for one shared table.
+    public var tableStride: Int { (table?.count ?? 256) == 256 ? 0 : 256 }
+
+    public func write(to m: inout QuantizedModelBuilder, _ name: String) {
+        if let table { m.set(name + ".lut", int8: table, shape: [table.count / 256, 256]) }
+        m.set(name + ".weight", int8: weights, shape: weightShape)
+        m.set(name + ".bias", int32: bias)
+        m.set(name + ".multiplier", int32: multipliers)
+        m.set(name + ".shift", int32: shifts)
+        m.scalars[name + ".output_zero_point"] = Int64(outputZeroPoint)
+        m.scalars[name + ".clamp_min"] = Int64(clampMin)
+        m.scalars[name + ".clamp_max"] = Int64(clampMax)
+    }
+
+    public init(_ model: QuantizedModel, _ name: String, weightShape: [Int]) throws {
+        let cout = weightShape[0]
+        self.weightShape = weightShape
+        weights = Array(try model.int8(name + ".weight", count: weightShape.reduce(1, *)))
+        bias = try model.int32(name + ".bias", count: cout)
+        multipliers = try model.int32(name + ".multiplier", count: cout)
+        shifts = try model.int32(name + ".shift", count: cout)
+        for (mi, si) in zip(multipliers, shifts) where mi < 0 || si < -31 || si > 62 {
+            throw InputError("\(model.path): \(name): requantisation multiplier/shift out of range")
+        }
+        outputZeroPoint = Int32(try model.scalar(name + ".output_zero_point", in: -128...127))
+        clampMin = Int32(try model.scalar(name + ".clamp_min", in: -128...127))
+        clampMax = Int32(try model.scalar(name + ".clamp_max", in: -128...127))
+        guard clampMin <= clampMax else { throw InputError("\(model.path): \(name): clamp_min > clamp_max") }
+        if let t = model.file.tensors[name + ".lut"] {
+            table = Array(try model.int8(name + ".lut", count: t.elementCount == 256 ? 256 : 256 * cout))
+        } else {
+            table = nil
+        }
+    }
+}
+
+/// A residual addition (`<output>.add.*`), TFLite style.
+public struct AddRecord: Sendable {
+    public var multiplierA, shiftA, multiplierB, shiftB, outputMultiplier, outputShift, clampMin, clampMax: Int32
+
+    public init(multiplierA: Int32, shiftA: Int32, multiplierB: Int32, shiftB: Int32, outputMultiplier: Int32,
+                outputShift: Int32, clampMin: Int32, clampMax: Int32) {
+        (self.multiplierA, self.shiftA, self.multiplierB, self.shiftB) = (multiplierA, shiftA, multiplierB, shiftB)
+        (self.outputMultiplier, self.outputShift, self.clampMin, self.clampMax) = (outputMultiplier, outputShift, clampMin, clampMax)
+    }
+
+    static let multiplierRange: ClosedRange<Int64> = 0...Int64(Int32.max)
+    static let shiftRange: ClosedRange<Int64> = -31...62
+    static let codeRange: ClosedRange<Int64> = -128...127
+
+    var fields: [(String, Int32, ClosedRange<Int64>)] {
+        [("multiplier_a", multiplierA, Self.multiplierRange), ("shift_a", shiftA, Self.shiftRange),
+         ("multiplier_b", multiplierB, Self.multiplierRange), ("shift_b", shiftB, Self.shiftRange),
+         ("output_multiplier", outputMultiplier, Self.multiplierRange), ("output_shift", outputShift, Self.shiftRange),
+         ("clamp_min", clampMin, Self.codeRange), ("clamp_max", clampMax, Self.codeRange)]
+    }
+
+    public func write(to m: inout QuantizedModelBuilder, _ name: String) {
+        for (key, value, _) in fields { m.scalars["\(name).add.\(key)"] = Int64(value) }
+    }
+
+    public init(_ model: QuantizedModel, _ name: String) throws {
+        func s(_ key: String, _ r: ClosedRange<Int64>) throws -> Int32 { Int32(try model.scalar("\(name).add.\(key)", in: r)) }
+        self.init(multiplierA: try s("multiplier_a", Self.multiplierRange), shiftA: try s("shift_a", Self.shiftRange),
+                  multiplierB: try s("multiplier_b", Self.multiplierRange), shiftB: try s("shift_b", Self.shiftRange),
+                  outputMultiplier: try s("output_multiplier", Self.multiplierRange),
+                  outputShift: try s("output_shift", Self.shiftRange),
+                  clampMin: try s("clamp_min", Self.codeRange), clampMax: try s("clamp_max", Self.codeRange))
+    }
+}
+
+/// An integer LayerNorm (`<layer>.variance_shift`, `.epsilon_term`, `.output_zero_point`, and the
+/// arrays `.gamma_multiplier`, `.gamma_shift`, `.beta`).
+public struct LayerNormRecord: Sendable {
+    public var varianceShift: Int32
+    public var epsilonTerm: UInt64
+    public var gammaMultipliers: [Int32]
+    public var gammaShifts: [Int32]
+    public var betas: [Int64]
+    public var outputZeroPoint: Int32
+
+    public init(varianceShift: Int32, epsilonTerm: UInt64, gammaMultipliers: [Int32], gammaShifts: [Int32], betas: [Int64],
+                outputZeroPoint: Int32) {
+        self.varianceShift = varianceShift
+        self.epsilonTerm = epsilonTerm
+        self.gammaMultipliers = gammaMultipliers
+        self.gammaShifts = gammaShifts
+        self.betas = betas
+        self.outputZeroPoint = outputZeroPoint
+    }
+
+    public func write(to m: inout QuantizedModelBuilder, _ l: LayerNormLayer) {
+        m.scalars["\(l.name).variance_shift"] = Int64(varianceShift)
+        m.scalars["\(l.name).epsilon_term"] = Int64(bitPattern: epsilonTerm)
+        m.scalars["\(l.name).output_zero_point"] = Int64(outputZeroPoint)
+        m.set("\(l.name).gamma_multiplier", int32: gammaMultipliers)
+        m.set("\(l.name).gamma_shift", int32: gammaShifts)
+        m.set("\(l.name).beta", int64: betas)
+    }
+
+    public init(_ model: QuantizedModel, _ l: LayerNormLayer) throws {
+        let n = l.name, c = l.channels
+        self.init(varianceShift: Int32(try model.scalar(n + ".variance_shift", in: 0...26)),
+                  epsilonTerm: UInt64(bitPattern: try model.scalar(n + ".epsilon_term", in: 0...Int64.max)),
+                  gammaMultipliers: try model.int32(n + ".gamma_multiplier", count: c),
+                  gammaShifts: try model.int32(n + ".gamma_shift", count: c),
+                  betas: try model.int64(n + ".beta", count: c),
+                  outputZeroPoint: Int32(try model.scalar(n + ".output_zero_point", in: -128...127)))
+    }
+}
+
+/// A transformer layer's attention: the integer softmax (`<layer>.softmax.*`) and the P·V
+/// requantisation to the context (`<layer>.pv.multiplier`, `.pv.shift`).
+public struct AttentionRecord: Sendable {
+    public var expMultiplier: UInt32
+    public var expShift: Int32
+    public var maxDifference: UInt32
+    public var outputMultiplier: UInt32
+    public var outputShift: Int32
+    public var outputZeroPoint: Int32
+    public var valueMultiplier: Int32
+    public var valueShift: Int32
+
+    public init(expMultiplier: UInt32, expShift: Int32, maxDifference: UInt32, outputMultiplier: UInt32, outputShift: Int32,
+                outputZeroPoint: Int32, valueMultiplier: Int32, valueShift: Int32) {
+        (self.expMultiplier, self.expShift, self.maxDifference) = (expMultiplier, expShift, maxDifference)
+        (self.outputMultiplier, self.outputShift, self.outputZeroPoint) = (outputMultiplier, outputShift, outputZeroPoint)
+        (self.valueMultiplier, self.valueShift) = (valueMultiplier, valueShift)
+    }
+
+    public func write(to m: inout QuantizedModelBuilder, _ t: TransformerLayer) {
+        let n = "\(t.name).softmax"
+        m.scalars["\(n).exp_multiplier"] = Int64(expMultiplier)
+        m.scalars["\(n).exp_shift"] = Int64(expShift)
+        m.scalars["\(n).max_difference"] = Int64(maxDifference)
+        m.scalars["\(n).output_multiplier"] = Int64(outputMultiplier)
+        m.scalars["\(n).output_shift"] = Int64(outputShift)
+        m.scalars["\(n).output_zero_point"] = Int64(outputZeroPoint)
+        m.scalars["\(t.name).pv.multiplier"] = Int64(valueMultiplier)
+        m.scalars["\(t.name).pv.shift"] = Int64(valueShift)
+    }
+
+    public init(_ model: QuantizedModel, _ t: TransformerLayer) throws {
+        let n = "\(t.name).softmax"
+        self.init(expMultiplier: UInt32(try model.scalar(n + ".exp_multiplier", in: 1...Int64(UInt32.max))),
+                  expShift: Int32(try model.scalar(n + ".exp_shift", in: 1...62)),
+                  maxDifference: UInt32(try model.scalar(n + ".max_difference", in: 0...Int64(UInt32.max))),
+                  outputMultiplier: UInt32(try model.scalar(n + ".output_multiplier", in: 1...Int64(UInt32.max))),
+                  outputShift: Int32(try model.scalar(n + ".output_shift", in: -62...62)),
+                  outputZeroPoint: Int32(try model.scalar(n + ".output_zero_point", in: -128...127)),
+                  valueMultiplier: Int32(try model.scalar("\(t.name).pv.multiplier", in: 0...Int64(Int32.max))),
+                  valueShift: Int32(try model.scalar("\(t.name).pv.shift", in: -31...62)))
+    }
+}
+
+/// Global average pooling's s_in/s_out rescale without the 1/(H·W) (`mobilevit.pooler.multiplier`, `.shift`).
+public struct PoolRecord: Sendable {
+    public var multiplier: Int32
+    public var shift: Int32
+
+    public init(multiplier: Int32, shift: Int32) {
+        self.multiplier = multiplier
+        self.shift = shift
+    }
+
+    public func write(to m: inout QuantizedModelBuilder) {
+        m.scalars["\(TensorNames.pooler).multiplier"] = Int64(multiplier)
+        m.scalars["\(TensorNames.pooler).shift"] = Int64(shift)
+    }
+
+    public init(_ model: QuantizedModel) throws {
+        self.init(multiplier: Int32(try model.scalar("\(TensorNames.pooler).multiplier", in: 0...Int64(Int32.max))),
+                  shift: Int32(try model.scalar("\(TensorNames.pooler).shift", in: -31...62)))
+    }
+}
+
+/// The classifier: int8 weights, int32 bias, and `logit_scale` (s_pool · s_w[c]) that dequantises
+/// its int32 accumulators.
+public struct ClassifierRecord: Sendable {
+    public var weights: [Int8]
+    public var bias: [Int32]
+    public var logitScale: [Float]
+
+    public init(weights: [Int8], bias: [Int32], logitScale: [Float]) {
+        self.weights = weights
+        self.bias = bias
+        self.logitScale = logitScale
+    }
+
+    public func write(to m: inout QuantizedModelBuilder, _ l: LinearLayer) {
+        m.set(l.name + ".weight", int8: weights, shape: [l.outFeatures, l.inFeatures])
+        m.set(l.name + ".bias", int32: bias)
+        m.set(l.name + ".logit_scale", float32: logitScale)
+    }
+
+    public init(_ model: QuantizedModel, _ l: LinearLayer) throws {
+        weights = Array(try model.int8(l.name + ".weight", count: l.outFeatures * l.inFeatures))
+        bias = try model.int32(l.name + ".bias", count: l.outFeatures)
+        logitScale = try model.float32(l.name + ".logit_scale", count: l.outFeatures)
+    }
+}
