@@ -88,8 +88,7 @@ final class NonlinearBenchmarkTests: XCTestCase {
         var out = [Int8](repeating: 0, count: count)
         let ap = try AddInt8.Parameters.make(inputScaleA: 0.05, inputZeroPointA: 3, inputScaleB: 0.08, inputZeroPointB: -9,
                                              outputScale: 0.1, outputZeroPoint: 1)
-        let rp = try RequantizeInt8.Parameters.make(inputScale: 0.05, inputZeroPoint: 3, outputScale: 0.07, outputZeroPoint: -4)
-        var addCols: [String] = [], rqCols: [String] = []
+        var addCols: [String] = []
         for isa in KernelISA.available where isa != .avx512vnni && isa != .neondot {
             let addNs = a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in out.withUnsafeMutableBufferPointer { ob in
                 measure(elements: count) {
@@ -97,22 +96,9 @@ final class NonlinearBenchmarkTests: XCTestCase {
                                 outputRowStride: 64, columns: 64, rows: 0..<(count / 64), parameters: ap, isa: isa)
                 }
             } } }
-            let rqNs = a.withUnsafeBufferPointer { ab in out.withUnsafeMutableBufferPointer { ob in
-                measure(elements: count) {
-                    RequantizeInt8.run(input: ab.baseAddress!, inputRowStride: 64, output: ob.baseAddress!, outputRowStride: 64,
-                                       columns: 64, rows: 0..<(count / 64), parameters: rp, isa: isa)
-                }
-            } }
             addCols.append("\(isa.rawValue) \(fmt(addNs))")
-            rqCols.append("\(isa.rawValue) \(fmt(rqNs))")
         }
         lines.append("add: " + addCols.joined(separator: ", ") + " ns/element")
-        lines.append("requantize: " + rqCols.joined(separator: ", ") + " ns/element")
-        let table = try ActivationTable.make(function: .silu, inputScale: 0.05, inputZeroPoint: 0, outputScale: 0.03, outputZeroPoint: -10)
-        let tableNs = a.withUnsafeBufferPointer { ab in out.withUnsafeMutableBufferPointer { ob in
-            measure(elements: count) { table.apply(input: ab.baseAddress!, output: ob.baseAddress!, count: count) }
-        } }
-        lines.append("activation table: \(fmt(tableNs)) ns/element")
         print(lines.joined(separator: "\n"))
     }
 }
