@@ -51,7 +51,7 @@ final class NonlinearBenchmarkTests: XCTestCase {
             var out = [Int8](repeating: 0, count: rows * n)
             var scratch = [Int32](repeating: 0, count: n)
             var cols: [String] = []
-            for isa in KernelISA.available where isa != .avx512vnni && isa != .neondot {
+            for isa in KernelISA.available where !KernelResolution(family: .softmax, requested: isa).isFallback {
                 let ns = s.withUnsafeBufferPointer { sb in out.withUnsafeMutableBufferPointer { ob in scratch.withUnsafeMutableBufferPointer { sc in
                     measure(elements: rows * n) {
                         IntegerSoftmax.run(scores: sb.baseAddress!, scoreRowStride: n, output: ob.baseAddress!, outputRowStride: n,
@@ -71,7 +71,7 @@ final class NonlinearBenchmarkTests: XCTestCase {
             let x = rng.int8s(tokens * c)
             var out = [Int8](repeating: 0, count: tokens * c)
             var cols: [String] = []
-            for isa in KernelISA.available where isa != .avx512vnni && isa != .neondot {
+            for isa in KernelISA.available where !KernelResolution(family: .layerNorm, requested: isa).isFallback {
                 let ns = x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
                     measure(elements: tokens * c) {
                         IntegerLayerNorm.run(input: xb.baseAddress!, inputTokenStride: c, output: ob.baseAddress!, outputTokenStride: c,
@@ -89,7 +89,7 @@ final class NonlinearBenchmarkTests: XCTestCase {
         let ap = try AddInt8.Parameters.make(inputScaleA: 0.05, inputZeroPointA: 3, inputScaleB: 0.08, inputZeroPointB: -9,
                                              outputScale: 0.1, outputZeroPoint: 1)
         var addCols: [String] = []
-        for isa in KernelISA.available where isa != .avx512vnni && isa != .neondot {
+        for isa in KernelISA.available where !KernelResolution(family: .add, requested: isa).isFallback {
             let addNs = a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in out.withUnsafeMutableBufferPointer { ob in
                 measure(elements: count) {
                     AddInt8.run(a: ab.baseAddress!, aRowStride: 64, b: bb.baseAddress!, bRowStride: 64, output: ob.baseAddress!,

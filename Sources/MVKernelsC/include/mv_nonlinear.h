@@ -1,9 +1,10 @@
 // Integer non-linear kernels (softmax, LayerNorm, add): AVX2 rows in nonlinear_avx2.c and NEON
-// rows in nonlinear_neon.c. Every function is declared on every architecture, and the file of the
-// other architecture defines it as a stub that traps (the rule of mv_int8.h too), so the Swift
-// side can name them all without `#if arch` and calls only
-// what `KernelISA.isSupported` allows. Every function is bit-exact with the Swift reference in
-// MVKernels (IntegerSoftmax.swift, IntegerLayerNorm.swift, AddInt8.swift hold the specification).
+// rows in nonlinear_neon.c. The rule for functions absent on an architecture, as in mv_int8.h:
+// every function is declared on every architecture, and the file of the other architecture
+// defines it as a stub that traps. So the Swift side holds them all in its kernel tables
+// (KernelConfigs.swift) without `#if arch`, and calls one only for an ISA that
+// `KernelISA.isSupported`. Every function is bit-exact with the Swift reference in MVKernels
+// (IntegerSoftmax.swift, IntegerLayerNorm.swift, AddInt8.swift hold the specification).
 #ifndef MV_NONLINEAR_H
 #define MV_NONLINEAR_H
 #include <stddef.h>
