@@ -142,39 +142,35 @@ struct GEMMKernels: @unchecked Sendable {  // C function pointers and values: no
     /// bias must subtract 128·Σ_k B[n][k].
     let activationsOffsetToUnsigned: Bool
 
-    private init(_ isa: KernelISA) {
+    private init(_ isa: KernelISA, _ layout: PackedLayout, _ pack: Pack, _ int8Output: Kernel?, _ int32Output: Kernel?) {
         self.isa = isa
+        self.layout = layout
+        self.pack = pack
+        self.int8Output = int8Output
+        self.int32Output = int32Output
         activationsOffsetToUnsigned = isa == .avx512vnni
+    }
+
+    private static func resolve(_ isa: KernelISA) -> GEMMKernels {
+        func layout(_ nr: Int32, _ kr: Int32, _ kpad: Int32, _ elementSize: Int) -> PackedLayout {
+            PackedLayout(nr: Int(nr), kr: Int(kr), kpad: Int(kpad), elementSize: elementSize)
+        }
         switch isa {
-        case .reference:
-            layout = PackedLayout(nr: 1, kr: 1, kpad: 1, elementSize: 1)
-            pack = mv_pack_b_int8
-            int8Output = nil
-            int32Output = nil
+        case .reference: return GEMMKernels(isa, layout(1, 1, 1, 1), mv_pack_b_int8, nil, nil)
         case .avx2:
-            layout = PackedLayout(nr: Int(MV_AVX2_NR), kr: Int(MV_AVX2_KR), kpad: Int(MV_AVX2_KPAD), elementSize: 2)
-            pack = mv_pack_b_int16_avx2
-            int8Output = mv_gemm_q8_avx2
-            int32Output = mv_gemm_i32_avx2
+            return GEMMKernels(isa, layout(MV_AVX2_NR, MV_AVX2_KR, MV_AVX2_KPAD, 2), mv_pack_b_int16_avx2, mv_gemm_q8_avx2, mv_gemm_i32_avx2)
         case .avx512vnni:
-            layout = PackedLayout(nr: Int(MV_VNNI_NR), kr: Int(MV_VNNI_KR), kpad: Int(MV_VNNI_KPAD), elementSize: 1)
-            pack = mv_pack_b_int8
-            int8Output = mv_gemm_q8_avx512vnni
-            int32Output = mv_gemm_i32_avx512vnni
+            return GEMMKernels(isa, layout(MV_VNNI_NR, MV_VNNI_KR, MV_VNNI_KPAD, 1), mv_pack_b_int8,
+                               mv_gemm_q8_avx512vnni, mv_gemm_i32_avx512vnni)
         case .neon:
-            layout = PackedLayout(nr: Int(MV_NEON_NR), kr: Int(MV_NEON_KR), kpad: Int(MV_NEON_KPAD), elementSize: 1)
-            pack = mv_pack_b_int8
-            int8Output = mv_gemm_q8_neon
-            int32Output = mv_gemm_i32_neon
+            return GEMMKernels(isa, layout(MV_NEON_NR, MV_NEON_KR, MV_NEON_KPAD, 1), mv_pack_b_int8, mv_gemm_q8_neon, mv_gemm_i32_neon)
         case .neondot:
-            layout = PackedLayout(nr: Int(MV_NEONDOT_NR), kr: Int(MV_NEONDOT_KR), kpad: Int(MV_NEONDOT_KPAD), elementSize: 1)
-            pack = mv_pack_b_int8
-            int8Output = mv_gemm_q8_neondot
-            int32Output = mv_gemm_i32_neondot
+            return GEMMKernels(isa, layout(MV_NEONDOT_NR, MV_NEONDOT_KR, MV_NEONDOT_KPAD, 1), mv_pack_b_int8,
+                               mv_gemm_q8_neondot, mv_gemm_i32_neondot)
         }
     }
 
-    private static let byISA = KernelISA.allCases.map(GEMMKernels.init)
+    private static let byISA = KernelISA.allCases.map(resolve)
     static func `for`(_ isa: KernelISA) -> GEMMKernels { byISA[isa.tableIndex] }
 }
 
