@@ -68,27 +68,4 @@ public struct ActivationTable: Sendable, Equatable {
         }
         return try ActivationTable(entries: t)
     }
-
-    /// `output[r·outputRowStride + i] = table[input[r·inputRowStride + i]]` for `r` in `rows`,
-    /// `i` in 0..<columns (a channel slice of NHWC buffers: rows are pixels). In place is allowed
-    /// when the strides are equal.
-    public func apply(input: UnsafePointer<Int8>, inputRowStride: Int,
-                      output: UnsafeMutablePointer<Int8>, outputRowStride: Int,
-                      columns: Int, rows: Range<Int>) {
-        entries.withUnsafeBufferPointer { lut in
-            let l = lut.baseAddress!
-            for r in rows {
-                let src = input + r * inputRowStride
-                let dst = output + r * outputRowStride
-                for i in 0..<columns {
-                    dst[i] = l[Int(src[i]) &+ 128]
-                }
-            }
-        }
-    }
-
-    /// Contiguous convenience: `count` elements.
-    public func apply(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, count: Int) {
-        apply(input: input, inputRowStride: count, output: output, outputRowStride: count, columns: count, rows: 0..<1)
-    }
 }

@@ -94,23 +94,14 @@ public enum AddInt8 {
                            output: UnsafeMutablePointer<Int8>, outputRowStride: Int,
                            columns: Int, rows: Range<Int>, parameters p: Parameters, isa: KernelISA = .best) {
         if rows.isEmpty || columns <= 0 { return }
-        #if arch(x86_64)
-        if isa == .avx2 || isa == .avx512vnni {
+        let kernels = RowKernels<AddRows>.for(isa)
+        if let addRows = kernels.rows {
+            precondition(kernels.isa.isSupported, "add rows for \(kernels.isa.rawValue), which this CPU cannot run")
             var c = p.c
-            mv_add_rows_avx2(a + rows.lowerBound * aRowStride, aRowStride, b + rows.lowerBound * bRowStride, bRowStride,
-                             output + rows.lowerBound * outputRowStride, outputRowStride,
-                             Int32(columns), Int32(rows.count), &c)
+            addRows(a + rows.lowerBound * aRowStride, aRowStride, b + rows.lowerBound * bRowStride, bRowStride,
+                    output + rows.lowerBound * outputRowStride, outputRowStride, Int32(columns), Int32(rows.count), &c)
             return
         }
-        #elseif arch(arm64)
-        if isa == .neon || isa == .neondot {
-            var c = p.c
-            mv_add_rows_neon(a + rows.lowerBound * aRowStride, aRowStride, b + rows.lowerBound * bRowStride, bRowStride,
-                             output + rows.lowerBound * outputRowStride, outputRowStride,
-                             Int32(columns), Int32(rows.count), &c)
-            return
-        }
-        #endif
         for r in rows {
             let pa = a + r * aRowStride, pb = b + r * bRowStride, po = output + r * outputRowStride
             for i in 0..<columns { po[i] = add(pa[i], pb[i], p) }

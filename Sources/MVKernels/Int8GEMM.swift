@@ -12,7 +12,8 @@ public enum RowAddressing {
 }
 
 /// The int8 GEMM entry points. Calls on disjoint row ranges may run concurrently (the kernels
-/// keep their scratch on the stack); the ISA is the one `b` was packed for.
+/// keep their scratch on the stack); the kernels are those of the ISA `b` was packed for (its
+/// `GEMMKernels` table).
 public enum Int8GEMM {
     /// Requantised int8 output:
     /// `C[m][n] = lut?[clamp(requant(acc) + outputZeroPoint, clampMin, clampMax)]`.
@@ -36,7 +37,7 @@ public enum Int8GEMM {
         precondition(outputZeroPoint >= -128 && outputZeroPoint <= 127)
         precondition(clampMin >= -128 && clampMax <= 127 && clampMin <= clampMax)
         guard m > 0 else { return }
-        if b.isa == .reference {
+        guard let kernel = b.kernels.int8Output else {
             referenceGEMM(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
                           int32Output: false, zeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax,
                           lut: lookupTable, lutStride: lookupTableStride)
@@ -44,15 +45,7 @@ public enum Int8GEMM {
         }
         withArgs(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
                  zeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax, lut: lookupTable,
-                 lutStride: lookupTableStride) { args in
-            switch b.isa {
-            case .avx2: mv_gemm_q8_avx2(args)
-            case .avx512vnni: mv_gemm_q8_avx512vnni(args)
-            case .neon: mv_gemm_q8_neon(args)
-            case .neondot: mv_gemm_q8_neondot(args)
-            case .reference: break
-            }
-        }
+                 lutStride: lookupTableStride) { kernel($0) }
     }
 
     /// Raw int32 output (no requantisation): `C[m][n] = bias'[n] + Σ_k A[m][k]·B[n][k]` with the
@@ -65,21 +58,13 @@ public enum Int8GEMM {
         precondition(k == b.k, "K does not match the packed matrix")
         precondition(b.isa.isSupported, "matrix packed for \(b.isa.rawValue), which this CPU cannot run")
         guard m > 0 else { return }
-        if b.isa == .reference {
+        guard let kernel = b.kernels.int32Output else {
             referenceGEMM(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
                           int32Output: true, zeroPoint: 0, clampMin: -128, clampMax: 127, lut: nil, lutStride: 0)
             return
         }
         withArgs(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
-                 zeroPoint: 0, clampMin: -128, clampMax: 127, lut: nil, lutStride: 0) { args in
-            switch b.isa {
-            case .avx2: mv_gemm_i32_avx2(args)
-            case .avx512vnni: mv_gemm_i32_avx512vnni(args)
-            case .neon: mv_gemm_i32_neon(args)
-            case .neondot: mv_gemm_i32_neondot(args)
-            case .reference: break
-            }
-        }
+                 zeroPoint: 0, clampMin: -128, clampMax: 127, lut: nil, lutStride: 0) { kernel($0) }
     }
 
     @inline(__always)

@@ -130,13 +130,9 @@ public enum IntegerLayerNorm {
                            output: UnsafeMutablePointer<Int8>, outputTokenStride: Int,
                            tokens: Range<Int>, parameters p: Parameters, isa: KernelISA = .best) {
         if tokens.isEmpty { return }
-        #if arch(x86_64) || arch(arm64)
-        #if arch(x86_64)
-        let simd = isa == .avx2 || isa == .avx512vnni
-        #else
-        let simd = isa == .neon || isa == .neondot
-        #endif
-        if simd {
+        let kernels = RowKernels<LayerNormRows>.for(isa)
+        if let layerNormRows = kernels.rows {
+            precondition(kernels.isa.isSupported, "LayerNorm rows for \(kernels.isa.rawValue), which this CPU cannot run")
             p.gammaMultipliers.withUnsafeBufferPointer { gm in
                 p.shifts.withUnsafeBufferPointer { sh in
                     p.biases.withUnsafeBufferPointer { b in
@@ -144,21 +140,14 @@ public enum IntegerLayerNorm {
                                                     epsilon_term: p.epsilonTerm, output_zero_point: p.outputZeroPoint,
                                                     gamma_multipliers: gm.baseAddress, shifts: sh.baseAddress,
                                                     biases: b.baseAddress)
-                        #if arch(x86_64)
-                        mv_layernorm_rows_avx2(input + tokens.lowerBound * inputTokenStride, inputTokenStride,
-                                               output + tokens.lowerBound * outputTokenStride, outputTokenStride,
-                                               Int32(tokens.count), &c)
-                        #else
-                        mv_layernorm_rows_neon(input + tokens.lowerBound * inputTokenStride, inputTokenStride,
-                                               output + tokens.lowerBound * outputTokenStride, outputTokenStride,
-                                               Int32(tokens.count), &c)
-                        #endif
+                        layerNormRows(input + tokens.lowerBound * inputTokenStride, inputTokenStride,
+                                      output + tokens.lowerBound * outputTokenStride, outputTokenStride,
+                                      Int32(tokens.count), &c)
                     }
                 }
             }
             return
         }
-        #endif
         p.gammaMultipliers.withUnsafeBufferPointer { gm in
             p.shifts.withUnsafeBufferPointer { sh in
                 p.biases.withUnsafeBufferPointer { b in

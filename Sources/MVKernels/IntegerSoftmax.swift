@@ -167,23 +167,15 @@ public enum IntegerSoftmax {
                            scratch: UnsafeMutablePointer<Int32>, isa: KernelISA = .best) {
         precondition(rowLength >= 1 && rowLength <= Int(Int32.max), "softmax row length must be ≥ 1")
         if rows.isEmpty { return }
-        #if arch(x86_64)
-        if isa == .avx2 || isa == .avx512vnni {
+        let kernels = RowKernels<SoftmaxRows>.for(isa)
+        if let softmaxRows = kernels.rows {
+            precondition(kernels.isa.isSupported, "softmax rows for \(kernels.isa.rawValue), which this CPU cannot run")
             var c = p.c
-            mv_softmax_rows_avx2(scores + rows.lowerBound * scoreRowStride, scoreRowStride,
-                                 output + rows.lowerBound * outputRowStride, outputRowStride,
-                                 Int32(rowLength), Int32(rows.count), &c, scratch)
+            softmaxRows(scores + rows.lowerBound * scoreRowStride, scoreRowStride,
+                        output + rows.lowerBound * outputRowStride, outputRowStride,
+                        Int32(rowLength), Int32(rows.count), &c, scratch)
             return
         }
-        #elseif arch(arm64)
-        if isa == .neon || isa == .neondot {
-            var c = p.c
-            mv_softmax_rows_neon(scores + rows.lowerBound * scoreRowStride, scoreRowStride,
-                                 output + rows.lowerBound * outputRowStride, outputRowStride,
-                                 Int32(rowLength), Int32(rows.count), &c, scratch)
-            return
-        }
-        #endif
         for row in rows {
             referenceRow(scores + row * scoreRowStride, output + row * outputRowStride, rowLength, p, scratch)
         }

@@ -1,5 +1,5 @@
 // Shared pieces of the integer non-linear kernels (softmax, LayerNorm, activation tables, add,
-// requantize, pooling, resize):
+// pooling, resize):
 //
 // - `NonlinearParameterError`, thrown by every `…Parameters.make` for bad scales, zero points or
 //   shapes, so a bad parameter never yields garbage silently;

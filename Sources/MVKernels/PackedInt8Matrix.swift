@@ -2,7 +2,7 @@
 // together with the folded bias and the per-channel requantisation parameters.
 import MVKernelsC
 
-/// Tile geometry of a packed layout (see mv_int8.h).
+/// Tile geometry of a packed layout (see mv_int8.h; each ISA's is in its `GEMMKernels`).
 @usableFromInline
 struct PackedLayout: Sendable {
     /// Output channels per block.
@@ -14,14 +14,8 @@ struct PackedLayout: Sendable {
     /// Bytes per packed weight element (2 for AVX2's pre-widened int16).
     let elementSize: Int
 
-    init(_ isa: KernelISA) {
-        switch isa {
-        case .reference: (nr, kr, kpad, elementSize) = (1, 1, 1, 1)
-        case .avx2: (nr, kr, kpad, elementSize) = (Int(MV_AVX2_NR), Int(MV_AVX2_KR), Int(MV_AVX2_KPAD), 2)
-        case .avx512vnni: (nr, kr, kpad, elementSize) = (Int(MV_VNNI_NR), Int(MV_VNNI_KR), Int(MV_VNNI_KPAD), 1)
-        case .neon: (nr, kr, kpad, elementSize) = (Int(MV_NEON_NR), Int(MV_NEON_KR), Int(MV_NEON_KPAD), 1)
-        case .neondot: (nr, kr, kpad, elementSize) = (Int(MV_NEONDOT_NR), Int(MV_NEONDOT_KR), Int(MV_NEONDOT_KPAD), 1)
-        }
+    init(nr: Int, kr: Int, kpad: Int, elementSize: Int) {
+        (self.nr, self.kr, self.kpad, self.elementSize) = (nr, kr, kpad, elementSize)
     }
 
     func paddedN(_ n: Int) -> Int { (n + nr - 1) / nr * nr }
@@ -50,13 +44,15 @@ public final class PackedInt8Matrix: @unchecked Sendable {
     /// Bytes allocated.
     public let capacity: Int
 
-    @usableFromInline let layout: PackedLayout
+    /// The GEMM kernel table of `isa`: layout, packing routine and kernels.
+    @usableFromInline let kernels: GEMMKernels
+    @usableFromInline var layout: PackedLayout { kernels.layout }
     @usableFromInline let storage: UnsafeMutableRawPointer
     @usableFromInline var flags: Int32 = 0
 
     /// Bytes needed to pack an N x K matrix for `isa`.
     public static func storageSize(n: Int, k: Int, isa: KernelISA = .best) -> Int {
-        PackedLayout(isa).storageSize(n: n, k: k)
+        GEMMKernels.for(isa).layout.storageSize(n: n, k: k)
     }
 
     /// Allocates storage for matrices up to `storageSize(n:k:isa:)` bytes (e.g. the largest head of
@@ -64,8 +60,8 @@ public final class PackedInt8Matrix: @unchecked Sendable {
     public init(capacityN: Int, capacityK: Int, isa: KernelISA = .best) {
         precondition(capacityN >= 0 && capacityK >= 0)
         self.isa = isa
-        self.layout = PackedLayout(isa)
-        self.capacity = max(layout.storageSize(n: capacityN, k: capacityK), 64)
+        self.kernels = GEMMKernels.for(isa)
+        self.capacity = max(kernels.layout.storageSize(n: capacityN, k: capacityK), 64)
         self.storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
         self.storage.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
         self.n = 0
@@ -189,9 +185,9 @@ public final class PackedInt8Matrix: @unchecked Sendable {
         let bp = biasPointer, mp = multiplierPointer, sp = shiftPointer
         let w = weightsPointer
         w.initializeMemory(as: UInt8.self, repeating: 0, count: np * kp * layout.elementSize)
-        let subtractUnsignedCorrection = isa == .avx512vnni  // activations are offset by +128 there
+        let subtractUnsignedCorrection = kernels.activationsOffsetToUnsigned
         // Column sums land in the bias slots first, then become the folded bias.
-        let hasMin = mv_pack_b(source, nStride, kStride, n, k, nr, kr, kp, layout.elementSize == 2 ? 1 : 0, w, bp) != 0
+        let hasMin = kernels.pack(source, nStride, kStride, n, k, nr, kr, kp, w, bp) != 0
         for c in 0..<np {
             guard c < n else {
                 bp[c] = 0; mp[c] = 0; sp[c] = 0

@@ -1,17 +1,18 @@
 // Packing of the int8 GEMM's B operand into an ISA tile layout (portable C, called from
-// PackedInt8Matrix; fast enough to repack attention's K and V per head at run time).
+// PackedInt8Matrix through the GEMM kernel table; fast enough to repack attention's K and V per
+// head at run time).
 #include "mv_int8_internal.h"
 
-int mv_pack_b(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
-              size_t nr, size_t kr, size_t kp, int wide, void *dst, int32_t *sums) {
+int mv_pack_b_int8(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                   size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums) {
+    return mv_pack_b_columns(src, n_stride, k_stride, n, k, nr, kr, kp, 0, 0, dst, sums);
+}
+
+int mv_pack_b_columns(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                      size_t nr, size_t kr, size_t kp, int wide, size_t c0, void *dst, int32_t *sums) {
     int8_t *d8 = (int8_t *)dst;
     int16_t *d16 = (int16_t *)dst;
     int has_min = 0;
-    // The AVX2 layout (only packed when the CPU runs AVX2) has a vector path for whole blocks of
-    // 16 columns; the loops below pack the columns [c0, n) it leaves.
-    size_t c0 = 0;
-    if (wide && nr == 16 && kr == 2) has_min = mv_pack_b_wide16_avx2(src, n_stride, k_stride, n, k, kp, d16, sums, &c0);
-    if (c0 == n) return has_min;
     if (k_stride == 1) {
         // Row-major source: each column's K values are contiguous.
         for (size_t c = c0; c < n; c++) {
@@ -75,7 +76,7 @@ int mv_pack_b(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t 
         }
         has_min |= mn == -128;
     } else {
-        for (size_t c = 0; c < n; c++) {
+        for (size_t c = c0; c < n; c++) {
             int32_t sum = 0;
             for (size_t kk = 0; kk < k; kk++) {
                 const int8_t v = src[(ptrdiff_t)c * n_stride + (ptrdiff_t)kk * k_stride];

@@ -1,6 +1,7 @@
 // AVX2 packing of B into the AVX2 GEMM layout (int16, NR = 16, KR = 2), for the operands attention
 // repacks per head at run time (K for QK^T, V for P.V). Same output, sums and -128 flag as the
-// portable loops in int8_pack.c, which handle every other layout and the column tails here.
+// portable loops in int8_pack.c, which pack the column tails here. x86-64; a stub that traps
+// elsewhere (the rule of mv_int8.h).
 #include "mv_int8_internal.h"
 
 #if defined(__x86_64__)
@@ -90,8 +91,10 @@ TA static int pack_columns_wide16(const int8_t *src, ptrdiff_t k_stride, size_t 
     return !_mm_testz_si128(seen, seen);
 }
 
-int mv_pack_b_wide16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
-                          size_t kp, int16_t *dst, int32_t *sums, size_t *done) {
+/// Whole blocks of 16 columns: packs columns [0, *done) (a multiple of 16, possibly 0) with their
+/// sums; returns 1 when one of them is -128.
+static int pack_wide16(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                       size_t kp, int16_t *dst, int32_t *sums, size_t *done) {
     const size_t nfull = n / 16 * 16;
     *done = 0;
     if (nfull == 0) return 0;
@@ -106,11 +109,19 @@ int mv_pack_b_wide16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_str
     return 0;
 }
 
+int mv_pack_b_int16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                         size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums) {
+    size_t done = 0;
+    int has_min = 0;
+    if (nr == MV_AVX2_NR && kr == MV_AVX2_KR) has_min = pack_wide16(src, n_stride, k_stride, n, k, kp, (int16_t *)dst, sums, &done);
+    if (done == n) return has_min;
+    return mv_pack_b_columns(src, n_stride, k_stride, n, k, nr, kr, kp, 1, done, dst, sums) | has_min;
+}
+
 #else
-int mv_pack_b_wide16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
-                          size_t kp, int16_t *dst, int32_t *sums, size_t *done) {
-    (void)src; (void)n_stride; (void)k_stride; (void)n; (void)k; (void)kp; (void)dst; (void)sums;
-    *done = 0;
-    return 0;
+int mv_pack_b_int16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                         size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums) {
+    (void)src; (void)n_stride; (void)k_stride; (void)n; (void)k; (void)nr; (void)kr; (void)kp; (void)dst; (void)sums;
+    __builtin_trap();
 }
 #endif

@@ -4,11 +4,10 @@
 #include "mv_int8.h"
 #include <string.h>
 
-/// mv_pack_b for the AVX2 layout (int16, NR 16, KR 2), whole blocks of 16 columns: packs columns
-/// [0, *done) (a multiple of 16, possibly 0) with their sums; returns 1 when one of them is -128.
-/// A stub packing nothing off x86-64.
-int mv_pack_b_wide16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
-                          size_t kp, int16_t *dst, int32_t *sums, size_t *done);
+/// The portable packing loops of mv_pack_b_int8 and mv_pack_b_int16_avx2 for columns [c0, n)
+/// (int16 elements when `wide`: the element width of the layout, not a choice of ISA).
+int mv_pack_b_columns(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                      size_t nr, size_t kr, size_t kp, int wide, size_t c0, void *dst, int32_t *sums);
 
 static inline const int8_t *mv_a_row(const mv_gemm_args *p, size_t m) {
     return p->a + (p->a_offsets ? (ptrdiff_t)p->a_offsets[m] : (ptrdiff_t)m * p->a_stride);

@@ -102,9 +102,25 @@ static inline int8_t mvnl_add(int8_t a, int8_t b, const mv_add_params *p) {
                          p->clamp_min, p->clamp_max);
 }
 
-static inline int8_t mvnl_requantize_one(int8_t q, const mv_requantize_params *p) {
-    int32_t x = ((int32_t)q - p->input_zero_point) * (1 << 20);
-    return mvnl_zp_clamp(mvnl_requantize(x, p->multiplier, p->shift), p->output_zero_point, p->clamp_min, p->clamp_max);
-}
+/// Defines mv_softmax_rows_<isa>, mv_layernorm_rows_<isa> and mv_add_rows_<isa> as stubs that
+/// trap, for the file of an ISA compiled on the other architecture (the rule of mv_nonlinear.h).
+#define MVNL_TRAPPING_STUBS(isa)                                                                    \
+    void mv_softmax_rows_##isa(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride, \
+                               int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) { \
+        (void)in; (void)in_stride; (void)out; (void)out_stride; (void)n; (void)rows; (void)p; (void)scratch; \
+        __builtin_trap();                                                                           \
+    }                                                                                               \
+    void mv_layernorm_rows_##isa(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride, \
+                                 int32_t tokens, const mv_layernorm_params *p) {                    \
+        (void)in; (void)in_stride; (void)out; (void)out_stride; (void)tokens; (void)p;              \
+        __builtin_trap();                                                                           \
+    }                                                                                               \
+    void mv_add_rows_##isa(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride, \
+                           int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows,        \
+                           const mv_add_params *p) {                                                \
+        (void)a; (void)a_stride; (void)b; (void)b_stride; (void)out; (void)out_stride; (void)columns; \
+        (void)rows; (void)p;                                                                        \
+        __builtin_trap();                                                                           \
+    }
 
 #endif

@@ -1,5 +1,5 @@
 // AVX2 rows of the integer non-linear kernels, bit-exact with the Swift references (see
-// mv_nonlinear.h). x86-64 only; the file is empty elsewhere.
+// mv_nonlinear.h). x86-64; elsewhere each function is a stub that traps.
 #include "mv_nonlinear_internal.h"
 
 #if defined(__x86_64__)
@@ -41,51 +41,6 @@ MVNL_AVX2 static inline __m256i mvnl_load8(const int8_t *src) {
     int64_t v;
     __builtin_memcpy(&v, src, 8);
     return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(v));
-}
-
-/// requantize() of Requantization.swift on eight lanes with one (multiplier, shift).
-typedef struct {
-    __m256i mult;       // multiplier in the low dword of each 64-bit lane
-    int left;           // -shift when shift < 0
-    __m256i left_hi, left_lo;
-    __m128i left_count;
-    int right;          // shift when shift > 0
-    __m128i right_count, right_count1;
-} mvnl_rq_avx2;
-
-MVNL_AVX2 static inline mvnl_rq_avx2 mvnl_rq_setup(int32_t mult, int32_t shift) {
-    mvnl_rq_avx2 r;
-    r.mult = _mm256_set1_epi64x(mult);
-    r.left = shift < 0 ? -shift : 0;
-    r.right = shift > 0 ? shift : 0;
-    r.left_hi = _mm256_set1_epi32(INT32_MAX >> r.left);
-    r.left_lo = _mm256_set1_epi32(INT32_MIN >> r.left);
-    r.left_count = _mm_cvtsi32_si128(r.left);
-    r.right_count = _mm_cvtsi32_si128(r.right);
-    r.right_count1 = _mm_cvtsi32_si128(r.right > 0 ? r.right - 1 : 0);
-    return r;
-}
-
-MVNL_AVX2 static inline __m256i mvnl_rq(__m256i x, const mvnl_rq_avx2 *r) {
-    if (r->left > 0) {
-        __m256i s = _mm256_sll_epi32(x, r->left_count);
-        s = _mm256_blendv_epi8(s, _mm256_set1_epi32(INT32_MAX), _mm256_cmpgt_epi32(x, r->left_hi));
-        s = _mm256_blendv_epi8(s, _mm256_set1_epi32(INT32_MIN), _mm256_cmpgt_epi32(r->left_lo, x));
-        x = s;
-    }
-    const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
-    __m256i ev = _mm256_mul_epi32(x, r->mult);
-    __m256i od = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), r->mult);
-    // Bits 31..62 of the sum: a logical shift gives the same low dword as an arithmetic one.
-    ev = _mm256_srli_epi64(_mm256_add_epi64(ev, half), 31);
-    od = _mm256_srli_epi64(_mm256_add_epi64(od, half), 31);
-    __m256i y = mvnl_interleave_low32(ev, od);
-    if (r->right > 0) {
-        // (y >> s) + ((y >> (s-1)) & 1); counts ≥ 32 give the sign, as Swift's smart shift does.
-        y = _mm256_add_epi32(_mm256_sra_epi32(y, r->right_count),
-                             _mm256_and_si256(_mm256_sra_epi32(y, r->right_count1), _mm256_set1_epi32(1)));
-    }
-    return y;
 }
 
 /// clamp(z + zp, lo, hi) without overflow.
@@ -337,7 +292,7 @@ MVNL_AVX2 void mv_layernorm_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int
 }
 
 // ---------------------------------------------------------------------------------------------
-// Add and requantize
+// Add
 
 /// requantize((q - zp) << 20, m, s) for eight int8 inputs q (as int32), s >= 0, without 64-bit
 /// products: with d = q - zp (|d| <= 255) and m = mh * 2^11 + ml,
@@ -423,23 +378,6 @@ MVNL_AVX2 void mv_add_rows_avx2(const int8_t *a, ptrdiff_t a_stride, const int8_
     }
 }
 
-MVNL_AVX2 void mv_requantize_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
-                                       int32_t columns, int32_t rows, const mv_requantize_params *p) {
-    mvnl_rq_avx2 rq = mvnl_rq_setup(p->multiplier, p->shift);
-    const __m256i zi = _mm256_set1_epi32(p->input_zero_point);
-    const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
-    const __m256i lo = _mm256_set1_epi32(p->clamp_min - p->output_zero_point);
-    const __m256i hi = _mm256_set1_epi32(p->clamp_max - p->output_zero_point);
-    for (int32_t r = 0; r < rows; r++) {
-        const int8_t *src = in + r * in_stride;
-        int8_t *dst = out + r * out_stride;
-        int32_t i = 0;
-        for (; i + 8 <= columns; i += 8) {
-            __m256i x = _mm256_slli_epi32(_mm256_sub_epi32(mvnl_load8(src + i), zi), 20);
-            mvnl_store8(dst + i, mvnl_zp_clamp_avx2(mvnl_rq(x, &rq), zp, lo, hi));
-        }
-        for (; i < columns; i++) dst[i] = mvnl_requantize_one(src[i], p);
-    }
-}
-
+#else
+MVNL_TRAPPING_STUBS(avx2)  // the rule of mv_nonlinear.h: off x86-64, every entry traps
 #endif

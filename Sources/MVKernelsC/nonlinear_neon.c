@@ -1,5 +1,5 @@
 // NEON (AArch64 Advanced SIMD) rows of the integer non-linear kernels, bit-exact with the Swift
-// references (see mv_nonlinear.h). AArch64 only; the file is empty elsewhere.
+// references (see mv_nonlinear.h). AArch64; elsewhere each function is a stub that traps.
 #include "mv_nonlinear_internal.h"
 
 #if defined(__aarch64__)
@@ -182,7 +182,7 @@ void mv_layernorm_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Add and requantize
+// Add
 
 void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                       int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p) {
@@ -213,26 +213,6 @@ void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrd
     }
 }
 
-void mv_requantize_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
-                             int32_t columns, int32_t rows, const mv_requantize_params *p) {
-    mvnl_rq_neon rq = mvnl_rq_setup(p->multiplier, p->shift);
-    const int32x4_t zi = vdupq_n_s32(p->input_zero_point);
-    const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
-    const int32x4_t lo = vdupq_n_s32(p->clamp_min - p->output_zero_point);
-    const int32x4_t hi = vdupq_n_s32(p->clamp_max - p->output_zero_point);
-    for (int32_t r = 0; r < rows; r++) {
-        const int8_t *src = in + r * in_stride;
-        int8_t *dst = out + r * out_stride;
-        int32_t i = 0;
-        for (; i + 8 <= columns; i += 8) {
-            int32x4_t x[2], z[2];
-            mvnl_widen8(src + i, &x[0], &x[1]);
-            for (int j = 0; j < 2; j++)
-                z[j] = mvnl_zp_clamp_neon(mvnl_rq(vshlq_n_s32(vsubq_s32(x[j], zi), 20), &rq), zp, lo, hi);
-            vst1_s8(dst + i, mvnl_narrow8(z[0], z[1]));
-        }
-        for (; i < columns; i++) dst[i] = mvnl_requantize_one(src[i], p);
-    }
-}
-
+#else
+MVNL_TRAPPING_STUBS(neon)  // the rule of mv_nonlinear.h: off AArch64, every entry traps
 #endif

@@ -51,7 +51,7 @@ final class NonlinearBenchmarkTests: XCTestCase {
             var out = [Int8](repeating: 0, count: rows * n)
             var scratch = [Int32](repeating: 0, count: n)
             var cols: [String] = []
-            for isa in KernelISA.available where isa != .avx512vnni && isa != .neondot {
+            for isa in KernelISA.available where !KernelResolution(family: .softmax, requested: isa).isFallback {
                 let ns = s.withUnsafeBufferPointer { sb in out.withUnsafeMutableBufferPointer { ob in scratch.withUnsafeMutableBufferPointer { sc in
                     measure(elements: rows * n) {
                         IntegerSoftmax.run(scores: sb.baseAddress!, scoreRowStride: n, output: ob.baseAddress!, outputRowStride: n,
@@ -71,7 +71,7 @@ final class NonlinearBenchmarkTests: XCTestCase {
             let x = rng.int8s(tokens * c)
             var out = [Int8](repeating: 0, count: tokens * c)
             var cols: [String] = []
-            for isa in KernelISA.available where isa != .avx512vnni && isa != .neondot {
+            for isa in KernelISA.available where !KernelResolution(family: .layerNorm, requested: isa).isFallback {
                 let ns = x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
                     measure(elements: tokens * c) {
                         IntegerLayerNorm.run(input: xb.baseAddress!, inputTokenStride: c, output: ob.baseAddress!, outputTokenStride: c,
@@ -88,31 +88,17 @@ final class NonlinearBenchmarkTests: XCTestCase {
         var out = [Int8](repeating: 0, count: count)
         let ap = try AddInt8.Parameters.make(inputScaleA: 0.05, inputZeroPointA: 3, inputScaleB: 0.08, inputZeroPointB: -9,
                                              outputScale: 0.1, outputZeroPoint: 1)
-        let rp = try RequantizeInt8.Parameters.make(inputScale: 0.05, inputZeroPoint: 3, outputScale: 0.07, outputZeroPoint: -4)
-        var addCols: [String] = [], rqCols: [String] = []
-        for isa in KernelISA.available where isa != .avx512vnni && isa != .neondot {
+        var addCols: [String] = []
+        for isa in KernelISA.available where !KernelResolution(family: .add, requested: isa).isFallback {
             let addNs = a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in out.withUnsafeMutableBufferPointer { ob in
                 measure(elements: count) {
                     AddInt8.run(a: ab.baseAddress!, aRowStride: 64, b: bb.baseAddress!, bRowStride: 64, output: ob.baseAddress!,
                                 outputRowStride: 64, columns: 64, rows: 0..<(count / 64), parameters: ap, isa: isa)
                 }
             } } }
-            let rqNs = a.withUnsafeBufferPointer { ab in out.withUnsafeMutableBufferPointer { ob in
-                measure(elements: count) {
-                    RequantizeInt8.run(input: ab.baseAddress!, inputRowStride: 64, output: ob.baseAddress!, outputRowStride: 64,
-                                       columns: 64, rows: 0..<(count / 64), parameters: rp, isa: isa)
-                }
-            } }
             addCols.append("\(isa.rawValue) \(fmt(addNs))")
-            rqCols.append("\(isa.rawValue) \(fmt(rqNs))")
         }
         lines.append("add: " + addCols.joined(separator: ", ") + " ns/element")
-        lines.append("requantize: " + rqCols.joined(separator: ", ") + " ns/element")
-        let table = try ActivationTable.make(function: .silu, inputScale: 0.05, inputZeroPoint: 0, outputScale: 0.03, outputZeroPoint: -10)
-        let tableNs = a.withUnsafeBufferPointer { ab in out.withUnsafeMutableBufferPointer { ob in
-            measure(elements: count) { table.apply(input: ab.baseAddress!, output: ob.baseAddress!, count: count) }
-        } }
-        lines.append("activation table: \(fmt(tableNs)) ns/element")
         print(lines.joined(separator: "\n"))
     }
 }

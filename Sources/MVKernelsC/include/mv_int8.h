@@ -127,10 +127,14 @@ size_t mv_winograd3x3_scratch_bytes(size_t cin, size_t cout);
 void mv_winograd3x3_avx2(const mv_wino_args *args);
 
 /// Packs B (element (n, k) at src[n * n_stride + k * k_stride]) into the layout (nr, kr, K padded
-/// to kp; int16 elements when `wide`) at dst, which must be zeroed beforehand; writes the column
-/// sums to sums[0 ..< n]. Returns 1 when some element is -128.
-int mv_pack_b(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
-              size_t nr, size_t kr, size_t kp, int wide, void *dst, int32_t *sums);
+/// to kp) at dst, which must be zeroed beforehand; writes the column sums to sums[0 ..< n]. Returns
+/// 1 when some element is -128. `mv_pack_b_int8` is portable and packs every int8 layout;
+/// `mv_pack_b_int16_avx2` packs the AVX2 layout (int16 elements, nr MV_AVX2_NR, kr MV_AVX2_KR) with
+/// AVX2 loads. The GEMM kernel table (KernelConfigs.swift) holds the one each ISA's layout needs.
+int mv_pack_b_int8(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                   size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums);
+int mv_pack_b_int16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                         size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums);
 
 /// Writes a message to standard error (Swift 6 cannot touch `stderr` directly).
 void mv_log_stderr(const char *message);

@@ -1,8 +1,10 @@
-// Integer non-linear kernels (softmax, LayerNorm, add, requantize): AVX2 rows in nonlinear_avx2.c
-// (x86-64 only) and NEON rows in nonlinear_neon.c (AArch64 only). Each function is defined only on
-// its own architecture; Swift calls it under the matching `#if arch(...)` after checking the CPU.
-// Every function is bit-exact with the Swift reference in MVKernels (IntegerSoftmax.swift,
-// IntegerLayerNorm.swift, AddInt8.swift, RequantizeInt8.swift hold the specification).
+// Integer non-linear kernels (softmax, LayerNorm, add): AVX2 rows in nonlinear_avx2.c and NEON
+// rows in nonlinear_neon.c. The rule for functions absent on an architecture, as in mv_int8.h:
+// every function is declared on every architecture, and the file of the other architecture
+// defines it as a stub that traps. So the Swift side holds them all in its kernel tables
+// (KernelConfigs.swift) without `#if arch`, and calls one only for an ISA that
+// `KernelISA.isSupported`. Every function is bit-exact with the Swift reference in MVKernels
+// (IntegerSoftmax.swift, IntegerLayerNorm.swift, AddInt8.swift hold the specification).
 #ifndef MV_NONLINEAR_H
 #define MV_NONLINEAR_H
 #include <stddef.h>
@@ -52,16 +54,5 @@ void mv_add_rows_avx2(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrd
                       int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
 void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                       int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
-
-typedef struct {
-    int32_t input_zero_point, multiplier, shift;
-    int32_t output_zero_point, clamp_min, clamp_max;
-} mv_requantize_params;
-
-/// out[r][i] = requantize((in[r][i] - zp_in) << 20) + zp_out, clamped.
-void mv_requantize_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
-                             int32_t columns, int32_t rows, const mv_requantize_params *p);
-void mv_requantize_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
-                             int32_t columns, int32_t rows, const mv_requantize_params *p);
 
 #endif

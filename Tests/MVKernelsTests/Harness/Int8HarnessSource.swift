@@ -70,14 +70,14 @@ static int gemm_case(const char *isa, layout L, int iter) {
     int32_t *sums = calloc(n, 4);
     int packed_min;
     if (ri(0, 1)) {
-        packed_min = mv_pack_b(b, k, 1, n, k, L.nr, L.kr, kp, 0, packed, sums);
+        packed_min = mv_pack_b_int8(b, k, 1, n, k, L.nr, L.kr, kp, packed, sums);
     } else {
         int8_t *bt = malloc((size_t)n * k);
         for (int c = 0; c < n; c++) for (int kk = 0; kk < k; kk++) bt[kk * n + c] = b[c * k + kk];
-        packed_min = mv_pack_b(bt, 1, n, n, k, L.nr, L.kr, kp, 0, packed, sums);
+        packed_min = mv_pack_b_int8(bt, 1, n, n, k, L.nr, L.kr, kp, packed, sums);
         free(bt);
     }
-    if (packed_min != hasmin) { fprintf(stderr, "mv_pack_b -128 flag wrong\n"); return 0; }
+    if (packed_min != hasmin) { fprintf(stderr, "mv_pack_b_int8 -128 flag wrong\n"); return 0; }
     for (int c = 0; c < n; c++) {
         rawbias[c] = ri(-100000, 100000);
         int32_t sum = 0;
@@ -85,11 +85,11 @@ static int gemm_case(const char *isa, layout L, int iter) {
             const int8_t v = b[c * k + kk];
             sum += v;
             if (packed[(c / L.nr) * kp * L.nr + ((kk / L.kr) * L.nr + c % L.nr) * L.kr + kk % L.kr] != v) {
-                fprintf(stderr, "mv_pack_b misplaced (%d, %d)\n", c, kk);
+                fprintf(stderr, "mv_pack_b_int8 misplaced (%d, %d)\n", c, kk);
                 return 0;
             }
         }
-        if (sum != sums[c]) { fprintf(stderr, "mv_pack_b sum wrong\n"); return 0; }
+        if (sum != sums[c]) { fprintf(stderr, "mv_pack_b_int8 sum wrong\n"); return 0; }
         int32_t f = rawbias[c] - za * sum;
         if (zb) f += k * za * zb;
         if (L.vnni) f -= 128 * sum;
