@@ -127,7 +127,10 @@ final class LoadedModel {
     func kernelLog(threads: Int) -> [String] {
         switch kind {
         case .float: return ["float32 kernels: \(Float32Kernels.useAVX2 ? "AVX2+FMA" : "generic SIMD"), 1 thread"]
-        case .int8: return [KernelISA.selectionSummary, "int8 kernels: \(KernelISA.best.rawValue), \(threads) thread(s)"]
+        case .int8:
+            // Then one line per operator family: the ISA that runs it, and why when it falls back.
+            return [KernelISA.selectionSummary, "int8 kernels: \(KernelISA.best.rawValue), \(threads) thread(s)"]
+                + KernelConfig.summary(for: KernelISA.best).map { "  " + $0 }
         }
     }
 

@@ -8,59 +8,46 @@ public struct LayerSummary: Sendable {
     public var parameters: Int
 }
 
-extension MobileViTGraph {
-    /// Output shapes and multiply-accumulates of every layer for an H×W input. Attention's two
-    /// matrix products (QKᵀ and PV) are counted as MACs too.
-    public func summary(height: Int, width: Int) -> [LayerSummary] {
-        var rows: [LayerSummary] = []
-        var h = height, w = width
-        func conv(_ c: ConvLayer) {
-            let (oh, ow) = c.outputSize(h, w)
-            let perOutput = (c.inChannels / c.groups) * c.kernel * c.kernel
-            let params = c.outChannels * perOutput + c.outChannels
-            let kind = c.isDepthwise ? "depthwise \(c.kernel)×\(c.kernel)/\(c.stride)"
-                : "conv \(c.kernel)×\(c.kernel)/\(c.stride)"
-            rows.append(LayerSummary(name: c.name, kind: kind + (c.activation == .none ? "" : " + \(c.activation.rawValue)"),
-                                     outputShape: [oh, ow, c.outChannels], macs: oh * ow * c.outChannels * perOutput,
-                                     parameters: params))
-            (h, w) = (oh, ow)
-        }
-        func block(_ b: InvertedResidual) {
-            conv(b.expand); conv(b.depthwise); conv(b.reduce)
-        }
-        conv(stem)
-        for stage in stages {
-            switch stage {
-            case let .mobileNet(_, blocks):
-                blocks.forEach(block)
-            case let .mobileViT(m):
-                if let d = m.downsampling { block(d) }
-                conv(m.convKxK)
-                conv(m.conv1x1)
-                let ps = m.patchSize
-                let nh = (h + ps - 1) / ps * ps, nw = (w + ps - 1) / ps * ps
-                let p = ps * ps, n = (nh / ps) * (nw / ps), d = m.hiddenSize
-                for t in m.transformer {
-                    let ffn = t.intermediate.outFeatures
-                    let tokens = p * n
-                    let linear = tokens * (4 * d * d + 2 * d * ffn)
-                    let attention = 2 * p * n * n * d
-                    let params = 4 * (d * d + d) + d * ffn + ffn + ffn * d + d + 4 * d
-                    rows.append(LayerSummary(name: t.name, kind: "transformer (\(t.heads) heads, \(p)×\(n) tokens)",
-                                             outputShape: [p, n, d], macs: linear + attention, parameters: params))
-                }
-                rows.append(LayerSummary(name: m.layerNorm.name, kind: "layernorm", outputShape: [p, n, d], macs: 0,
-                                         parameters: 2 * d))
-                conv(m.projection)
-                conv(m.fusion)
+extension Network {
+    /// Output shapes and multiply-accumulates of every operator for an H×W input (layout
+    /// operators, which compute nothing, are left out). Attention's two matrix products (QKᵀ and
+    /// P·V) count as MACs too.
+    /// - Throws: `InputError` when the input is too small for the network.
+    public func summary(height: Int, width: Int) throws -> [LayerSummary] {
+        let shapes = try shapes(height: height, width: width)
+        return operators.filter { !$0.isLayout }.map { op in
+            let y = shapes[op.output]!, x = shapes[op.inputs[0]]!
+            var shape = [y.height, y.width, y.channels]
+            if let ps = tokenPatchSize[op.output] { shape = [ps * ps, y.pixels / (ps * ps), y.channels] }
+            if y.pixels == 1 && x.pixels > 1 || op.output == output { shape = [y.channels] }
+            func row(_ kind: String, macs: Int = 0, parameters: Int = 0) -> LayerSummary {
+                LayerSummary(name: op.output, kind: kind, outputShape: shape, macs: macs, parameters: parameters)
+            }
+            switch op.kind {
+            case let .conv(c):
+                let perOutput = (c.inChannels / c.groups) * c.kernel * c.kernel
+                let kind = (c.isDepthwise ? "depthwise" : "conv") + " \(c.kernel)×\(c.kernel)/\(c.stride)"
+                    + (c.dilation > 1 ? " dilation \(c.dilation)" : "") + (c.activation == .none ? "" : " + \(c.activation.rawValue)")
+                return row(kind, macs: y.pixels * c.outChannels * perOutput, parameters: c.outChannels * perOutput + c.outChannels)
+            case let .linear(l, activation):
+                return row("linear" + (activation == .none ? "" : " + \(activation.rawValue)"),
+                           macs: x.pixels * l.inFeatures * l.outFeatures,
+                           parameters: l.inFeatures * l.outFeatures + (l.bias ? l.outFeatures : 0))
+            case let .classifier(l):
+                return row("linear", macs: l.inFeatures * l.outFeatures,
+                           parameters: l.inFeatures * l.outFeatures + (l.bias ? l.outFeatures : 0))
+            case .add:
+                return row("add")
+            case let .layerNorm(l):
+                return row("layernorm", parameters: 2 * l.channels)
+            case let .attention(t):
+                let ps = tokenPatchSize[op.output]!, p = ps * ps, n = y.pixels / p
+                return row("attention (\(t.heads) heads, \(p)×\(n) tokens)", macs: 2 * p * n * n * y.channels)
+            case .globalAveragePool:
+                return row("global average pool")
+            case .unfold, .fold, .concat:
+                return row("layout")
             }
         }
-        conv(expansion)
-        rows.append(LayerSummary(name: "mobilevit.pooler", kind: "global average pool", outputShape: [expansion.outChannels],
-                                 macs: 0, parameters: 0))
-        rows.append(LayerSummary(name: classifier.name, kind: "linear", outputShape: [classifier.outFeatures],
-                                 macs: classifier.inFeatures * classifier.outFeatures,
-                                 parameters: classifier.inFeatures * classifier.outFeatures + classifier.outFeatures))
-        return rows
     }
 }

@@ -61,7 +61,7 @@ let benchCommand = Command(
         layers = runs[0].indices.map { j in (runs[0][j].0, quantile(runs.map { $0[j].1 }.sorted(), 0.5)) }
     }
     times.sort()
-    let macs = model.graph.summary(height: h, width: w).reduce(0) { $0 + $1.macs }
+    let macs = try model.graph.network.summary(height: h, width: w).reduce(0) { $0 + $1.macs }
     let median = quantile(times, 0.5)
     let peak = peakResidentBytes()
     let size = model.fileSize

@@ -17,7 +17,7 @@ let inspectCommand = Command(
     let (h, w) = try args.size("--size") ?? model.defaultSize
     try checkInputSize(h, w)
     let graph = model.graph
-    let rows = graph.summary(height: h, width: w)
+    let rows = try graph.network.summary(height: h, width: w)
     let totalMACs = rows.reduce(0) { $0 + $1.macs }
     args.report("\(graph.config.variantName) — \(model.kindDescription)")
     args.report("input: \(graph.config.numChannels)×\(h)×\(w), \(graph.config.numLabels) classes, parameters: \(model.parameterCount)")
