@@ -75,33 +75,39 @@ __attribute__((always_inline)) static inline void mv_apply_lut8_word(int8_t *c, 
     c[7] = t[7 * stride + (uint8_t)(u >> 56)];
 }
 
-/// The 9 tap pointers of output pixel (y, x) of a padded 3x3 depthwise convolution.
+/// The 9 tap pointers of output pixel (y, x) of a 3x3 depthwise convolution with dilation d and
+/// padding d: tap (dy, dx) reads input (y·stride + (dy − 1)·d, x·stride + (dx − 1)·d), or `pad`
+/// where that falls outside the image.
 static inline void mv_dw_taps(const mv_dw_args *p, size_t y, size_t x, const int8_t **t) {
+    const ptrdiff_t d = p->dilation;
     for (int dy = 0; dy < 3; dy++) {
-        const ptrdiff_t iy = (ptrdiff_t)(y * (size_t)p->stride) + dy - 1;
+        const ptrdiff_t iy = (ptrdiff_t)y * p->stride + (dy - 1) * d;
         const int rowok = iy >= 0 && iy < (ptrdiff_t)p->in_h;
         for (int dx = 0; dx < 3; dx++) {
-            const ptrdiff_t ix = (ptrdiff_t)(x * (size_t)p->stride) + dx - 1;
+            const ptrdiff_t ix = (ptrdiff_t)x * p->stride + (dx - 1) * d;
             t[dy * 3 + dx] = rowok && ix >= 0 && ix < (ptrdiff_t)p->in_w
                 ? p->input + iy * p->in_row_stride + ix * p->in_pixel_stride : p->pad;
         }
     }
 }
 
-/// Tap pointers of output pixels [x0, x0 + count) of row y into t[(x - x0) * 9 + tap]; interior
-/// pixels take the fast path.
+/// Tap pointers of output pixels [x0, x0 + count) of row y into t[(x - x0) * 9 + tap]; pixels
+/// whose whole (dilated) window is inside the image take the fast path: the window's top-left tap
+/// plus 9 offsets computed once per call, so dilation adds nothing per pixel.
 static inline void mv_dw_row_taps(const mv_dw_args *p, size_t y, size_t x0, size_t count, const int8_t **t) {
-    const ptrdiff_t s = p->stride;
-    const ptrdiff_t iy0 = (ptrdiff_t)y * s - 1;
-    const int rows_ok = iy0 >= 0 && iy0 + 2 < (ptrdiff_t)p->in_h;
+    const ptrdiff_t s = p->stride, d = p->dilation;
+    const ptrdiff_t iy0 = (ptrdiff_t)y * s - d;
+    const int rows_ok = iy0 >= 0 && iy0 + 2 * d < (ptrdiff_t)p->in_h;
+    ptrdiff_t offset[9];
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = 0; dx < 3; dx++)
+            offset[dy * 3 + dx] = (dy * p->in_row_stride + dx * p->in_pixel_stride) * d;
     for (size_t i = 0; i < count; i++) {
         const size_t x = x0 + i;
-        const ptrdiff_t ix0 = (ptrdiff_t)x * s - 1;
-        if (rows_ok && ix0 >= 0 && ix0 + 2 < (ptrdiff_t)p->in_w) {
+        const ptrdiff_t ix0 = (ptrdiff_t)x * s - d;
+        if (rows_ok && ix0 >= 0 && ix0 + 2 * d < (ptrdiff_t)p->in_w) {
             const int8_t *base = p->input + iy0 * p->in_row_stride + ix0 * p->in_pixel_stride;
-            for (int dy = 0; dy < 3; dy++)
-                for (int dx = 0; dx < 3; dx++)
-                    t[i * 9 + dy * 3 + dx] = base + dy * p->in_row_stride + dx * p->in_pixel_stride;
+            for (int k = 0; k < 9; k++) t[i * 9 + k] = base + offset[k];
         } else {
             mv_dw_taps(p, y, x, t + i * 9);
         }
