@@ -24,7 +24,8 @@ public final class Conv2DInt8: @unchecked Sendable {
     public var k: Int { kernelSize * kernelSize * inChannels }
 
     /// The Winograd F(2×2, 3×3) operands, for 3×3 stride-1 undilated convolutions on AVX2 with
-    /// 16…3584 input channels (`WinogradConv3x3Weights.applies`): exact, and 2.25 times fewer multiply-adds.
+    /// 16…3584 input channels (`WinogradConv3x3Weights.applies`): exact, and 2.25 times fewer
+    /// multiply-adds.
     let winograd: WinogradConv3x3Weights?
     /// Whether `run` uses the Winograd path (for tests and benchmarks).
     public var usesWinograd: Bool { winograd != nil }

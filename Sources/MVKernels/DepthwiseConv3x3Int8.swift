@@ -122,10 +122,10 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     /// Computes output rows `rows` (a sub-range of `0..<outputHeight`; disjoint ranges may run
     /// concurrently).
     /// - Parameters:
-    ///   - dilation: spacing of the taps (offsets −d, 0, +d); the padding is d, so at stride 1 the
-    ///     output is the input's size (DeepLabV3's dilated backbone blocks).
     ///   - input: NHWC int8; pixel (y, x) at `input + (y·inputWidth + x)·inputPixelStride`, channel
     ///     c at `+ c` (`inputPixelStride` defaults to `channels`; larger for a channel slice).
+    ///   - dilation: spacing of the taps (offsets −d, 0, +d); the padding is d, so at stride 1 the
+    ///     output is the input's size (DeepLabV3's dilated backbone blocks).
     ///   - output: pixel (y, x) at `output + (y·outputWidth + x)·outputPixelStride`.
     ///   - lookupTable: nil or 256 entries indexed by `out + 128`; with `lookupTableStride` 256, one
     ///     table per channel (channel c's at `lookupTable + c * 256`).
@@ -185,8 +185,8 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
 
     private func runReference(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, ips: Int, stride: Int,
-        dilation: Int, output: UnsafeMutablePointer<Int8>, ow: Int, ops: Int, zeroPoint: Int32, clampMin: Int32, clampMax: Int32,
-        lut: UnsafePointer<Int8>?, lutStride: Int, rows: Range<Int>
+        dilation: Int, output: UnsafeMutablePointer<Int8>, ow: Int, ops: Int, zeroPoint: Int32, clampMin: Int32,
+        clampMax: Int32, lut: UnsafePointer<Int8>?, lutStride: Int, rows: Range<Int>
     ) {
         let w = UnsafePointer<Int8>(packed.assumingMemoryBound(to: Int8.self))
         let pad = UnsafePointer(padRow)
