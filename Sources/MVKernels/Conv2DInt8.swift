@@ -1,7 +1,8 @@
-// Dense n x n int8 convolution (NHWC, odd n, stride 1 or 2, padding n/2): im2col of a tile of
-// output pixels into caller-provided scratch (padding taps = the input zero point, so the folded
-// bias stays exact), then the int8 GEMM. A 1x1 stride-1 convolution skips im2col entirely, and a
-// 3x3 stride-1 one on AVX2 runs as an exact integer Winograd F(2x2, 3x3) (winograd_avx2.c).
+// Dense n x n int8 convolution (NHWC, odd n, stride 1 or 2, dilation d ≥ 1, padding d·(n−1)/2):
+// im2col of a tile of output pixels into caller-provided scratch (padding taps = the input zero
+// point, so the folded bias stays exact), then the int8 GEMM. A 1x1 stride-1 convolution skips
+// im2col entirely, and a 3x3 stride-1 undilated one on AVX2 runs as an exact integer Winograd
+// F(2x2, 3x3) (winograd_avx2.c).
 import MVKernelsC
 
 /// Dense convolution with weights packed once (B = [Cout][ky][kx][Cin], K = n·n·Cin).
@@ -10,6 +11,10 @@ public final class Conv2DInt8: @unchecked Sendable {
     public let outChannels: Int
     public let kernelSize: Int
     public let stride: Int
+    /// Spacing of the kernel taps in the input (1: an ordinary convolution; DeepLabV3's ASPP uses
+    /// its atrous rates, e.g. 6, 12, 18). The padding is `dilation · (kernelSize − 1) / 2`, so the
+    /// output size does not depend on it.
+    public let dilation: Int
     public let inputZeroPoint: Int32
     /// The packed weights of the im2col + GEMM path (their ISA is the one the GEMM runs); nil where
     /// the Winograd path runs instead.
@@ -18,8 +23,9 @@ public final class Conv2DInt8: @unchecked Sendable {
     /// Reduction length of the GEMM: kernelSize² · inChannels.
     public var k: Int { kernelSize * kernelSize * inChannels }
 
-    /// The Winograd F(2×2, 3×3) operands, for 3×3 stride-1 convolutions on AVX2 with 16…3584 input
-    /// channels (`WinogradConv3x3Weights.applies`): exact, and 2.25 times fewer multiply-adds.
+    /// The Winograd F(2×2, 3×3) operands, for 3×3 stride-1 undilated convolutions on AVX2 with
+    /// 16…3584 input channels (`WinogradConv3x3Weights.applies`): exact, and 2.25 times fewer
+    /// multiply-adds.
     let winograd: WinogradConv3x3Weights?
     /// Whether `run` uses the Winograd path (for tests and benchmarks).
     public var usesWinograd: Bool { winograd != nil }
@@ -31,19 +37,24 @@ public final class Conv2DInt8: @unchecked Sendable {
     ///   - weights: `[Cout][Cin][n][n]` int8 (PyTorch layout), symmetric per output channel.
     ///   - bias: Cout int32 values at input_scale·weight_scale[c], or nil.
     ///   - requantization: per output channel (Cout entries) or shared.
+    ///   - dilation: spacing of the taps (see `dilation`); only 1 may take the Winograd path.
     public init(weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?, inChannels: Int, outChannels: Int,
-                kernelSize: Int, stride: Int, inputZeroPoint: Int32, requantization: RequantizationParameters,
-                isa: KernelISA = .best, allowWinograd: Bool = true) {
+                kernelSize: Int, stride: Int, dilation: Int = 1, inputZeroPoint: Int32,
+                requantization: RequantizationParameters, isa: KernelISA = .best, allowWinograd: Bool = true) {
         precondition(kernelSize >= 1 && kernelSize % 2 == 1, "kernel size must be odd")
         precondition(stride == 1 || stride == 2, "stride must be 1 or 2")
+        precondition(dilation >= 1, "dilation must be at least 1")
         precondition(inChannels >= 1 && outChannels >= 1)
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
         self.stride = stride
+        self.dilation = dilation
         self.inputZeroPoint = inputZeroPoint
         let n = kernelSize, k = n * n * inChannels
-        if allowWinograd && WinogradConv3x3Weights.applies(kernelSize: n, stride: stride, inChannels: inChannels, isa: isa) {
+        // Winograd only for dilation 1: its tiles are of adjacent pixels (`applies` checks it).
+        if allowWinograd && WinogradConv3x3Weights.applies(kernelSize: n, stride: stride, dilation: dilation,
+                                                           inChannels: inChannels, isa: isa) {
             winograd = WinogradConv3x3Weights(weights: w, bias: bias, inChannels: inChannels, outChannels: outChannels,
                                               inputZeroPoint: inputZeroPoint, requantization: requantization)
             weights = nil
@@ -68,8 +79,9 @@ public final class Conv2DInt8: @unchecked Sendable {
 
     /// Convenience: weights `[Cout][Cin][n][n]` and bias as arrays.
     public convenience init(weights: [Int8], bias: [Int32]?, inChannels: Int, outChannels: Int, kernelSize: Int,
-                            stride: Int, inputZeroPoint: Int32, requantization: RequantizationParameters,
-                            isa: KernelISA = .best, allowWinograd: Bool = true) {
+                            stride: Int, dilation: Int = 1, inputZeroPoint: Int32,
+                            requantization: RequantizationParameters, isa: KernelISA = .best,
+                            allowWinograd: Bool = true) {
         precondition(weights.count == outChannels * inChannels * kernelSize * kernelSize, "weights must hold Cout·Cin·n·n values")
         precondition(bias == nil || bias!.count == outChannels)
         let wp = UnsafeMutablePointer<Int8>.allocate(capacity: weights.count)
@@ -80,19 +92,20 @@ public final class Conv2DInt8: @unchecked Sendable {
             defer { bp.deallocate() }
             bp.initialize(from: bias, count: bias.count)
             self.init(weights: UnsafePointer(wp), bias: UnsafePointer(bp), inChannels: inChannels, outChannels: outChannels,
-                      kernelSize: kernelSize, stride: stride, inputZeroPoint: inputZeroPoint,
+                      kernelSize: kernelSize, stride: stride, dilation: dilation, inputZeroPoint: inputZeroPoint,
                       requantization: requantization, isa: isa, allowWinograd: allowWinograd)
         } else {
             self.init(weights: UnsafePointer(wp), bias: nil, inChannels: inChannels, outChannels: outChannels,
-                      kernelSize: kernelSize, stride: stride, inputZeroPoint: inputZeroPoint,
+                      kernelSize: kernelSize, stride: stride, dilation: dilation, inputZeroPoint: inputZeroPoint,
                       requantization: requantization, isa: isa, allowWinograd: allowWinograd)
         }
     }
 
-    /// Output height and width: `(H + 2·(n/2) − n) / stride + 1`.
+    /// Output height and width: `(H + 2·p − e) / stride + 1` with padding p = d·(n/2) and window
+    /// extent e = d·(n − 1) + 1, which is `(H − 1) / stride + 1` for every dilation d.
     public func outputSize(inputHeight: Int, inputWidth: Int) -> (height: Int, width: Int) {
-        let p = kernelSize / 2
-        return ((inputHeight + 2 * p - kernelSize) / stride + 1, (inputWidth + 2 * p - kernelSize) / stride + 1)
+        let p = dilation * (kernelSize / 2), e = dilation * (kernelSize - 1) + 1
+        return ((inputHeight + 2 * p - e) / stride + 1, (inputWidth + 2 * p - e) / stride + 1)
     }
 
     /// Whether `run` needs no im2col scratch (1x1, stride 1).
@@ -190,26 +203,31 @@ public final class Conv2DInt8: @unchecked Sendable {
 
     /// im2col of output pixels `pixels` (row-major over the output) into rows of `k` bytes at
     /// `dst`: row p holds the n·n taps of pixel p, each Cin channels, the input zero point where a
-    /// tap falls outside the image. Pixels whose whole window is inside the image (all but a
-    /// border of n/2) take the fast path: n runs of n·Cin contiguous bytes from pointers that
-    /// advance by stride·Cin per pixel, with no per-tap bounds checks.
+    /// tap falls outside the image. Tap (ky, kx) of output pixel (y, x) reads input
+    /// (y·s − pad + ky·d, x·s − pad + kx·d). Pixels whose whole window is inside the image (all but
+    /// a border of pad) take the fast path, with no per-tap bounds checks and pointers that advance
+    /// by stride·Cin per pixel: undilated, n runs of n·Cin contiguous bytes; dilated, n·n runs of
+    /// Cin bytes d pixels apart. The dilation-1 loops are those of an undilated im2col, chosen once
+    /// per run of pixels.
     @inline(__always)
     func im2col(input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride ips: Int,
                 outputWidth ow: Int, pixels: Range<Int>, into dst: UnsafeMutablePointer<Int8>) {
-        let n = kernelSize, pad = kernelSize / 2, cin = inChannels, k = self.k, st = stride
+        let n = kernelSize, dil = dilation, pad = dilation &* (kernelSize / 2), cin = inChannels, k = self.k
+        let st = stride
+        let span = dil &* (n &- 1) &+ 1  // the window's extent in input pixels
         let run = n &* cin, rowStride = inputWidth &* ips
         let zp = Int8(truncatingIfNeeded: inputZeroPoint)
         // Output columns whose window is inside the image horizontally: ix0 = x·s − pad ≥ 0 and
-        // ix0 + n ≤ W.
+        // ix0 + span ≤ W.
         let xInLo = (pad + st - 1) / st
-        let xInHi = inputWidth >= n - pad ? (inputWidth - n + pad) / st + 1 : 0
+        let xInHi = inputWidth >= span - pad ? (inputWidth - span + pad) / st + 1 : 0
         var p = pixels.lowerBound
         while p < pixels.upperBound {
             let y = p / ow, x0 = p % ow
             let x1 = min(ow, x0 + (pixels.upperBound - p))  // this output row's pixels in range
             let iy0 = y &* st &- pad
             // The fast path needs the window's rows inside the image and contiguous taps.
-            let fastRows = iy0 >= 0 && iy0 &+ n <= inputHeight && ips == cin
+            let fastRows = iy0 >= 0 && iy0 &+ span <= inputHeight && ips == cin
             var x = x0
             while x < x1 {
                 var row = dst + (p &+ (x &- x0) &- pixels.lowerBound) &* k
@@ -217,36 +235,54 @@ public final class Conv2DInt8: @unchecked Sendable {
                     // Interior run of pixels on this output row.
                     let xEnd = min(x1, xInHi)
                     var src = input + iy0 &* rowStride + (x &* st &- pad) &* cin
-                    for _ in x..<xEnd {
-                        var s = UnsafePointer(src), d = row
-                        for _ in 0..<n {
-                            Self.copyRun(d, s, run)
-                            s += rowStride
-                            d += run
+                    if dil == 1 {
+                        for _ in x..<xEnd {
+                            var s = UnsafePointer(src), d = row
+                            for _ in 0..<n {
+                                Self.copyRun(d, s, run)
+                                s += rowStride
+                                d += run
+                            }
+                            src += st &* cin
+                            row += k
                         }
-                        src += st &* cin
-                        row += k
+                    } else {
+                        let tapStep = dil &* cin, rowStep = dil &* rowStride
+                        for _ in x..<xEnd {
+                            var s = UnsafePointer(src), d = row
+                            for _ in 0..<n {
+                                var tap = s
+                                for _ in 0..<n {
+                                    Self.copyRun(d, tap, cin)
+                                    tap += tapStep
+                                    d += cin
+                                }
+                                s += rowStep
+                            }
+                            src += st &* cin
+                            row += k
+                        }
                     }
                     x = xEnd
                     continue
                 }
                 let ix0 = x &* st &- pad
                 for ky in 0..<n {
-                    let iy = iy0 &+ ky
+                    let iy = iy0 &+ ky &* dil
                     let rowDst = row + ky &* run
                     if iy < 0 || iy >= inputHeight {
                         rowDst.update(repeating: zp, count: run)
                         continue
                     }
                     let rowSrc = input + iy &* rowStride
-                    if ix0 >= 0 && ix0 &+ n <= inputWidth && ips == cin {
-                        // A kernel row inside the image horizontally (the top and bottom output
-                        // rows): one run, as in the fast path.
+                    if dil == 1 && ix0 >= 0 && ix0 &+ n <= inputWidth && ips == cin {
+                        // An undilated kernel row inside the image horizontally (the top and
+                        // bottom output rows): one run, as in the fast path.
                         Self.copyRun(rowDst, rowSrc + ix0 &* cin, run)
                         continue
                     }
                     for kx in 0..<n {
-                        let ix = ix0 &+ kx
+                        let ix = ix0 &+ kx &* dil
                         if ix < 0 || ix >= inputWidth {
                             (rowDst + kx &* cin).update(repeating: zp, count: cin)
                         } else {

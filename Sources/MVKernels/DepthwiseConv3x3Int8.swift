@@ -1,6 +1,8 @@
-// Depthwise 3x3 int8 convolution (NHWC, padding 1, stride 1 or 2) with per-channel weights,
-// fused requantisation, clamp and optional lookup table. Padding taps read the input zero point,
-// so folding zp_in into the bias is exact: acc = bias[c] − zp_in·Σ_t w[t][c] + Σ_t w[t][c]·x_t.
+// Depthwise 3x3 int8 convolution (NHWC, dilation d ≥ 1 with padding d, stride 1 or 2) with
+// per-channel weights, fused requantisation, clamp and optional lookup table. Padding taps read the
+// input zero point, so folding zp_in into the bias is exact:
+// acc = bias[c] − zp_in·Σ_t w[t][c] + Σ_t w[t][c]·x_t. Dilation is a run-time argument, like the
+// stride: the packed weights do not depend on it.
 import MVKernelsC
 
 public final class DepthwiseConv3x3Int8: @unchecked Sendable {
@@ -112,7 +114,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         padRow.deallocate()
     }
 
-    /// Output height and width for padding 1: `(H − 1) / stride + 1`.
+    /// Output height and width: `(H − 1) / stride + 1`, for every dilation (the padding equals it).
     public static func outputSize(inputHeight: Int, inputWidth: Int, stride: Int) -> (height: Int, width: Int) {
         ((inputHeight - 1) / stride + 1, (inputWidth - 1) / stride + 1)
     }
@@ -122,16 +124,19 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     /// - Parameters:
     ///   - input: NHWC int8; pixel (y, x) at `input + (y·inputWidth + x)·inputPixelStride`, channel
     ///     c at `+ c` (`inputPixelStride` defaults to `channels`; larger for a channel slice).
+    ///   - dilation: spacing of the taps (offsets −d, 0, +d); the padding is d, so at stride 1 the
+    ///     output is the input's size (DeepLabV3's dilated backbone blocks).
     ///   - output: pixel (y, x) at `output + (y·outputWidth + x)·outputPixelStride`.
     ///   - lookupTable: nil or 256 entries indexed by `out + 128`; with `lookupTableStride` 256, one
     ///     table per channel (channel c's at `lookupTable + c * 256`).
     public func run(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride: Int? = nil, stride: Int,
-        output: UnsafeMutablePointer<Int8>, outputPixelStride: Int? = nil,
+        dilation: Int = 1, output: UnsafeMutablePointer<Int8>, outputPixelStride: Int? = nil,
         outputZeroPoint: Int32, clampMin: Int32 = -128, clampMax: Int32 = 127,
         lookupTable: UnsafePointer<Int8>? = nil, lookupTableStride: Int = 0, rows: Range<Int>
     ) {
         precondition(stride == 1 || stride == 2, "depthwise stride must be 1 or 2")
+        precondition(dilation >= 1 && dilation <= Int(Int32.max), "depthwise dilation must be at least 1")
         precondition(lookupTableStride == 0 || lookupTableStride == 256, "table stride must be 0 or 256")
         precondition(isa.isSupported, "depthwise weights packed for \(isa.rawValue), which this CPU cannot run")
         precondition(outputZeroPoint >= -128 && outputZeroPoint <= 127)
@@ -143,8 +148,9 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         guard !rows.isEmpty else { return }
         if isa == .reference {
             runReference(input: input, inputHeight: inputHeight, inputWidth: inputWidth, ips: ips, stride: stride,
-                         output: output, ow: ow, ops: ops, zeroPoint: outputZeroPoint, clampMin: clampMin,
-                         clampMax: clampMax, lut: lookupTable, lutStride: lookupTableStride, rows: rows)
+                         dilation: dilation, output: output, ow: ow, ops: ops, zeroPoint: outputZeroPoint,
+                         clampMin: clampMin, clampMax: clampMax, lut: lookupTable, lutStride: lookupTableStride,
+                         rows: rows)
             return
         }
         var a = mv_dw_args()
@@ -154,6 +160,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         a.in_pixel_stride = ips
         a.in_row_stride = inputWidth * ips
         a.stride = Int32(stride)
+        a.dilation = Int32(dilation)
         a.pad = UnsafePointer(padRow)
         a.channels = channels
         a.out = output
@@ -178,8 +185,8 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
 
     private func runReference(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, ips: Int, stride: Int,
-        output: UnsafeMutablePointer<Int8>, ow: Int, ops: Int, zeroPoint: Int32, clampMin: Int32, clampMax: Int32,
-        lut: UnsafePointer<Int8>?, lutStride: Int, rows: Range<Int>
+        dilation: Int, output: UnsafeMutablePointer<Int8>, ow: Int, ops: Int, zeroPoint: Int32, clampMin: Int32,
+        clampMax: Int32, lut: UnsafePointer<Int8>?, lutStride: Int, rows: Range<Int>
     ) {
         let w = UnsafePointer<Int8>(packed.assumingMemoryBound(to: Int8.self))
         let pad = UnsafePointer(padRow)
@@ -192,9 +199,9 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
                 withUnsafeMutableBytes(of: &taps) { raw in
                     let t = raw.bindMemory(to: UnsafePointer<Int8>.self)
                     for dy in 0..<3 {
-                        let iy = y * stride + dy - 1
+                        let iy = y * stride + (dy - 1) * dilation
                         for dx in 0..<3 {
-                            let ix = x * stride + dx - 1
+                            let ix = x * stride + (dx - 1) * dilation
                             if iy >= 0 && iy < inputHeight && ix >= 0 && ix < inputWidth {
                                 t[dy * 3 + dx] = input + (iy * inputWidth + ix) * ips
                             }

@@ -73,13 +73,16 @@ public enum Float32Kernels {
         mv_sgemm(useAVX2 ? 1 : 0, a, lda, m, k, packedB, bias, n, c, ldc, activation.rawValue)
     }
 
+    /// Depthwise 3x3 (NHWC) of output rows `rows`; weights `[3][3][C]`. `dilation` d spaces the taps
+    /// at −d, 0, +d with padding d, so the output is `(H − 1) / stride + 1` high for every d.
     public static func depthwise3x3(input: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
                                     weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, stride: Int,
-                                    output: UnsafeMutablePointer<Float>, outWidth: Int, rows: Range<Int>,
-                                    activation: ActivationKind = .none) {
+                                    dilation: Int = 1, output: UnsafeMutablePointer<Float>, outWidth: Int,
+                                    rows: Range<Int>, activation: ActivationKind = .none) {
         precondition(activation != .gelu, "GELU is not fused")
+        precondition(dilation >= 1 && dilation <= Int(Int32.max), "depthwise dilation must be at least 1")
         mv_depthwise3x3_f32(useAVX2 ? 1 : 0, input, height, width, channels, weights, bias, Int32(stride),
-                            output, outWidth, rows.lowerBound, rows.upperBound, activation.rawValue)
+                            Int32(dilation), output, outWidth, rows.lowerBound, rows.upperBound, activation.rawValue)
     }
 
     public enum ActivationKind: Int32 {

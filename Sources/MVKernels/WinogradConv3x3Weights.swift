@@ -18,11 +18,13 @@ final class WinogradConv3x3Weights: @unchecked Sendable {
     /// PackedInt8Matrix folds them for the GEMM).
     let epilogue: UnsafeMutablePointer<Int32>
 
-    /// Whether a convolution takes this path: 3×3, stride 1, AVX2, and 16…MV_WINO_MAX_CIN input
-    /// channels (below 16 the transforms cost more than they save; above the maximum 4·Σ w·x could
-    /// leave int32).
-    static func applies(kernelSize: Int, stride: Int, inChannels: Int, isa: KernelISA) -> Bool {
-        isa == .avx2 && kernelSize == 3 && stride == 1 && inChannels >= 16 && inChannels <= Int(MV_WINO_MAX_CIN)
+    /// Whether a convolution takes this path: 3×3, stride 1, dilation 1, AVX2, and
+    /// 16…MV_WINO_MAX_CIN input channels (below 16 the transforms cost more than they save; above
+    /// the maximum 4·Σ w·x could leave int32). F(2×2, 3×3) transforms 4×4 tiles of adjacent input
+    /// pixels, so a dilated convolution (taps d apart) cannot take it.
+    static func applies(kernelSize: Int, stride: Int, dilation: Int, inChannels: Int, isa: KernelISA) -> Bool {
+        isa == .avx2 && kernelSize == 3 && stride == 1 && dilation == 1 && inChannels >= 16
+            && inChannels <= Int(MV_WINO_MAX_CIN)
     }
 
     /// - Parameter w: `[Cout][Cin][3][3]` int8 weights (PyTorch layout).

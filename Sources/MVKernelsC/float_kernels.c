@@ -129,17 +129,17 @@ void mv_sgemm(int use_avx2, const float *a, size_t lda, size_t m, size_t k, cons
     sgemm_generic(a, lda, m, k, packed_b, bias, n, c, ldc, act);
 }
 
-// ---- Depthwise 3x3 ---------------------------------------------------------------------------
+// ---- Depthwise 3x3 (dilation d: taps at -d, 0, +d; padding d) --------------------------------
 #define DW_BODY                                                                                    \
     for (size_t y = y0; y < y1; y++) {                                                             \
         for (size_t x = 0; x < out_w; x++) {                                                       \
             float *o = out + (y * out_w + x) * c;                                                  \
             memcpy(o, bias, c * sizeof(float));                                                    \
             for (int dy = 0; dy < 3; dy++) {                                                       \
-                long iy = (long)(y * stride) + dy - 1;                                             \
+                long iy = (long)(y * stride) + (long)(dy - 1) * dilation;                          \
                 if (iy < 0 || iy >= (long)h) continue;                                             \
                 for (int dx = 0; dx < 3; dx++) {                                                   \
-                    long ix = (long)(x * stride) + dx - 1;                                         \
+                    long ix = (long)(x * stride) + (long)(dx - 1) * dilation;                      \
                     if (ix < 0 || ix >= (long)w) continue;                                         \
                     const float *ip = in + ((size_t)iy * w + (size_t)ix) * c;                      \
                     const float *wp = weights + (size_t)(dy * 3 + dx) * c;                         \
@@ -155,25 +155,26 @@ void mv_sgemm(int use_avx2, const float *a, size_t lda, size_t m, size_t k, cons
     }
 
 static void dw_generic(const float *in, size_t h, size_t w, size_t c, const float *weights, const float *bias,
-                       int stride, float *out, size_t out_w, size_t y0, size_t y1, int act) {
+                       int stride, int dilation, float *out, size_t out_w, size_t y0, size_t y1, int act) {
     DW_BODY
 }
 
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) static void dw_avx2(const float *in, size_t h, size_t w, size_t c,
                                                         const float *weights, const float *bias, int stride,
-                                                        float *out, size_t out_w, size_t y0, size_t y1, int act) {
+                                                        int dilation, float *out, size_t out_w, size_t y0, size_t y1, int act) {
     DW_BODY
 }
 #endif
 
 void mv_depthwise3x3_f32(int use_avx2, const float *in, size_t h, size_t w, size_t c, const float *weights,
-                         const float *bias, int stride, float *out, size_t out_w, size_t y0, size_t y1, int act) {
+                         const float *bias, int stride, int dilation, float *out, size_t out_w, size_t y0, size_t y1,
+                         int act) {
 #if defined(__x86_64__)
-    if (use_avx2) { dw_avx2(in, h, w, c, weights, bias, stride, out, out_w, y0, y1, act); return; }
+    if (use_avx2) { dw_avx2(in, h, w, c, weights, bias, stride, dilation, out, out_w, y0, y1, act); return; }
 #endif
     (void)use_avx2;
-    dw_generic(in, h, w, c, weights, bias, stride, out, out_w, y0, y1, act);
+    dw_generic(in, h, w, c, weights, bias, stride, dilation, out, out_w, y0, y1, act);
 }
 
 #define ACT_BODY                                                                                   \

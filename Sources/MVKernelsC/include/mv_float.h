@@ -15,10 +15,11 @@
 void mv_sgemm(int use_avx2, const float *a, size_t lda, size_t m, size_t k,
               const float *packed_b, const float *bias, size_t n, float *c, size_t ldc, int act);
 
-/// Depthwise 3x3, NHWC, padding 1, stride 1 or 2, for output rows [y0, y1).
+/// Depthwise 3x3, NHWC, dilation d >= 1 (taps at -d, 0, +d) with padding d, stride 1 or 2, for
+/// output rows [y0, y1) of (h - 1) / stride + 1.
 /// weights: [3][3][C] (tap-major, channel innermost), bias [C].
 void mv_depthwise3x3_f32(int use_avx2, const float *in, size_t h, size_t w, size_t c,
-                         const float *weights, const float *bias, int stride,
+                         const float *weights, const float *bias, int stride, int dilation,
                          float *out, size_t out_w, size_t y0, size_t y1, int act);
 
 /// In-place activations over n floats. kind: 1 SiLU, 2 ReLU, 3 ReLU6, 4 GELU (erf).

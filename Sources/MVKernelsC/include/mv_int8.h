@@ -66,9 +66,11 @@ void mv_gemm_i32_neon(const mv_gemm_args *args);
 void mv_gemm_q8_neondot(const mv_gemm_args *args);
 void mv_gemm_i32_neondot(const mv_gemm_args *args);
 
-// Depthwise 3x3, NHWC, padding 1, stride 1 or 2, output rows [y0, y1). A tap outside the input
-// reads `pad` (>= round_up(channels, 16) bytes equal to the input zero point), so the folded bias
-// stays exact. Weights packed per group of 16 channels (zero-padded):
+// Depthwise 3x3, NHWC, dilation d >= 1 (taps at offsets -d, 0, +d), padding d, stride 1 or 2,
+// output rows [y0, y1). A tap outside the input reads `pad` (>= round_up(channels, 16) bytes equal
+// to the input zero point), so the folded bias stays exact. The ISA loops only read the tap
+// pointers that mv_dw_row_taps (mv_int8_internal.h) computes, so dilation costs them nothing.
+// Weights packed per group of 16 channels (zero-padded):
 //   AVX2: int16 [group][5 tap pairs][2 halves][8 channels][2 taps] (tap 8 pairs with 0); half 0
 //         holds channels 0-3, 8-11 of the group, half 1 channels 4-7, 12-15, and bias, multiplier
 //         and shift of each group are stored in that order too;
@@ -79,6 +81,7 @@ typedef struct mv_dw_args {
     size_t in_h, in_w;
     ptrdiff_t in_pixel_stride, in_row_stride;
     int32_t stride;
+    int32_t dilation;   ///< >= 1; padding equals it (output size = (in - 1) / stride + 1)
     const int8_t *pad;
     size_t channels;
     int8_t *out;

@@ -138,7 +138,14 @@ static int gemm_case(const char *isa, layout L, int iter) {
 }
 
 static int dw_case(int iter) {
-    const int h = ri(1, 12), w = ri(1, 12), C = iter < 3 ? 16 * (iter + 1) : ri(1, 70), stride = ri(1, 2);
+    // Dilations of DeepLabV3 (2 in the backbone, the ASPP rates), on maps both smaller than the
+    // dilation (every off-centre tap is padding) and large enough for windows wholly inside; channel
+    // counts around the 16-channel groups.
+    static const int dilations[5] = {1, 2, 3, 6, 12}, channel_counts[5] = {1, 3, 16, 17, 40};
+    const int dil = iter < 3 ? 1 : dilations[ri(0, 4)];
+    const int big = dil > 1 && ri(0, 3) == 0;
+    const int h = big ? ri(13, 27) : ri(1, 12), w = big ? ri(13, 27) : ri(1, 12);
+    const int C = iter < 3 ? 16 * (iter + 1) : ri(0, 1) ? channel_counts[ri(0, 4)] : ri(1, 70), stride = ri(1, 2);
     const int ips = C + (ri(0, 1) ? 0 : ri(1, 7)), ops = C + (ri(0, 1) ? 0 : ri(1, 7));
     const int oh = (h - 1) / stride + 1, ow = (w - 1) / stride + 1;
     int8_t *in = malloc((size_t)h * w * ips);
@@ -174,7 +181,8 @@ static int dw_case(int iter) {
     int8_t *out = malloc((size_t)oh * ow * ops);
     memset(out, 0x33, (size_t)oh * ow * ops);
     mv_dw_args d = {0};
-    d.input = in; d.in_h = h; d.in_w = w; d.in_pixel_stride = ips; d.in_row_stride = w * ips; d.stride = stride;
+    d.input = in; d.in_h = h; d.in_w = w; d.in_pixel_stride = ips; d.in_row_stride = w * ips;
+    d.stride = stride; d.dilation = dil;
     d.pad = pad; d.channels = C; d.out = out; d.out_w = ow; d.out_pixel_stride = ops; d.out_row_stride = ow * ops;
     d.packed = packed; d.bias = bias; d.multiplier = mult; d.shift = shift;
     d.output_zero_point = zo; d.clamp_min = lo; d.clamp_max = hi; d.lut = use_lut ? lut : NULL;
@@ -190,14 +198,15 @@ static int dw_case(int iter) {
                 int64_t acc = rawbias[c];
                 for (int dy = 0; dy < 3; dy++)
                     for (int dx = 0; dx < 3; dx++) {
-                        const int iy = y * stride + dy - 1, ix = x * stride + dx - 1;
+                        const int iy = y * stride + (dy - 1) * dil, ix = x * stride + (dx - 1) * dil;
                         if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
                         acc += (int64_t)wt[c * 9 + dy * 3 + dx] * ((int64_t)in[(iy * w + ix) * ips + c] - zi);
                     }
                 const int8_t want = out_stage((int32_t)acc, mult[c], shift[c], zo, lo, hi, use_lut ? lut : NULL);
                 const int8_t got = out[(y * ow + x) * ops + c];
                 if (got != want) {
-                    fprintf(stderr, "dw case %d (%dx%dx%d s%d) y%d x%d c%d: got %d want %d\n", iter, h, w, C, stride, y, x, c, got, want);
+                    fprintf(stderr, "dw case %d (%dx%dx%d s%d d%d) y%d x%d c%d: got %d want %d\n", iter, h, w, C, stride, dil, y, x, c,
+                            got, want);
                     bad = 1;
                     break;
                 }
