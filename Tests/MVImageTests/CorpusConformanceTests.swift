@@ -124,7 +124,8 @@ final class CorpusConformanceTests: XCTestCase {
               "\(decodedByPillow) decoded by Pillow, \(matched) matched by the default decode, " +
               "\(recoveredMatches.count) refused as damaged by default and matched when recovering; " +
               "\(entries.count - decodedByPillow) refused by Pillow, \(refusedByBoth) refused by both, " +
-              "\(exceptions.count) documented exceptions; largest difference \(worst.diff) (\(worst.file))")
+              "\(exceptions.count) documented exceptions; " +
+              (worst.diff == 0 ? "all compared pixels identical" : "largest difference \(worst.diff) (\(worst.file))"))
         for r in recoveredMatches { print("  refused by default, matched when recovering: \(r)") }
         for e in exceptions { print("  documented exception: \(e)") }
         for r in bothRefused { print("  refused by both: \(r)") }
