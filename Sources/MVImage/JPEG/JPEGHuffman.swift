@@ -126,7 +126,8 @@ struct JPEGBitReader {
     let recover: Bool
     /// Where the first invalid code was met when recovering, or -1.
     var badDataOffset = -1
-    var badDataDetail = ""
+    /// What it was (a StaticString keeps the reader a plain value in the hot loops).
+    var badDataDetail: StaticString = ""
     /// The number n of the RSTn marker the next restart expects (they count 0…7 cyclically).
     var nextRestart = 0
 
@@ -197,15 +198,16 @@ struct JPEGBitReader {
                                     detail: "a scan's entropy-coded data stops at a marker before its last block"))
         }
         if badDataOffset >= 0 {
-            try policy.found(DamagedImageError(format: "JPEG", damage: .corruptData, offset: badDataOffset, detail: badDataDetail))
+            try policy.found(DamagedImageError(format: "JPEG", damage: .corruptData, offset: badDataOffset,
+                                               detail: badDataDetail.description))
         }
     }
 
     /// Invalid entropy-coded data: throws, or when recovering notes where it was and returns 0.
     @inline(never)
-    mutating func badData(_ detail: String) throws -> Int {
+    mutating func badData(_ detail: StaticString) throws -> Int {
         guard recover else {
-            throw DamagedImageError(format: "JPEG", damage: .corruptData, offset: offsetOfNextBit, detail: detail)
+            throw DamagedImageError(format: "JPEG", damage: .corruptData, offset: offsetOfNextBit, detail: detail.description)
         }
         if badDataOffset < 0 {
             badDataOffset = offsetOfNextBit

@@ -157,7 +157,7 @@ struct JPEGScanDecoder {
                                     natural: UnsafePointer<Int>, block: UnsafeMutablePointer<Int32>) throws -> Bool
     {
         let symbol = try r.decode(dc)
-        let t = symbol <= 15 ? symbol : try r.badData("bad DC coefficient size \(symbol)")
+        let t = symbol <= 15 ? symbol : try r.badData("bad DC coefficient size (above 15)")
         predictor = predictor &+ Int32(truncatingIfNeeded: r.receiveExtend(t))
         block[0] = Int32(Int16(truncatingIfNeeded: predictor)) &* quant[0]
         var hasAC = false
@@ -212,7 +212,7 @@ struct JPEGScanDecoder {
                     if ah == 0 {
                         guard let dc = c.dc else { return }
                         let symbol = try r.decode(dc)
-                        let t = symbol <= 15 ? symbol : try r.badData("bad DC coefficient size \(symbol)")
+                        let t = symbol <= 15 ? symbol : try r.badData("bad DC coefficient size (above 15)")
                         predictors[ci] = predictors[ci] &+ Int32(truncatingIfNeeded: r.receiveExtend(t))
                         block[0] = Int16(truncatingIfNeeded: Int(predictors[ci]) << al)
                     } else if r.bit() != 0 {
