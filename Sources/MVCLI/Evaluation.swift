@@ -8,6 +8,7 @@ struct EvaluationResult {
     var images: Int
     var top1: Double
     var top5: Double
+    /// One per dataset item, in order; -1 for a file left out by `--skip-damaged`.
     var predictions: [Int]
     var perClass: [(name: String, correct: Int, total: Int)]
     var seconds: Double
@@ -24,9 +25,11 @@ struct EvaluationResult {
 }
 
 /// Runs `model` over every labelled image of `dataset`, spreading images over `threads` threads
-/// (one single-threaded runner each). Labels must already be in the model's label space.
-func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, threads: Int, label: String) throws
-    -> EvaluationResult
+/// (one single-threaded runner each). Labels must already be in the model's label space. Files
+/// `images` leaves out (`--skip-damaged`) count nowhere: `images`, the accuracies and the
+/// per-class totals are over the files evaluated.
+func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, threads: Int, label: String,
+              images: ImageLoading) throws -> EvaluationResult
 {
     let pre = try model.checkedPreprocessor(size: size)
     let n = dataset.count
@@ -41,7 +44,7 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
         try top5Hits.withUnsafeMutableBufferPointer { hits in
             try pool.parallelForThrowing(n, progress: { progress.update($0) }) { i, worker in
                 let item = dataset.items[i]
-                let x = try pre.pixelValues(path: item.path)
+                guard let x = try images.pixelValues(pre, path: item.path) else { return }
                 let logits = try x.values.withUnsafeBufferPointer {
                     try runners[worker].finiteLogits(nchw: $0, height: x.height, width: x.width)
                 }
@@ -54,7 +57,7 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
     progress.update(n)
     var perClass = dataset.classNames.map { (name: $0, correct: 0, total: 0) }
     var correct = 0
-    for (i, item) in dataset.items.enumerated() {
+    for (i, item) in dataset.items.enumerated() where predictions[i] >= 0 {
         guard let label = item.label else { continue }
         let hit = predictions[i] == label
         if hit { correct += 1 }
@@ -63,8 +66,10 @@ func evaluate(_ model: LoadedModel, dataset: ImageDataset, size: (Int, Int)?, th
             if hit { perClass[k].correct += 1 }
         }
     }
-    let labelled = dataset.items.filter { $0.label != nil }.count
-    return EvaluationResult(images: n, top1: labelled > 0 ? Double(correct) / Double(labelled) : 0,
+    let evaluated = predictions.filter { $0 >= 0 }.count
+    guard evaluated > 0 else { throw InputError("no images to evaluate: every file was skipped") }
+    let labelled = dataset.items.indices.filter { dataset.items[$0].label != nil && predictions[$0] >= 0 }.count
+    return EvaluationResult(images: evaluated, top1: labelled > 0 ? Double(correct) / Double(labelled) : 0,
                             top5: labelled > 0 ? Double(top5Hits.filter { $0 }.count) / Double(labelled) : 0,
                             predictions: predictions, perClass: perClass, seconds: monotonicSeconds() - t0)
 }

@@ -7,17 +7,24 @@ struct ByteReader {
     private(set) var position: Int
     /// The text of the error thrown when a read runs past the end, e.g. "truncated PNG file".
     let truncatedMessage: String
+    /// Set when `bytes` is a whole file of this format: running past the end is then a truncated
+    /// file (a `DamagedImageError` at the file's length) rather than an inconsistent header.
+    let fileFormat: String?
 
-    init(_ bytes: UnsafeRawBufferPointer, position: Int = 0, truncatedMessage: String) {
+    init(_ bytes: UnsafeRawBufferPointer, position: Int = 0, truncatedMessage: String, fileFormat: String? = nil) {
         self.bytes = bytes
         self.position = min(max(position, 0), bytes.count)
         self.truncatedMessage = truncatedMessage
+        self.fileFormat = fileFormat
     }
 
     var remaining: Int { bytes.count - position }
     var isAtEnd: Bool { position >= bytes.count }
 
-    func truncated() -> InputError { InputError(truncatedMessage) }
+    func truncated() -> any Error {
+        guard let fileFormat else { return InputError(truncatedMessage) }
+        return DamagedImageError(format: fileFormat, damage: .truncated, offset: bytes.count, detail: truncatedMessage)
+    }
 
     mutating func u8() throws -> UInt8 {
         guard position < bytes.count else { throw truncated() }

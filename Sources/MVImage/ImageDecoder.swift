@@ -25,12 +25,19 @@ public enum ImageFormat: String, Sendable, CaseIterable {
 ///
 /// Sizes are checked against a pixel budget before any pixel memory is allocated, so a file
 /// whose header claims gigantic dimensions is refused rather than exhausting memory. Every
-/// failure is an `InputError` whose one-line message starts with the file's name.
+/// failure has a one-line description starting with the file's name: a `DamagedImageError`
+/// for damaged data (truncated, corrupt, bad checksum), otherwise an `InputError`.
 public enum ImageDecoder {
     /// The default pixel budget: 100 megapixels.
     public static let defaultMaxPixels = 100_000_000
 
     public static func decode(path: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        try decode(path: path, options: DecodeOptions(maxPixels: maxPixels))
+    }
+
+    /// Decodes a file under `options`: damaged data throws `DamagedImageError` unless
+    /// `options.recoverDamaged`, when the result's `damage` says what was worked around.
+    public static func decode(path: String, options: DecodeOptions) throws -> RGBImage {
         let file: MappedFile
         do {
             file = try MappedFile(path: path)
@@ -38,29 +45,47 @@ public enum ImageDecoder {
             throw e.inFile(path)
         }
         return try withExtendedLifetime(file) {
-            try decode(buffer: file.bytes, name: path, maxPixels: maxPixels)
+            try decode(buffer: file.bytes, name: path, options: options)
         }
     }
 
     /// Decodes an encoded image held in memory; `name` is what error messages call it.
     public static func decode(bytes: [UInt8], name: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
-        try bytes.withUnsafeBytes { try decode(buffer: $0, name: name, maxPixels: maxPixels) }
+        try decode(bytes: bytes, name: name, options: DecodeOptions(maxPixels: maxPixels))
+    }
+
+    public static func decode(bytes: [UInt8], name: String, options: DecodeOptions) throws -> RGBImage {
+        try bytes.withUnsafeBytes { try decode(buffer: $0, name: name, options: options) }
     }
 
     public static func decode(buffer: UnsafeRawBufferPointer, name: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        try decode(buffer: buffer, name: name, options: DecodeOptions(maxPixels: maxPixels))
+    }
+
+    public static func decode(buffer: UnsafeRawBufferPointer, name: String, options: DecodeOptions) throws -> RGBImage {
         do {
             guard let format = ImageFormat.sniff(buffer) else {
                 if buffer.isEmpty { throw InputError("empty file, not an image") }
                 throw InputError("not a JPEG, PNG or PPM/PGM image (unrecognised signature \(hexPrefix(buffer)))")
             }
-            let budget = PixelBudget(maxPixels: maxPixels)
+            let budget = PixelBudget(maxPixels: options.maxPixels)
+            let policy = DamagePolicy(recover: options.recoverDamaged)
+            var image: RGBImage
             switch format {
-            case .jpeg: return try JPEGDecoder.decode(buffer, budget: budget)
-            case .png: return try PNGDecoder.decode(buffer, budget: budget)
-            case .netpbm: return try NetpbmDecoder.decode(buffer, budget: budget)
+            case .jpeg: image = try JPEGDecoder.decode(buffer, budget: budget, policy: policy)
+            case .png: image = try PNGDecoder.decode(buffer, budget: budget, policy: policy)
+            case .netpbm: image = try NetpbmDecoder.decode(buffer, budget: budget, policy: policy)
             }
+            if var damage = policy.first {
+                damage.file = name
+                image.damage = damage
+            }
+            return image
         } catch let e as InputError {
             throw e.inFile(name)
+        } catch var e as DamagedImageError {
+            e.file = name
+            throw e
         }
     }
 

@@ -8,8 +8,8 @@ import MVFormats
 /// samples and then clips them to 255 when converting to RGB; here they are rescaled the same
 /// way as 16-bit pixmaps instead, which is the meaningful 8-bit picture.
 enum NetpbmDecoder {
-    static func decode(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget) throws -> RGBImage {
-        var r = ByteReader(bytes, truncatedMessage: "truncated PPM/PGM file")
+    static func decode(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget, policy: DamagePolicy) throws -> RGBImage {
+        var r = ByteReader(bytes, truncatedMessage: "the file ends before the pixel data does", fileFormat: "PPM/PGM")
         guard try r.u8() == UInt8(ascii: "P") else { throw InputError("not a PPM/PGM file") }
         let kind = try r.u8()
         let plain: Bool
@@ -71,7 +71,9 @@ enum NetpbmDecoder {
         var digits: [UInt8] = []
         while true {
             guard let c = r.peek() else {
-                if digits.isEmpty { throw InputError("truncated PPM/PGM header") }
+                if digits.isEmpty {
+                    throw DamagedImageError(format: "PPM/PGM", damage: .truncated, offset: r.position, detail: "the file ends inside the header")
+                }
                 break
             }
             if isWhitespace(c) {
@@ -112,7 +114,10 @@ enum NetpbmDecoder {
             value = value * 10 + Int(c - 0x30)
             try r.skip(1)
         }
-        guard digits > 0 else { throw InputError("truncated PPM/PGM data: fewer samples than the header says") }
+        guard digits > 0 else {
+            throw DamagedImageError(format: "PPM/PGM", damage: .truncated, offset: r.position,
+                                    detail: "fewer samples than the header says")
+        }
         return value
     }
 }

@@ -210,7 +210,12 @@ public struct Preprocessor: Sendable, Equatable {
 
     /// Decodes a file and preprocesses it.
     public func pixelValues(path: String, maxPixels: Int = ImageDecoder.defaultMaxPixels) throws -> (values: [Float], height: Int, width: Int) {
-        let image = try ImageDecoder.decode(path: path, maxPixels: maxPixels)
+        try pixelValues(path: path, options: DecodeOptions(maxPixels: maxPixels))
+    }
+
+    /// Decodes a file under `options` (the damage policy) and preprocesses it.
+    public func pixelValues(path: String, options: DecodeOptions) throws -> (values: [Float], height: Int, width: Int) {
+        let image = try ImageDecoder.decode(path: path, options: options)
         do {
             return try pixelValues(for: image)
         } catch let e as InputError {

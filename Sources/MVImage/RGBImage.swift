@@ -7,6 +7,9 @@ public struct RGBImage: Sendable, Equatable {
     public let height: Int
     /// `width * height * 3` bytes: R, G, B of (0,0), then (1,0), …
     public var pixels: [UInt8]
+    /// The damage a decode with `DecodeOptions.recoverDamaged` worked around (the first found);
+    /// nil for an intact file.
+    public var damage: DamagedImageError?
 
     /// `pixels.count` must be `width * height * 3`; a mismatch is a programming error.
     public init(width: Int, height: Int, pixels: [UInt8]) {

@@ -6,8 +6,8 @@ import MVImage
 import TestSupport
 import XCTest
 
-/// Damaged inputs must give a clean `InputError` (one line, naming the file) or a clean
-/// decode: never a trap, a hang or a huge allocation.
+/// Damaged inputs must give a clean `InputError` or `DamagedImageError` (one line, naming the
+/// file) or a clean decode: never a trap, a hang or a huge allocation.
 final class RobustnessTests: XCTestCase {
     /// Decodes `bytes`, accepting either outcome, and checks the outcome is well formed.
     /// Returns the seconds taken.
@@ -20,6 +20,11 @@ final class RobustnessTests: XCTestCase {
             XCTAssertGreaterThan(image.width, 0, name, file: file, line: line)
         } catch let error as InputError {
             let message = error.message
+            XCTAssertTrue(message.hasPrefix("\(name): "), "\(name): \(message)", file: file, line: line)
+            XCTAssertFalse(message.contains("\n"), "\(name): \(message)", file: file, line: line)
+        } catch let error as DamagedImageError {
+            let message = error.description
+            XCTAssertEqual(error.file, name, file: file, line: line)
             XCTAssertTrue(message.hasPrefix("\(name): "), "\(name): \(message)", file: file, line: line)
             XCTAssertFalse(message.contains("\n"), "\(name): \(message)", file: file, line: line)
         } catch {

@@ -23,11 +23,15 @@ let calibrateCommand = Command(
         OptionSpec(name: "--no-eval", value: nil, help: "skip the accuracy measurement"),
         OptionSpec(name: "--sensitivity", value: "N", help: "simulate the int8 model in float on N images (of --eval, else held-out ones) with groups of tensors given more bits (16, or 9/10/12 for all); print each group's top-1 agreement with float"),
         OptionSpec(name: "--threads", value: "N", help: "threads (default: number of cores)"),
-        OptionSpec(name: "--json", value: "OUT", help: "write the report (ranges, SQNR, accuracy) as JSON ('-' for stdout)"),
+        OptionSpec(name: "--json", value: "OUT", help: "write the report (ranges, SQNR, accuracy, skipped) as JSON ('-' for stdout)"),
+        ImageLoading.recoverOption,
+        ImageLoading.skipOption,
     ],
     details: """
     With no --model and --images it calibrates the embedded CIFAR-10 MobileViT-XXS on the embedded
     calibration set and ends with the int8-vs-float accuracy drop on the embedded validation set.
+    Every image of --images and --eval is decoded once before calibrating, so a damaged file stops
+    the run (or with --skip-damaged is left out) before anything is written.
     """
 ) { args in
     let usingDefault = args.value("--model") == nil
@@ -52,14 +56,15 @@ let calibrateCommand = Command(
     let (h, w) = try args.size("--size") ?? model.defaultSize
     try checkInputSize(h, w)
     let pre = try model.preprocessor(size: args.value("--size") == nil ? nil : (h, w))
-    let all = try loadDataset([imagesPath], model: model)
+    let loading = ImageLoading(args)
+    let all = try loading.screen(loadDataset([imagesPath], model: model), threads: threads)
     // The labelled set (for the accuracy drop, and for the sensitivity study even with
     // --no-eval) is listed now, so that a wrong --eval fails before calibrating rather than after
     // writing the model.
     let labelledPath = try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil)
     let wantsEval = !args.has("--no-eval")
     let labelled = try labelledPath.flatMap { path in
-        wantsEval || sensitivityCount > 0 ? try loadLabelledDataset(path, model: model, for: "--eval") : nil
+        wantsEval || sensitivityCount > 0 ? try loading.screen(loadLabelledDataset(path, model: model, for: "--eval"), threads: threads) : nil
     }
     let calibration = all.evenSample(count: count)
     Console.info("calibrating \(checkpoint.config.variantName) (\(modelPath)) on \(calibration.count) images from \(imagesPath) at \(h)×\(w), method \(method.rawValue)")
@@ -74,7 +79,7 @@ let calibrateCommand = Command(
     let items = calibration.items
     let result = try quantize(checkpoint, height: h, width: w, imageCount: items.count, options: options,
                               calibrationInfo: [("source", .string(imagesPath))], image: { i in
-        let x = try pre.pixelValues(path: items[i].path)
+        let x = try loading.requiredPixelValues(pre, path: items[i].path)
         guard x.height == h, x.width == w else { throw InputError("\(items[i].path): preprocessed to \(x.height)×\(x.width), expected \(h)×\(w)") }
         return x.values
     }, progress: { progress.update($0) })
@@ -98,7 +103,7 @@ let calibrateCommand = Command(
     // Per-layer SQNR on images not used for calibration.
     if reportImages > 0, case let .int8(qmodel) = quantized.kind {
         let picks = heldOut.evenSample(count: reportImages)
-        let images = try picks.items.map { try pre.pixelValues(path: $0.path).values }
+        let images = try picks.items.map { try loading.requiredPixelValues(pre, path: $0.path).values }
         let r = try QuantizationReport.measure(checkpoint: checkpoint, model: qmodel, images: images, height: h, width: w)
         args.report("\nper-layer SQNR (float vs int8) on \(r.images) held-out image(s), lowest first marked *:")
         let worst = Set(r.rows.sorted { $0.sqnr < $1.sqnr }.prefix(5).map(\.name))
@@ -115,8 +120,8 @@ let calibrateCommand = Command(
     // The accuracy drop on a labelled set: what users came for.
     if wantsEval, let evalPath = labelledPath, let dataset = labelled {
         let size: (Int, Int)? = args.value("--size") == nil ? nil : (h, w)
-        let f = try evaluate(model, dataset: dataset, size: size, threads: threads, label: "float eval")
-        let q = try evaluate(quantized, dataset: dataset, size: size, threads: threads, label: "int8 eval")
+        let f = try evaluate(model, dataset: dataset, size: size, threads: threads, label: "float eval", images: loading)
+        let q = try evaluate(quantized, dataset: dataset, size: size, threads: threads, label: "int8 eval", images: loading)
         let agreement = Double(zip(f.predictions, q.predictions).filter { $0 == $1 }.count) / Double(dataset.count)
         args.report("\naccuracy on \(dataset.count) images of \(evalPath):")
         args.report("  float top-1 \(percent(f.top1))  top-5 \(percent(f.top5))")
@@ -137,7 +142,7 @@ let calibrateCommand = Command(
         let (floatTop1, results) = try SensitivityStudy.run(
             checkpoint: checkpoint, weights: weights, activations: compiler.activations, variants: variants,
             count: items.count, height: h, width: w, threads: threads,
-            image: { i in (try pre.pixelValues(path: items[i].path).values, items[i].label) },
+            image: { i in (try loading.requiredPixelValues(pre, path: items[i].path).values, items[i].label) },
             progress: { progress.update($0) })
         progress.update(items.count)
         args.report("\nsensitivity: the int8 model simulated in float on \(items.count) images" +
@@ -157,7 +162,8 @@ let calibrateCommand = Command(
             })),
         ])))
     }
-    if let out = args.value("--json") { try writeJSON(.object(report), to: out) }
+    if let line = loading.summary { args.report(line) }
+    if let out = args.value("--json") { try writeJSON(.object(report + loading.json), to: out) }
     return 0
 }
 

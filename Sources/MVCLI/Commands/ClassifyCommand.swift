@@ -10,7 +10,8 @@ let classifyCommand = Command(
         OptionSpec(name: "--top", value: "K", help: "labels per image (default 5)"),
         OptionSpec(name: "--size", value: "HxW", help: "input size (default: the preprocessor's)"),
         OptionSpec(name: "--threads", value: "N", help: "threads for the int8 executor (default: number of cores)"),
-        OptionSpec(name: "--json", value: nil, help: "print JSON: [{image, top: [{label, index, probability}]}]"),
+        OptionSpec(name: "--json", value: nil, help: "print JSON: [{image, top: [{label, index, probability}], damage?}]"),
+        ImageLoading.recoverOption,
     ],
     details: "Images are preprocessed as the model's preprocessor_config.json says (resize, centre crop, rescale, BGR)."
 ) { args in
@@ -21,18 +22,24 @@ let classifyCommand = Command(
     let size = try args.size("--size")
     let pre = try model.checkedPreprocessor(size: size)
     let runner = try model.makeRunner(threads: threads)
+    let loading = ImageLoading(args)
     var results: [JSON] = []
     for path in args.positional {
-        let x = try pre.pixelValues(path: path)
+        let recoveredBefore = loading.recovered.count
+        let x = try loading.requiredPixelValues(pre, path: path)
         let logits = try x.values.withUnsafeBufferPointer { try runner.finiteLogits(nchw: $0, height: x.height, width: x.width) }
         let m = logits.max() ?? 0
         let e = logits.map { exp(Double($0 - m)) }
         let total = e.reduce(0, +)
         let order = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(k)
         if args.has("--json") {
-            results.append(.object([("image", .string(path)), ("top", .array(order.map {
+            var members: [(String, JSON)] = [("image", .string(path)), ("top", .array(order.map {
                 .object([("label", .string(model.labels[$0])), ("index", .number(Double($0))), ("probability", .number(e[$0] / total))])
-            }))]))
+            }))]
+            if loading.recovered.count > recoveredBefore, let damage = loading.recovered.last {
+                members.append(("damage", .string(damage.summary)))
+            }
+            results.append(.object(members))
         } else {
             print(path)
             for i in order { print("  \(fixed(100 * e[i] / total, 2))%  \(model.labels[i]) (\(i))") }

@@ -12,7 +12,9 @@ let evalCommand = Command(
         OptionSpec(name: "--limit", value: "N", help: "use the first N images (in dataset order)"),
         OptionSpec(name: "--size", value: "HxW", help: "input size (default: the preprocessor's crop size)"),
         OptionSpec(name: "--threads", value: "N", help: "threads, one image per thread (default: number of cores)"),
-        OptionSpec(name: "--json", value: "OUT", help: "write {images, top1, top5, predictions, per_class, compare?} ('-' for stdout)"),
+        OptionSpec(name: "--json", value: "OUT", help: "write {images, top1, top5, predictions, per_class, skipped, compare?} ('-' for stdout)"),
+        ImageLoading.recoverOption,
+        ImageLoading.skipOption,
     ],
     details: "Class folders are matched to the model's labels by name, else taken in sorted order."
 ) { args in
@@ -30,7 +32,8 @@ let evalCommand = Command(
     if let limit = try args.value("--limit").map({ _ in try args.int("--limit", default: 0, range: 1...Int.max) }), limit < dataset.count {
         dataset = ImageDataset(classNames: dataset.classNames, classLabels: dataset.classLabels, items: Array(dataset.items.prefix(limit)))
     }
-    let r = try evaluate(model, dataset: dataset, size: size, threads: threads, label: "eval")
+    let loading = ImageLoading(args)
+    let r = try evaluate(model, dataset: dataset, size: size, threads: threads, label: "eval", images: loading)
     args.report("\(model.path) (\(model.kindDescription)) on \(r.images) images: top-1 \(percent(r.top1))  top-5 \(percent(r.top5))  (\(fixed(Double(r.images) / r.seconds, 1)) images/s)")
     var rows: [[String]] = [["class", "accuracy", "images"]]
     for c in r.perClass where c.total > 0 {
@@ -39,8 +42,8 @@ let evalCommand = Command(
     if rows.count <= 51 { args.report(table(rows, rightAlign: [1, 2])) }
     var json = r.json
     if let other {
-        let o = try evaluate(other, dataset: dataset, size: size, threads: threads, label: "eval (compare)")
-        let agreement = Double(zip(r.predictions, o.predictions).filter { $0 == $1 }.count) / Double(r.images)
+        let o = try evaluate(other, dataset: dataset, size: size, threads: threads, label: "eval (compare)", images: loading)
+        let agreement = Double(zip(r.predictions, o.predictions).filter { $0 == $1 && $0 >= 0 }.count) / Double(r.images)
         args.report("\(other.path) (\(other.kindDescription)): top-1 \(percent(o.top1))  top-5 \(percent(o.top5))")
         args.report("drop (compare − model): \(fixed(100 * (o.top1 - r.top1), 2)) points top-1, top-1 agreement \(percent(agreement))")
         if case var .object(members) = json {
@@ -49,6 +52,11 @@ let evalCommand = Command(
             members.append(("agreement", .number(agreement)))
             json = .object(members)
         }
+    }
+    if let line = loading.summary { args.report(line) }
+    if case var .object(members) = json {
+        members += loading.json
+        json = .object(members)
     }
     if let out = args.value("--json") { try writeJSON(json, to: out) }
     return 0

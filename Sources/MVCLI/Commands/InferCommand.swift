@@ -13,6 +13,7 @@ let inferCommand = Command(
         OptionSpec(name: "--size", value: "HxW", help: "with --images: input size (default: the preprocessor's)"),
         OptionSpec(name: "--threads", value: "N", help: "threads for the int8 executor (default: number of cores)"),
         OptionSpec(name: "--output", value: "OUT", help: "safetensors file to write: logits, float32 [N, num_labels]"),
+        ImageLoading.recoverOption,
     ],
     details: "The input layout is PyTorch's (as transformers' pixel_values and the golden files). Results of .mvq models are bit-identical across machines, ISAs and thread counts."
 ) { args in
@@ -61,8 +62,9 @@ let inferCommand = Command(
             guard !found.isEmpty else { throw InputError("\(p): no image files") }
             items += found
         }
+        let loading = ImageLoading(args)
         for path in items {
-            let x = try pre.pixelValues(path: path)
+            let x = try loading.requiredPixelValues(pre, path: path)
             logits += try x.values.withUnsafeBufferPointer { try runner.finiteLogits(nchw: $0, height: x.height, width: x.width) }
         }
         n = items.count

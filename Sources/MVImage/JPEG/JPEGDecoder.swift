@@ -5,8 +5,8 @@ import MVFormats
 /// IDCT, fancy (triangle) chroma upsampling, libjpeg's YCbCr tables, and Pillow's CMYK
 /// conversion for 4-component files.
 enum JPEGDecoder {
-    static func decode(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget) throws -> RGBImage {
-        var state = try JPEGDecoderState(bytes: bytes, budget: budget)
+    static func decode(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget, policy: DamagePolicy) throws -> RGBImage {
+        var state = try JPEGDecoderState(bytes: bytes, budget: budget, policy: policy)
         try state.run()
         return try state.output()
     }
@@ -16,6 +16,7 @@ struct JPEGDecoderState {
     let bytes: UnsafeRawBufferPointer
     let data: UnsafePointer<UInt8>
     let budget: PixelBudget
+    let policy: DamagePolicy
     var reader: ByteReader
 
     var frame: JPEGFrame?
@@ -28,12 +29,15 @@ struct JPEGDecoderState {
     var scansDecoded = 0
     var buffersAllocated = false
 
-    init(bytes: UnsafeRawBufferPointer, budget: PixelBudget) throws {
-        guard let base = bytes.baseAddress, bytes.count >= 2 else { throw InputError("truncated JPEG file") }
+    init(bytes: UnsafeRawBufferPointer, budget: PixelBudget, policy: DamagePolicy) throws {
+        guard let base = bytes.baseAddress, bytes.count >= 2 else {
+            throw DamagedImageError(format: "JPEG", damage: .truncated, offset: bytes.count, detail: "the file ends after its signature")
+        }
         self.bytes = bytes
         data = base.assumingMemoryBound(to: UInt8.self)
         self.budget = budget
-        reader = ByteReader(bytes, truncatedMessage: "truncated JPEG file")
+        self.policy = policy
+        reader = ByteReader(bytes, truncatedMessage: "the file ends inside a marker segment", fileFormat: "JPEG")
     }
 
     /// Reads markers until EOI (or the end of the data after at least one scan).
@@ -41,9 +45,14 @@ struct JPEGDecoderState {
         guard try reader.u8() == 0xFF, try reader.u8() == 0xD8 else { throw InputError("not a JPEG file (no SOI marker)") }
         while true {
             guard let marker = try nextMarker() else {
-                // Data ended without EOI: accept what the scans gave, as libjpeg does with a
-                // warning, but only if there was image data at all.
-                guard scansDecoded > 0 else { throw InputError("truncated JPEG file: no image data before the end") }
+                guard scansDecoded > 0 else {
+                    throw DamagedImageError(format: "JPEG", damage: .truncated, offset: bytes.count,
+                                            detail: "the file ends before any image data")
+                }
+                // Data ended without EOI: later scans, or the end of this one, may be missing.
+                // libjpeg decodes what the scans gave with a warning; Pillow refuses.
+                try policy.found(DamagedImageError(format: "JPEG", damage: .truncated, offset: bytes.count,
+                                                   detail: "the file ends without an end-of-image (EOI) marker"))
                 return
             }
             switch marker {
@@ -233,15 +242,16 @@ struct JPEGDecoderState {
                 ? scanComponents[0].blocksW * scanComponents[0].blocksH
                 : frame.mcusX * frame.mcusY * scanComponents.reduce(0) { $0 + $1.h * $1.v }
             guard blocks / 8 <= reader.remaining else {
-                throw InputError("truncated JPEG file: \(reader.remaining) bytes cannot hold \(blocks) blocks of \(frame.width)x\(frame.height)")
+                throw DamagedImageError(format: "JPEG", damage: .truncated, offset: bytes.count,
+                                        detail: "\(reader.remaining) bytes cannot hold \(blocks) blocks of \(frame.width)x\(frame.height)")
             }
         }
         try allocateBuffers(frame)
 
         var scan = JPEGScanDecoder(
             frame: frame, components: scanComponents, dcTables: dcTables, acTables: acTables,
-            restartInterval: restartInterval,
-            reader: JPEGBitReader(data: data, end: bytes.count, position: reader.position))
+            restartInterval: restartInterval, policy: policy,
+            reader: JPEGBitReader(data: data, end: bytes.count, position: reader.position, recover: policy.recover))
         if frame.progressive {
             try scan.decodeProgressive(ss: ss, se: se, ah: ah, al: al)
         } else {

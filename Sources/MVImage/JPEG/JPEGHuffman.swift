@@ -108,8 +108,9 @@ struct JPEGHuffmanLookup {
 /// Reads the entropy-coded data of a scan, MSB first, removing the stuffed zero after each 0xFF.
 ///
 /// At a marker or at the end of the file it supplies zero bits, as libjpeg does, and counts
-/// them: a scan that consumes any of them was truncated or corrupt, which `checkNotOverrun`
-/// reports.
+/// them: a scan that consumes any of them was truncated or corrupt, which `checkDamage`
+/// reports. Invalid codes throw at once, or with `recover` decode as symbol 0 (libjpeg's
+/// choice) and are reported by `checkDamage`.
 struct JPEGBitReader {
     let data: UnsafePointer<UInt8>
     let end: Int
@@ -121,12 +122,25 @@ struct JPEGBitReader {
     var padding = 0
     /// True once a marker (or the end of the file) has been reached.
     var stopped = false
+    /// Whether invalid data is decoded past (recorded in `badDataOffset`) instead of thrown.
+    let recover: Bool
+    /// Where the first invalid code was met when recovering, or -1.
+    var badDataOffset = -1
+    /// What it was (a StaticString keeps the reader a plain value in the hot loops).
+    var badDataDetail: StaticString = ""
+    /// The number n of the RSTn marker the next restart expects (they count 0…7 cyclically).
+    var nextRestart = 0
 
-    init(data: UnsafePointer<UInt8>, end: Int, position: Int) {
+    init(data: UnsafePointer<UInt8>, end: Int, position: Int, recover: Bool) {
         self.data = data
         self.end = end
         self.position = position
+        self.recover = recover
     }
+
+    /// The offset of the byte holding the next unread bit (stuffed zero bytes aside): where
+    /// damage found by the last code read lies.
+    var offsetOfNextBit: Int { position - max(0, count - padding) / 8 }
 
     @inline(__always)
     mutating func refill() {
@@ -174,12 +188,32 @@ struct JPEGBitReader {
     /// True when bits past the end of the real data have been consumed.
     var overran: Bool { padding > count }
 
-    func checkNotOverrun() throws {
+    /// Hands any damage met so far to `policy`: bits read past the end of the file (truncated)
+    /// or past a marker (corrupt), or an invalid code when recovering.
+    func checkDamage(policy: DamagePolicy) throws {
         if overran {
-            throw InputError(position >= end
-                ? "truncated JPEG file: the image data ends early"
-                : "corrupt JPEG data: a scan's entropy-coded data ends early")
+            try policy.found(position >= end
+                ? DamagedImageError(format: "JPEG", damage: .truncated, offset: end, detail: "the image data ends early")
+                : DamagedImageError(format: "JPEG", damage: .corruptData, offset: position,
+                                    detail: "a scan's entropy-coded data stops at a marker before its last block"))
         }
+        if badDataOffset >= 0 {
+            try policy.found(DamagedImageError(format: "JPEG", damage: .corruptData, offset: badDataOffset,
+                                               detail: badDataDetail.description))
+        }
+    }
+
+    /// Invalid entropy-coded data: throws, or when recovering notes where it was and returns 0.
+    @inline(never)
+    mutating func badData(_ detail: StaticString) throws -> Int {
+        guard recover else {
+            throw DamagedImageError(format: "JPEG", damage: .corruptData, offset: offsetOfNextBit, detail: detail.description)
+        }
+        if badDataOffset < 0 {
+            badDataOffset = offsetOfNextBit
+            badDataDetail = detail
+        }
+        return 0
     }
 
     @inline(__always)
@@ -200,9 +234,15 @@ struct JPEGBitReader {
         let peek = UInt32(truncatingIfNeeded: buffer &>> 48)
         var length = JPEGHuffmanTable.fastBits + 1
         while peek >= table.maxCode[length] { length += 1 }
-        guard length <= 16 else { throw InputError("corrupt JPEG data: bad Huffman code") }
-        let index = Int(peek >> UInt32(16 - length)) + Int(table.delta[length])
-        guard index >= 0, index < table.symbolCount else { throw InputError("corrupt JPEG data: bad Huffman code") }
+        let index = length <= 16 ? Int(peek >> UInt32(16 - length)) + Int(table.delta[length]) : -1
+        guard index >= 0, index < table.symbolCount else {
+            let symbol = try badData("bad Huffman code")
+            // Recovering, as libjpeg(-turbo) does: the 17 bits examined are consumed and the
+            // symbol is 0 (a DC difference of 0, or the end of the block).
+            buffer = buffer &<< 17
+            count -= 17
+            return symbol
+        }
         buffer = buffer &<< UInt64(length)
         count -= length
         return Int(table.symbols[index])
@@ -237,23 +277,50 @@ struct JPEGBitReader {
     }
 
     /// Skips to just past the next RSTn marker, discarding buffered bits, so decoding resumes
-    /// at a fresh byte boundary. A missing marker is left for the overrun check to report.
-    mutating func restart() throws {
-        try checkNotOverrun()
+    /// at a fresh byte boundary. Whole bytes left unread before the marker belong to no block
+    /// (libjpeg's "extraneous bytes before marker"), and a marker out of sequence or missing
+    /// means lost data: both are damage, skipped over only when recovering (libjpeg resumes at
+    /// the next restart marker the same way).
+    mutating func restart(policy: DamagePolicy) throws {
+        try checkDamage(policy: policy)
+        badDataOffset = -1
+        let unread = max(0, count - padding) / 8
+        let junkStart = position - unread
         buffer = 0
         count = 0
         padding = 0
         stopped = false
+        var skipped = unread
         while position + 1 < end {
             if data[position] == 0xFF {
                 let m = data[position + 1]
                 if m >= 0xD0 && m <= 0xD7 {
+                    let expected = nextRestart
+                    nextRestart = (Int(m) - 0xD0 + 1) & 7
                     position += 2
+                    if skipped > 0 {
+                        try policy.found(DamagedImageError(
+                            format: "JPEG", damage: .corruptData, offset: junkStart,
+                            detail: "\(skipped) bytes that belong to no block before restart marker RST\(m - 0xD0)"))
+                    }
+                    if Int(m) - 0xD0 != expected {
+                        try policy.found(DamagedImageError(
+                            format: "JPEG", damage: .corruptData, offset: position - 2,
+                            detail: "restart marker RST\(m - 0xD0) where RST\(expected) was expected"))
+                    }
                     return
                 }
-                if m != 0 && m != 0xFF { return }  // another marker: no restart here
+                if m == 0xFF {  // fill bytes may precede a marker
+                    position += 1
+                    continue
+                }
+                if m != 0 { break }  // another marker: no restart here
             }
             position += 1
+            skipped += 1
         }
+        // Decoding goes on from here: the blocks up to the next restart read zero bits.
+        try policy.found(DamagedImageError(format: "JPEG", damage: position + 1 < end ? .corruptData : .truncated,
+                                           offset: position, detail: "a restart marker is missing"))
     }
 }

@@ -25,12 +25,14 @@ struct JPEGScanDecoder {
     let dcTables: [JPEGHuffmanTable?]
     let acTables: [JPEGHuffmanTable?]
     let restartInterval: Int
+    let policy: DamagePolicy
     var reader: JPEGBitReader
     var eobRun = 0
 
     init(frame: JPEGFrame, components: [JPEGComponent], dcTables: [JPEGHuffmanTable?], acTables: [JPEGHuffmanTable?],
-         restartInterval: Int, reader: JPEGBitReader)
+         restartInterval: Int, policy: DamagePolicy, reader: JPEGBitReader)
     {
+        self.policy = policy
         self.frame = frame
         self.components = components
         self.dcTables = dcTables
@@ -123,7 +125,7 @@ struct JPEGScanDecoder {
             for mx in 0..<mcuCols {
                 if restartInterval > 0 {
                     if restartsLeft == 0 {
-                        try r.restart()
+                        try r.restart(policy: policy)
                         predictors.update(repeating: 0, count: 4)
                         restartsLeft = restartInterval
                     }
@@ -142,7 +144,7 @@ struct JPEGScanDecoder {
                     }
                 }
             }
-            try r.checkNotOverrun()
+            try r.checkDamage(policy: policy)
         }
     }
 
@@ -154,8 +156,8 @@ struct JPEGScanDecoder {
                                     predictor: inout Int32, quant: UnsafePointer<Int32>,
                                     natural: UnsafePointer<Int>, block: UnsafeMutablePointer<Int32>) throws -> Bool
     {
-        let t = try r.decode(dc)
-        guard t <= 15 else { throw InputError("corrupt JPEG data: bad DC coefficient size \(t)") }
+        let symbol = try r.decode(dc)
+        let t = symbol <= 15 ? symbol : try r.badData("bad DC coefficient size (above 15)")
         predictor = predictor &+ Int32(truncatingIfNeeded: r.receiveExtend(t))
         block[0] = Int32(Int16(truncatingIfNeeded: predictor)) &* quant[0]
         var hasAC = false
@@ -209,8 +211,8 @@ struct JPEGScanDecoder {
                 if isDC {
                     if ah == 0 {
                         guard let dc = c.dc else { return }
-                        let t = try r.decode(dc)
-                        guard t <= 15 else { throw InputError("corrupt JPEG data: bad DC coefficient size \(t)") }
+                        let symbol = try r.decode(dc)
+                        let t = symbol <= 15 ? symbol : try r.badData("bad DC coefficient size (above 15)")
                         predictors[ci] = predictors[ci] &+ Int32(truncatingIfNeeded: r.receiveExtend(t))
                         block[0] = Int16(truncatingIfNeeded: Int(predictors[ci]) << al)
                     } else if r.bit() != 0 {
@@ -244,7 +246,7 @@ struct JPEGScanDecoder {
             for mx in 0..<mcuCols {
                 if restartInterval > 0 {
                     if restartsLeft == 0 {
-                        try r.restart()
+                        try r.restart(policy: policy)
                         predictors.update(repeating: 0, count: 4)
                         eobRun = 0
                         restartsLeft = restartInterval
@@ -264,7 +266,7 @@ struct JPEGScanDecoder {
                     }
                 }
             }
-            try r.checkNotOverrun()
+            try r.checkDamage(policy: policy)
         }
     }
 

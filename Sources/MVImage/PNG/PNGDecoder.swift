@@ -48,22 +48,39 @@ enum PNGDecoder {
         }
     }
 
-    static func decode(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget) throws -> RGBImage {
+    static func decode(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget, policy: DamagePolicy) throws -> RGBImage {
         guard bytes.count >= 8, Array(bytes.prefix(8)) == signature else { throw InputError("not a PNG file") }
-        var r = ByteReader(bytes, position: 8, truncatedMessage: "truncated PNG file")
+        var r = ByteReader(bytes, position: 8, truncatedMessage: "the file ends inside a chunk", fileFormat: "PNG")
         var header: Header?
         var palette: [UInt8] = []
         var compressed: [UInt8] = []
+        var idatOffset = 0
         var idatEnded = false
         var sawIEND = false
 
         while !sawIEND {
+            let chunkStart = r.position
+            if r.isAtEnd, !compressed.isEmpty {
+                // Pillow reads the image data without looking for IEND; the policy wants it.
+                try policy.found(DamagedImageError(format: "PNG", damage: .truncated, offset: chunkStart,
+                                                   detail: "the file ends without an IEND chunk"))
+                break
+            }
             let length = Int(try r.u32be())
             guard length <= 0x7FFF_FFFF else { throw InputError("corrupt PNG: chunk length \(length)") }
-            let typeAndData = try r.take(try checkedSum(length, 4, "PNG chunk"))
-            let storedCRC = try r.u32be()
-            guard Checksum.crc32(typeAndData) == storedCRC else {
-                throw InputError("corrupt PNG: CRC mismatch in chunk '\(chunkName(typeAndData))'")
+            let typeAndData: UnsafeRawBufferPointer
+            do {
+                typeAndData = try r.take(try checkedSum(length, 4, "PNG chunk"))
+                let storedCRC = try r.u32be()
+                if Checksum.crc32(typeAndData) != storedCRC {
+                    try policy.found(DamagedImageError(format: "PNG", damage: .badChecksum, offset: chunkStart,
+                                                       detail: "CRC mismatch in chunk '\(chunkName(typeAndData))'"))
+                }
+            } catch let e as DamagedImageError where e.damage == .truncated && policy.recover && !compressed.isEmpty {
+                // Recovering, a file cut inside a chunk after the image data began keeps the image
+                // data it has (complete if only the CRC or a later chunk was cut).
+                try policy.found(e)
+                break
             }
             let type = chunkName(typeAndData)
             let data = UnsafeRawBufferPointer(rebasing: typeAndData[4...])
@@ -80,6 +97,7 @@ enum PNGDecoder {
                 palette = Array(data)
             case "IDAT":
                 guard !idatEnded else { throw InputError("corrupt PNG: IDAT chunks are not consecutive") }
+                if compressed.isEmpty { idatOffset = chunkStart + 8 }
                 compressed.append(contentsOf: data)
             case "IEND":
                 sawIEND = true
@@ -100,18 +118,26 @@ enum PNGDecoder {
         // DEFLATE expands at most 1032:1 (a 258-byte match in 2 bits), so a header claiming
         // more data than that is refused before any buffer is sized from it.
         guard expected / 1032 <= compressed.count + 64 else {
-            throw InputError("truncated PNG: \(compressed.count) bytes of compressed data cannot hold a \(header.width)x\(header.height) image")
+            throw DamagedImageError(format: "PNG", damage: .truncated, offset: nil,
+                                    detail: "\(compressed.count) bytes of compressed data cannot hold a \(header.width)x\(header.height) image")
         }
         let raw: InflateOutput
         do {
             raw = try compressed.withUnsafeBytes {
-                try Inflate.zlibBuffer($0, maxOutput: expected + 65536, expectedSize: expected)
+                try Inflate.zlibBuffer($0, maxOutput: expected + 65536, expectedSize: expected) { problem in
+                    try policy.found(DamagedImageError(format: "PNG", damage: .badChecksum, offset: nil, detail: "image data: \(problem)"))
+                }
             }
         } catch let e as InputError {
-            throw InputError("PNG image data: \(e.message)")
+            // The offset inside the compressed stream is no byte of the file (IDAT chunks split
+            // it), so the damage is placed at the first IDAT's data.
+            let truncated = e.message.hasPrefix("truncated")
+            throw DamagedImageError(format: "PNG", damage: truncated ? .truncated : .corruptData, offset: idatOffset,
+                                    detail: "image data: \(e.message)")
         }
         guard raw.count >= expected else {
-            throw InputError("truncated PNG image data: \(raw.count) bytes, \(expected) needed")
+            throw DamagedImageError(format: "PNG", damage: .truncated, offset: idatOffset,
+                                    detail: "the image data inflates to \(raw.count) bytes, \(expected) needed")
         }
         return try convert(raw: raw, header: header, passes: passList, palette: palette)
     }
