@@ -187,7 +187,7 @@ public final class FloatExecutor {
                     precondition(x.stride == x.c && out.stride == out.c, "depthwise convolutions read and write whole buffers")
                     Float32Kernels.depthwise3x3(input: x.data, height: x.h, width: x.w, channels: x.c,
                                                 weights: w.baseAddress!, bias: b.baseAddress!, stride: p.layer.stride,
-                                                output: out.data, outWidth: out.w, rows: 0..<out.h, activation: fused)
+                                                dilation: p.layer.dilation, output: out.data, outWidth: out.w, rows: 0..<out.h, activation: fused)
                 case .dense, .grouped:
                     denseConv(p, x, out, weights: w.baseAddress!, bias: b.baseAddress!, cols: scratch, activation: fused)
                 }

@@ -85,7 +85,7 @@ extension Int8Executor {
                                   outRows: .strided(out.stride), stage: o, table: table))
             case let .depthwise(d):
                 parallel(out.h, grain: max(1, 4096 / max(1, out.w * x.c)),
-                         DepthwiseStep(kernel: d, x: x, stride: l.stride, out: out, stage: o, table: table))
+                         DepthwiseStep(kernel: d, x: x, stride: l.stride, dilation: l.dilation, out: out, stage: o, table: table))
             case let .dense(d):
                 let tile = d.recommendedTilePixels
                 // Grain by work, not pixels: a row of the 32×32 fusion convolution is ~1.8 M

@@ -25,7 +25,6 @@ struct Int8Conv {
         switch layer.form {
         case .depthwise:
             guard layer.kernel == 3 else { throw InputError("\(model.path): \(n): only 3×3 depthwise convolutions are supported") }
-            guard layer.dilation == 1 else { throw InputError("\(model.path): \(n): dilated depthwise convolutions are not supported yet") }
             kernel = .depthwise(bias.withUnsafeBufferPointer { b in
                 DepthwiseConv3x3Int8(weights: record.weights, bias: b.baseAddress, channels: cout,
                                      inputZeroPoint: input.zeroPoint, requantization: requant, isa: isa)
@@ -38,10 +37,10 @@ struct Int8Conv {
                                  aZeroPoint: input.zeroPoint, requantization: requant, isa: isa)
             })
         case .dense:
-            guard layer.dilation == 1 else { throw InputError("\(model.path): \(n): dilated convolutions are not supported yet") }
             kernel = .dense(bias.withUnsafeBufferPointer { b in
                 Conv2DInt8(weights: record.weights, bias: b.baseAddress, inChannels: cin, outChannels: cout,
-                           kernelSize: layer.kernel, stride: layer.stride, inputZeroPoint: input.zeroPoint,
+                           kernelSize: layer.kernel, stride: layer.stride, dilation: layer.dilation,
+                           inputZeroPoint: input.zeroPoint,
                            requantization: requant, isa: isa)
             })
         }

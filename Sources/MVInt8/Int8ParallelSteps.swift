@@ -77,13 +77,13 @@ extension Int8Executor {
     /// A 3×3 depthwise convolution over a range of output rows.
     struct DepthwiseStep: ParallelRangeJob, @unchecked Sendable {
         let kernel: DepthwiseConv3x3Int8
-        let x: Tensor, stride: Int, out: Tensor
+        let x: Tensor, stride: Int, dilation: Int, out: Tensor
         let stage: OutputStage
         let table: UnsafePointer<Int8>?
 
         func run(_ units: Range<Int>, worker: Int) {
             kernel.run(input: x.data, inputHeight: x.h, inputWidth: x.w, inputPixelStride: x.stride, stride: stride,
-                       output: out.data, outputPixelStride: out.stride, outputZeroPoint: stage.zeroPoint,
+                       dilation: dilation, output: out.data, outputPixelStride: out.stride, outputZeroPoint: stage.zeroPoint,
                        clampMin: stage.clampMin, clampMax: stage.clampMax, lookupTable: table,
                        lookupTableStride: stage.tableStride, rows: units)
         }

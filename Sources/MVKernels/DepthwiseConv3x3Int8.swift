@@ -31,9 +31,10 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         precondition(channels >= 1)
         precondition(inputZeroPoint >= -128 && inputZeroPoint <= 127)
         precondition(requantization.isShared || requantization.multipliers.count == channels)
-        var isa = requested
-        if isa == .neondot || isa == .avx512vnni { isa = isa == .neondot ? .neon : .avx2 }  // same depthwise loops
-        if isa == .neon && (0..<channels * 9).contains(where: { weights[$0] == -128 }) { isa = .reference }
+        // The family's table says which loop runs (and which runs when a weight is −128).
+        let table = DepthwiseKernels.for(requested)
+        let hasMinus128 = table.isaWithMinus128Weights != table.isa && (0..<channels * 9).contains { weights[$0] == -128 }
+        let isa = hasMinus128 ? table.isaWithMinus128Weights : table.isa
         self.isa = isa
         self.channels = channels
         self.inputZeroPoint = inputZeroPoint

@@ -188,7 +188,7 @@ public enum Int8KernelBenchmark {
                 let g = conv2d(height: h, width: h, inChannels: cin, outChannels: cout, kernelSize: n, stride: s, isa: isa,
                                minSeconds: minSeconds)
                 line += " \(isa.rawValue) \(formatted(g)) GMAC/s"
-                if WinogradConv3x3Weights.applies(kernelSize: n, stride: s, inChannels: cin, isa: isa) {
+                if WinogradConv3x3Weights.applies(kernelSize: n, stride: s, dilation: 1, inChannels: cin, isa: isa) {
                     let d = conv2d(height: h, width: h, inChannels: cin, outChannels: cout, kernelSize: n, stride: s, isa: isa,
                                    allowWinograd: false, minSeconds: minSeconds)
                     line += " (avx2 direct \(formatted(d)))"

@@ -217,8 +217,7 @@ extension RowKernels where Rows == SoftmaxRows {
     static func `for`(_ isa: KernelISA) -> Self { softmaxTables[isa.tableIndex] }
 }
 
-/// The depthwise family for one ISA. Declared here; `DepthwiseConv3x3Int8.init` still makes the
-/// same choice itself until it is wired to this table.
+/// The depthwise family for one ISA; `DepthwiseConv3x3Int8.init` packs for the ISA it names.
 struct DepthwiseKernels: Sendable {
     /// The ISA whose weight layout and loop run (`avx2`, `neon` or `reference`).
     let isa: KernelISA
@@ -234,8 +233,8 @@ struct DepthwiseKernels: Sendable {
     static func `for`(_ isa: KernelISA) -> DepthwiseKernels { byISA[isa.tableIndex] }
 }
 
-/// The dense-convolution family for one ISA. Declared here; `Conv2DInt8` (through
-/// `WinogradConv3x3Weights.applies`) still makes the same choice itself until it is wired to this.
+/// The dense-convolution family for one ISA; `Conv2DInt8` asks it (through
+/// `WinogradConv3x3Weights.applies`) whether Winograd runs.
 struct ConvKernels: Sendable {
     /// The ISA of the im2col path's GEMM (the requested one: every ISA has a GEMM).
     let isa: KernelISA

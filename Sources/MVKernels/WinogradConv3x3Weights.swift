@@ -23,7 +23,7 @@ final class WinogradConv3x3Weights: @unchecked Sendable {
     /// the maximum 4·Σ w·x could leave int32). F(2×2, 3×3) transforms 4×4 tiles of adjacent input
     /// pixels, so a dilated convolution (taps d apart) cannot take it.
     static func applies(kernelSize: Int, stride: Int, dilation: Int, inChannels: Int, isa: KernelISA) -> Bool {
-        isa == .avx2 && kernelSize == 3 && stride == 1 && dilation == 1 && inChannels >= 16
+        ConvKernels.for(isa).hasWinograd3x3 && kernelSize == 3 && stride == 1 && dilation == 1 && inChannels >= 16
             && inChannels <= Int(MV_WINO_MAX_CIN)
     }
 
