@@ -20,15 +20,7 @@ extension Int8Executor {
             conv(op, inputs[0], out, scratch: plan.scratch[i])
         case let .linear(op):
             let x = inputs[0]
-            let map = plan.tokenOffsets[i].map { UnsafePointer($0) }
-            let inputRows: RowAddressing, outputRows: RowAddressing
-            if let map, tokenOrdered.contains(network.operators[i].inputs[0]) {
-                (inputRows, outputRows) = (.indexed(map), .strided(out.stride))
-            } else if let map {
-                (inputRows, outputRows) = (.strided(x.stride), .indexed(map))
-            } else {
-                (inputRows, outputRows) = (.strided(x.stride), .strided(out.stride))
-            }
+            let (inputRows, outputRows) = plan.gemmRows[i]!
             // Square layers (attention projections) take 64 tokens a task, the MLP's wider ones 32.
             let grain = op.layer.inFeatures == op.layer.outFeatures ? 64 : 32
             withTable(op.output.table) { table in
@@ -37,7 +29,7 @@ extension Int8Executor {
             }
         case let .add(p):
             let a = inputs[0], b = inputs[1]
-            let grain = network.tokenPatchSize[network.operators[i].output] != nil ? 256 : 1024 / max(1, out.c) + 1
+            let grain = plan.tokenPatchSize[i] > 0 ? 256 : 1024 / max(1, out.c) + 1
             parallel(out.pixels, grain: grain, AddStep(a: a.data, aStride: a.stride, b: b.data, bStride: b.stride, output: out.data,
                                                        outputStride: out.stride, columns: out.c, parameters: p, isa: isa))
         case let .layerNorm(p):
@@ -45,7 +37,7 @@ extension Int8Executor {
             precondition(x.stride == x.c && out.stride == out.c, "LayerNorm reads and writes whole buffers")
             parallel(x.pixels, grain: 64, LayerNormStep(input: x.data, output: out.data, dim: x.c, parameters: p, isa: isa))
         case let .attention(a):
-            let ps = network.tokenPatchSize[network.operators[i].output]!
+            let ps = plan.tokenPatchSize[i]
             let patches = ps * ps, tokens = out.pixels / patches
             let layout = Int8Plan.AttentionLayout(tokens: tokens, threads: threads)
             let s = plan.scratch[i]

@@ -20,6 +20,11 @@ final class Int8Plan {
     /// Per linear operator whose output or input is in token order: the element offset of each
     /// grid pixel's token row (the unfold/fold as an index map).
     let tokenOffsets: [UnsafeMutablePointer<Int32>?]
+    /// Per linear operator: how its GEMM addresses input and output rows (strided, or through
+    /// `tokenOffsets` on the token-ordered side), resolved here so a run looks nothing up by name.
+    let gemmRows: [(input: RowAddressing, output: RowAddressing)?]
+    /// Per operator: the patch size of its output's token grid, 0 outside a transformer.
+    let tokenPatchSize: [Int]
     let resizes: [BilinearResizeInt8.Plan?]
     let pool: [GlobalAveragePoolInt8.Parameters?]
     let attentionScratch: [[Int8Executor.AttentionScratch]?]
@@ -105,20 +110,26 @@ final class Int8Plan {
 
         // Size-dependent tables.
         var offsets: [UnsafeMutablePointer<Int32>?] = []
+        var gemmRows: [(input: RowAddressing, output: RowAddressing)?] = []
         var resizes: [BilinearResizeInt8.Plan?] = []
         var pool: [GlobalAveragePoolInt8.Parameters?] = []
         var attention: [[Int8Executor.AttentionScratch]?] = []
         var attentionByShape: [[Int]: [Int8Executor.AttentionScratch]] = [:]
         for (i, op) in ops.enumerated() {
             var map: UnsafeMutablePointer<Int32>?
+            var rows: (input: RowAddressing, output: RowAddressing)?
             var resize: BilinearResizeInt8.Plan?
             var poolParameters: GlobalAveragePoolInt8.Parameters?
             var scratchSet: [Int8Executor.AttentionScratch]?
             switch e.operations[i] {
             case .linear:
                 let tokenSide = e.tokenOrdered.contains(op.output) ? op.output : e.tokenOrdered.contains(op.inputs[0]) ? op.inputs[0] : nil
+                let x = inputs[i][0], y = outputs[i]
+                rows = (.strided(x.stride), .strided(y.stride))
                 if let t = tokenSide, !(e.tokenOrdered.contains(op.output) && e.tokenOrdered.contains(op.inputs[0])) {
-                    map = Self.tokenOffsets(shapes[t]!, patchSize: network.tokenPatchSize[t]!)
+                    let m = Self.tokenOffsets(shapes[t]!, patchSize: network.tokenPatchSize[t]!)
+                    map = m
+                    rows = t == op.output ? (.strided(x.stride), .indexed(m)) : (.indexed(m), .strided(y.stride))
                 }
             case .resample:
                 let x = shapes[op.inputs[0]]!, y = shapes[op.output]!
@@ -143,11 +154,14 @@ final class Int8Plan {
                 }
             }
             offsets.append(map)
+            gemmRows.append(rows)
             resizes.append(resize)
             pool.append(poolParameters)
             attention.append(scratchSet)
         }
         tokenOffsets = offsets
+        self.gemmRows = gemmRows
+        tokenPatchSize = ops.map { network.tokenPatchSize[$0.output] ?? 0 }
         self.resizes = resizes
         self.pool = pool
         attentionScratch = attention

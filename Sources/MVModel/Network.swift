@@ -68,16 +68,6 @@ public struct Operator: Sendable, Equatable {
         default: return .none
         }
     }
-
-    /// The checkpoint prefix of the layer with weights (conv, linear, classifier), else nil.
-    public var layerName: String? {
-        switch kind {
-        case let .conv(l): return l.name
-        case let .linear(l, _), let .classifier(l): return l.name
-        case let .layerNorm(l): return l.name
-        default: return nil
-        }
-    }
 }
 
 /// Where a concat's input lives inside the concat's buffer.
@@ -171,25 +161,20 @@ public struct Network: Sendable {
     /// input is stored at the concat's quantisation, an unfold's or fold's output keeps its input's.
     public func quantizedName(_ tensor: String) -> String {
         if let s = concatSlices[tensor] { return s.concat }
-        if let op = producer[tensor], op.isLayout, !isConcat(op) { return quantizedName(op.inputs[0]) }
+        if let op = producer[tensor], op.isLayout, op.kind != .concat { return quantizedName(op.inputs[0]) }
         return tensor
     }
 
     /// The name under which a tensor's values are reported to observers: an unfold's or fold's
     /// output is its input reordered (and possibly resized), reported under the input's name.
     public func observedName(_ tensor: String) -> String {
-        if let op = producer[tensor], op.isLayout, !isConcat(op) { return observedName(op.inputs[0]) }
+        if let op = producer[tensor], op.isLayout, op.kind != .concat { return observedName(op.inputs[0]) }
         return tensor
     }
 
     /// The reported tensor whose second moment E[x xᵀ] error-compensating rounding uses for an
     /// operator's weights (its GEMM input), else nil.
     public func secondMomentTensor(_ op: Operator) -> String? { op.gemmInput.map(observedName) }
-
-    private func isConcat(_ op: Operator) -> Bool {
-        if case .concat = op.kind { return true }
-        return false
-    }
 
     /// Operator by the tensor it writes.
     public let producer: [String: Operator]
