@@ -154,6 +154,14 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// An I32 tensor's values (label maps).
+    public func int32s(_ name: String) throws -> [Int32] {
+        let t = try info(name)
+        guard t.dtype == .i32 else { throw InputError("\(path): tensor '\(name)' has dtype \(t.dtype.rawValue), expected I32") }
+        let raw = try rawBytes(name)
+        return (0..<t.elementCount).map { Int32(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian) }
+    }
+
     /// A U8 tensor's bytes.
     public func uint8s(_ name: String) throws -> [UInt8] {
         let t = try info(name)

@@ -54,6 +54,15 @@ public final class Int8Executor {
         }
         guard case let .classifier(c) = operations.last else { throw InputError("\(model.path): the network does not end in a classifier") }
         logitCount = c.logitScale.count
+        if network.isDense && c.labelRescale == nil { throw InputError("\(model.path): the pixel classifier has no label rescale") }
+    }
+
+    /// Whether the model predicts per pixel (a segmentation head): use `runDense`.
+    public var isDense: Bool { network.isDense }
+
+    /// The logits' shape for an H×W input: [1, 1, classes], or the logit map's [h, w, classes].
+    public func logitShape(height: Int, width: Int) throws -> TensorShape {
+        try network.shapes(height: height, width: width)[network.output]!
     }
 
     /// Bytes of the activation arena planned for the last input size used.
@@ -68,22 +77,48 @@ public final class Int8Executor {
         return logits
     }
 
+    /// A dense head's outputs for one NCHW float32 image [1, C, H, W]: the label map [H, W]
+    /// (row-major) into `labels`, and when `logits` is given the dequantised logit map
+    /// [h, w, classes] (NHWC) into it. The labels are computed in integers from the accumulators:
+    /// brought to one scale per class (`label_multiplier`), upsampled bilinearly to H×W and reduced
+    /// to the argmax (`BilinearArgmaxInt32`). After the first run at a size this allocates nothing.
+    public func runDense(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
+                         logits: UnsafeMutableBufferPointer<Float>?, labels: UnsafeMutableBufferPointer<Int32>,
+                         observer: Int8Observer? = nil) {
+        guard case let .classifier(c) = operations.last, let rescale = c.labelRescale else { preconditionFailure("not a dense head") }
+        precondition(labels.count == height * width, "labels buffer has \(labels.count) entries, expected \(height)×\(width)")
+        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
+        let map = lastPlan!.labelMap!, p = map.plan, classes = p.classes, count = p.height * p.width * classes
+        if let logits {
+            precondition(logits.count == count, "logits buffer has \(logits.count) entries, expected \(count)")
+            for i in 0..<count { logits[i] = Float(acc[i]) * c.logitScale[i % classes] }
+        }
+        for px in 0..<(p.height * p.width) {
+            for k in 0..<classes {
+                let (m, s) = rescale.pair(k)
+                map.values[px * classes + k] = requantize(acc[px * classes + k], multiplier: m, shift: s)
+            }
+        }
+        parallel(height, grain: 8, LabelStep(values: map.values, plan: p, labels: labels.baseAddress!, scratch: map.scratch))
+    }
+
     /// Logits (dequantised) written into `logits` (one per class). After the first run at a given
     /// input size this allocates nothing: every buffer comes from that size's planned arena.
     public func run(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                     into logits: UnsafeMutableBufferPointer<Float>, observer: Int8Observer? = nil) {
+        precondition(!isDense, "a dense head's logits are a map: use runDense")
         precondition(logits.count == logitCount, "logits buffer has \(logits.count) entries, expected \(logitCount)")
         guard case let .classifier(c) = operations.last else { preconditionFailure("no classifier") }
         let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
         for i in 0..<logits.count { logits[i] = Float(acc[i]) * c.logitScale[i] }
     }
 
-    /// The classifier's int32 accumulators: the integer result that must match bit for bit across
-    /// ISAs, thread counts and machines.
+    /// The classifier's int32 accumulators (per class, or [h, w, classes] for a dense head): the
+    /// integer result that must match bit for bit across ISAs, thread counts and machines.
     public func runAccumulators(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                                 observer: Int8Observer? = nil) -> [Int32] {
-        Array(UnsafeBufferPointer(start: accumulators(nchw: input, height: height, width: width, observer: observer),
-                                  count: logitCount))
+        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
+        return Array(UnsafeBufferPointer(start: acc, count: lastPlan!.outputs[operations.count - 1].pixels * logitCount))
     }
 
     /// Runs the operator list with the plan for this input size (made on first use); the
