@@ -14,6 +14,19 @@ protocol ModelRunner: AnyObject {
     /// The same into a caller's buffer (one entry per class): what `bench` times, so that the
     /// int8 path's figure includes no allocation.
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into: UnsafeMutableBufferPointer<Float>)
+    /// Whether the model predicts per pixel (segmentation): use `segment`.
+    var isDense: Bool { get }
+    /// A dense head's logit map [h, w, classes] (NHWC) and label map [H, W] (row-major).
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> DenseOutput
+}
+
+/// What a segmentation model gives for one image.
+struct DenseOutput {
+    /// [h, w, classes], NHWC, at 1/output stride.
+    var logits: [Float]
+    var logitShape: TensorShape
+    /// [height, width], the input's size.
+    var labels: [Int32]
 }
 
 /// Network input sizes are checked before anything is allocated for them.
@@ -190,6 +203,22 @@ final class FloatRunner: ModelRunner {
         let logits = executor.run(nchw: nchw, height: height, width: width)
         _ = out.update(fromContentsOf: logits)
     }
+
+    var isDense: Bool { executor.isDense }
+
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> DenseOutput {
+        try checkInputSize(height, width)
+        let shape = try executor.logitShape(height: height, width: width)
+        let logits = executor.run(nchw: nchw, height: height, width: width)
+        guard logits.allSatisfy(\.isFinite) else {
+            throw InputError("\(modelPath): the model's outputs are not finite (NaN or infinity): its weights or preprocessing overflow float32")
+        }
+        let labels = logits.withUnsafeBufferPointer {
+            FloatExecutor.labels(logits: $0, height: shape.height, width: shape.width, classes: shape.channels,
+                                 outputHeight: height, outputWidth: width)
+        }
+        return DenseOutput(logits: logits, logitShape: shape, labels: labels)
+    }
 }
 
 final class Int8Runner: ModelRunner {
@@ -206,6 +235,19 @@ final class Int8Runner: ModelRunner {
 
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into out: UnsafeMutableBufferPointer<Float>) {
         executor.run(nchw: nchw, height: height, width: width, into: out)
+    }
+
+    var isDense: Bool { executor.isDense }
+
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> DenseOutput {
+        try checkInputSize(height, width)
+        let shape = try executor.logitShape(height: height, width: width)
+        var logits = [Float](repeating: 0, count: shape.count)
+        var labels = [Int32](repeating: 0, count: height * width)
+        logits.withUnsafeMutableBufferPointer { l in
+            labels.withUnsafeMutableBufferPointer { executor.runDense(nchw: nchw, height: height, width: width, logits: l, labels: $0) }
+        }
+        return DenseOutput(logits: logits, logitShape: shape, labels: labels)
     }
 
     /// One run with its time split by the tensors it produces, in order: each tensor is charged the

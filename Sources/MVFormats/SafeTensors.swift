@@ -227,6 +227,14 @@ public struct SafeTensorsWriter {
             }
             return Entry(name: name, dtype: .f32, shape: shape, bytes: bytes)
         }
+
+        public static func int32(_ name: String, shape: [Int], _ values: [Int32]) -> Entry {
+            var bytes = [UInt8](repeating: 0, count: values.count * 4)
+            bytes.withUnsafeMutableBytes { raw in
+                for (k, v) in values.enumerated() { raw.storeBytes(of: v.littleEndian, toByteOffset: 4 * k, as: Int32.self) }
+            }
+            return Entry(name: name, dtype: .i32, shape: shape, bytes: bytes)
+        }
     }
 
     public static func encode(_ entries: [Entry], metadata: [String: String] = [:]) -> [UInt8] {

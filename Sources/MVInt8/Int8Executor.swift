@@ -69,12 +69,23 @@ public final class Int8Executor {
     public var arenaBytes: Int { lastPlan?.arena.bytes ?? 0 }
     var lastPlan: Int8Plan?
 
-    /// Logits (dequantised) for one NCHW float32 image [1, C, H, W].
+    /// Logits (dequantised) for one NCHW float32 image [1, C, H, W]: one per class, or a dense
+    /// head's logit map [h, w, classes] (NHWC).
     public func run(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                     observer: Int8Observer? = nil) -> [Float] {
-        var logits = [Float](repeating: 0, count: logitCount)
-        logits.withUnsafeMutableBufferPointer { run(nchw: input, height: height, width: width, into: $0, observer: observer) }
-        return logits
+        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
+        let count = lastPlan!.outputs[operations.count - 1].pixels * logitCount
+        return [Float](unsafeUninitializedCapacity: count) { buffer, done in
+            dequantize(acc, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+            done = count
+        }
+    }
+
+    /// The one floating-point step after the integers: logit = accumulator · s_in · s_w[class].
+    func dequantize(_ acc: UnsafePointer<Int32>, into logits: UnsafeMutableBufferPointer<Float>) {
+        guard case let .classifier(c) = operations.last else { preconditionFailure("no classifier") }
+        let classes = logitCount
+        for i in 0..<logits.count { logits[i] = Float(acc[i]) * c.logitScale[i % classes] }
     }
 
     /// A dense head's outputs for one NCHW float32 image [1, C, H, W]: the label map [H, W]
@@ -91,7 +102,7 @@ public final class Int8Executor {
         let map = lastPlan!.labelMap!, p = map.plan, classes = p.classes, count = p.height * p.width * classes
         if let logits {
             precondition(logits.count == count, "logits buffer has \(logits.count) entries, expected \(count)")
-            for i in 0..<count { logits[i] = Float(acc[i]) * c.logitScale[i % classes] }
+            dequantize(acc, into: logits)
         }
         for px in 0..<(p.height * p.width) {
             for k in 0..<classes {
@@ -108,9 +119,7 @@ public final class Int8Executor {
                     into logits: UnsafeMutableBufferPointer<Float>, observer: Int8Observer? = nil) {
         precondition(!isDense, "a dense head's logits are a map: use runDense")
         precondition(logits.count == logitCount, "logits buffer has \(logits.count) entries, expected \(logitCount)")
-        guard case let .classifier(c) = operations.last else { preconditionFailure("no classifier") }
-        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
-        for i in 0..<logits.count { logits[i] = Float(acc[i]) * c.logitScale[i] }
+        dequantize(accumulators(nchw: input, height: height, width: width, observer: observer), into: logits)
     }
 
     /// The classifier's int32 accumulators (per class, or [h, w, classes] for a dense head): the
