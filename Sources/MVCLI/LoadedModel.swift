@@ -16,8 +16,9 @@ protocol ModelRunner: AnyObject {
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into: UnsafeMutableBufferPointer<Float>)
     /// Whether the model predicts per pixel (segmentation): use `segment`.
     var isDense: Bool { get }
-    /// A dense head's logit map [h, w, classes] (NHWC) and label map [H, W] (row-major).
-    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> DenseOutput
+    /// A dense head's logit map [h, w, classes] (NHWC) and label map (row-major) at the input's
+    /// size, or at `labelSize` (the original image's).
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput
 }
 
 /// What a segmentation model gives for one image.
@@ -25,7 +26,7 @@ struct DenseOutput {
     /// [h, w, classes], NHWC, at 1/output stride.
     var logits: [Float]
     var logitShape: TensorShape
-    /// [height, width], the input's size.
+    /// [height, width] of the labels (the input's, or the size asked for).
     var labels: [Int32]
 }
 
@@ -33,6 +34,14 @@ struct DenseOutput {
 func checkInputSize(_ h: Int, _ w: Int) throws {
     guard h >= 1, w >= 1, h <= 4096, w <= 4096, h * w <= 2048 * 2048 else {
         throw InputError("input size \(h)×\(w) is outside the supported range (sides 1…4096, at most 4 megapixels)")
+    }
+}
+
+/// Label maps are made at an image's own size, which the decoder's pixel budget bounds; this
+/// bounds it again for sizes given otherwise.
+func checkLabelSize(_ h: Int, _ w: Int) throws {
+    guard h >= 1, w >= 1, h <= 1 << 16, w <= 1 << 16, h * w <= 100_000_000 else {
+        throw InputError("label map size \(h)×\(w) is outside the supported range (sides 1…65536, at most 100 megapixels)")
     }
 }
 
@@ -206,8 +215,10 @@ final class FloatRunner: ModelRunner {
 
     var isDense: Bool { executor.isDense }
 
-    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> DenseOutput {
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput {
         try checkInputSize(height, width)
+        let (lh, lw) = labelSize ?? (height, width)
+        try checkLabelSize(lh, lw)
         let shape = try executor.logitShape(height: height, width: width)
         let logits = executor.run(nchw: nchw, height: height, width: width)
         guard logits.allSatisfy(\.isFinite) else {
@@ -215,7 +226,7 @@ final class FloatRunner: ModelRunner {
         }
         let labels = logits.withUnsafeBufferPointer {
             FloatExecutor.labels(logits: $0, height: shape.height, width: shape.width, classes: shape.channels,
-                                 outputHeight: height, outputWidth: width)
+                                 outputHeight: lh, outputWidth: lw)
         }
         return DenseOutput(logits: logits, logitShape: shape, labels: labels)
     }
@@ -239,13 +250,17 @@ final class Int8Runner: ModelRunner {
 
     var isDense: Bool { executor.isDense }
 
-    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int) throws -> DenseOutput {
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput {
         try checkInputSize(height, width)
+        let (lh, lw) = labelSize ?? (height, width)
+        try checkLabelSize(lh, lw)
         let shape = try executor.logitShape(height: height, width: width)
         var logits = [Float](repeating: 0, count: shape.count)
-        var labels = [Int32](repeating: 0, count: height * width)
-        logits.withUnsafeMutableBufferPointer { l in
-            labels.withUnsafeMutableBufferPointer { executor.runDense(nchw: nchw, height: height, width: width, logits: l, labels: $0) }
+        var labels = [Int32](repeating: 0, count: lh * lw)
+        try logits.withUnsafeMutableBufferPointer { l in
+            try labels.withUnsafeMutableBufferPointer {
+                try executor.runDense(nchw: nchw, height: height, width: width, logits: l, labels: $0, labelSize: (lh, lw))
+            }
         }
         return DenseOutput(logits: logits, logitShape: shape, labels: labels)
     }

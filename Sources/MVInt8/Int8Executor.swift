@@ -88,18 +88,24 @@ public final class Int8Executor {
         for i in 0..<logits.count { logits[i] = Float(acc[i]) * c.logitScale[i % classes] }
     }
 
-    /// A dense head's outputs for one NCHW float32 image [1, C, H, W]: the label map [H, W]
-    /// (row-major) into `labels`, and when `logits` is given the dequantised logit map
-    /// [h, w, classes] (NHWC) into it. The labels are computed in integers from the accumulators:
-    /// brought to one scale per class (`label_multiplier`), upsampled bilinearly to H×W and reduced
-    /// to the argmax (`BilinearArgmaxInt32`). After the first run at a size this allocates nothing.
+    /// A dense head's outputs for one NCHW float32 image [1, C, H, W]: the label map into `labels`
+    /// (row-major, at the input's size or at `labelSize`, e.g. the original image's), and when
+    /// `logits` is given the dequantised logit map [h, w, classes] (NHWC) into it. The labels are
+    /// computed in integers from the accumulators: brought to one scale per class
+    /// (`label_multiplier`), upsampled bilinearly and reduced to the argmax (`BilinearArgmaxInt32`).
+    /// After the first run at a size (and label size) this allocates nothing.
+    /// - Throws: `InputError` for a label size outside 1…2^20.
     public func runDense(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                          logits: UnsafeMutableBufferPointer<Float>?, labels: UnsafeMutableBufferPointer<Int32>,
-                         observer: Int8Observer? = nil) {
+                         labelSize: (height: Int, width: Int)? = nil, observer: Int8Observer? = nil) throws {
         guard case let .classifier(c) = operations.last, let rescale = c.labelRescale else { preconditionFailure("not a dense head") }
-        precondition(labels.count == height * width, "labels buffer has \(labels.count) entries, expected \(height)×\(width)")
+        let (lh, lw) = labelSize ?? (height, width)
+        precondition(labels.count == lh * lw, "labels buffer has \(labels.count) entries, expected \(lh)×\(lw)")
         let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
-        let map = lastPlan!.labelMap!, p = map.plan, classes = p.classes, count = p.height * p.width * classes
+        let map = lastPlan!.labelMap!
+        let p: BilinearArgmaxInt32.Plan
+        do { p = try map.plan(height: lh, width: lw) } catch { throw InputError("label map size \(lh)×\(lw): \(error)") }
+        let classes = p.classes, count = p.height * p.width * classes
         if let logits {
             precondition(logits.count == count, "logits buffer has \(logits.count) entries, expected \(count)")
             dequantize(acc, into: logits)
@@ -110,7 +116,7 @@ public final class Int8Executor {
                 map.values[px * classes + k] = requantize(acc[px * classes + k], multiplier: m, shift: s)
             }
         }
-        parallel(height, grain: 8, LabelStep(values: map.values, plan: p, labels: labels.baseAddress!, scratch: map.scratch))
+        parallel(lh, grain: 8, LabelStep(values: map.values, plan: p, labels: labels.baseAddress!, scratch: map.scratch))
     }
 
     /// Logits (dequantised) written into `logits` (one per class). After the first run at a given

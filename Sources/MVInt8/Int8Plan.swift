@@ -32,16 +32,28 @@ final class Int8Plan {
     let labelMap: LabelMap?
 
     /// The logits brought to one scale (int32 [h, w, classes]), the argmax plan to the input size
-    /// and each worker's row scratch.
+    /// (and to other label sizes asked for, made on first use) and each worker's row scratch.
     final class LabelMap {
         let plan: BilinearArgmaxInt32.Plan
         let values: UnsafeMutablePointer<Int32>
         let scratch: UnsafeMutablePointer<Int64>
+        var otherSizes: [Int: BilinearArgmaxInt32.Plan] = [:]
 
         init(plan: BilinearArgmaxInt32.Plan, threads: Int) {
             self.plan = plan
             values = .allocate(capacity: plan.height * plan.width * plan.classes)
             scratch = .allocate(capacity: plan.scratchCount * threads)
+        }
+
+        /// The argmax plan to labels of `height`×`width`.
+        func plan(height: Int, width: Int) throws -> BilinearArgmaxInt32.Plan {
+            if height == plan.outputHeight && width == plan.outputWidth { return plan }
+            let key = height << 32 | width
+            if let p = otherSizes[key] { return p }
+            let p = try BilinearArgmaxInt32.Plan(height: plan.height, width: plan.width, classes: plan.classes,
+                                                 outputHeight: height, outputWidth: width)
+            otherSizes[key] = p
+            return p
         }
 
         deinit {

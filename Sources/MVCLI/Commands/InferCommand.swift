@@ -32,7 +32,7 @@ let inferCommand = Command(
             logits += try runner.finiteLogits(nchw: image, height: h, width: w)
             return
         }
-        let out = try runner.segment(nchw: image, height: h, width: w)
+        let out = try runner.segment(nchw: image, height: h, width: w, labelSize: nil)
         if let d = denseShape, d.height != h || d.width != w {
             throw InputError("\(name): preprocessed to \(h)×\(w), but the first image gave \(d.height)×\(d.width); "
                              + "segmentation outputs are one tensor: give --size")
