@@ -22,7 +22,7 @@ public enum Deflate {
     {
         precondition((0...9).contains(level), "Deflate level \(level) is not 0…9")
         let input = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        let blocks = DeflateBlockWriter(input: input, capacity: bytes.count / 8 + 64, blockSymbols: blockSymbols)
+        var blocks = DeflateBlockWriter(input: input, capacity: bytes.count / 8 + 64, blockSymbols: blockSymbols)
         // CMF: method 8 (DEFLATE), 32 KiB window; FLG: the level class, then check bits
         // making CMF * 256 + FLG a multiple of 31.
         let cmf = 0x78
@@ -34,7 +34,7 @@ public enum Deflate {
         if level == 0 {
             blocks.storeAll(bytes.count)
         } else {
-            if let input { LZ77Matcher(input: input, count: bytes.count, level: level).run(into: blocks) }
+            if let input { LZ77Matcher(input: input, count: bytes.count, level: level).run(into: &blocks) }
             blocks.writeBlock(final: true)
         }
         blocks.out.alignToByte()
@@ -86,7 +86,7 @@ struct LZ77Matcher {
     }
 
     /// Sends the whole input to `blocks` as literals and matches.
-    func run(into blocks: DeflateBlockWriter) {
+    func run(into blocks: inout DeflateBlockWriter) {
         let n = count
         let p = data
         let mask = Self.window - 1
@@ -163,7 +163,7 @@ struct LZ77Matcher {
     /// The longest match at `i` longer than `longerThan` (and at least 3), as (length, distance),
     /// or (0, 0).
     @inline(__always)
-    func longestMatch(at i: Int, candidate first: Int, longerThan: Int, chain: Int,
+    func longestMatch(at i: Int, candidate firstCandidate: Int, longerThan: Int, chain: Int,
                       prev: UnsafeMutablePointer<Int>) -> (Int, Int)
     {
         let p = data
@@ -172,22 +172,28 @@ struct LZ77Matcher {
         guard best < maxLength else { return (0, 0) }
         var bestDistance = 0
         let oldest = i - Self.window
-        var candidate = first
+        let nice = tuning.nice
+        let raw = UnsafeRawPointer(p)
+        let first = p[i]
+        // The two bytes ending where a longer match would end (as zlib's scan_end): a
+        // candidate that differs there cannot beat `best`.
+        var end = raw.loadUnaligned(fromByteOffset: i &+ best &- 1, as: UInt16.self)
+        var candidate = firstCandidate
         var left = chain
         while candidate >= 0 && candidate >= oldest && left > 0 {
-            // Cheap rejections first: the byte that would make this match the longest, then the first.
-            if p[candidate + best] == p[i + best] && p[candidate] == p[i] {
+            if raw.loadUnaligned(fromByteOffset: candidate &+ best &- 1, as: UInt16.self) == end && p[candidate] == first {
                 let length = Self.matchLength(p + candidate, p + i, maxLength)
                 if length > best {
                     best = length
-                    bestDistance = i - candidate
-                    if length >= tuning.nice || length >= maxLength { break }
+                    bestDistance = i &- candidate
+                    if length >= nice || length >= maxLength { break }
+                    end = raw.loadUnaligned(fromByteOffset: i &+ best &- 1, as: UInt16.self)
                 }
             }
             let next = prev[candidate & (Self.window - 1)]
             if next >= candidate { break }
             candidate = next
-            left -= 1
+            left &-= 1
         }
         // A 3-byte match far away costs about as much as three literals (zlib's TOO_FAR).
         if bestDistance == 0 || (best == Self.minMatch && bestDistance > 4096) { return (0, 0) }

@@ -34,8 +34,9 @@ struct DeflateBitWriter {
 }
 
 /// Collects the LZ77 symbols of one block at a time and writes each block as whichever of
-/// stored, fixed-Huffman or dynamic-Huffman is smallest.
-final class DeflateBlockWriter {
+/// stored, fixed-Huffman or dynamic-Huffman is smallest. A noncopyable struct used in place
+/// (not a class), so the per-symbol updates need no run-time exclusivity checks.
+struct DeflateBlockWriter: ~Copyable {
     /// A block ends after this many symbols by default (zlib's default buffer size).
     static let defaultBlockSymbols = 16384
 
@@ -54,8 +55,8 @@ final class DeflateBlockWriter {
     /// A literal is its byte; a match is `1 << 31 | length << 16 | (distance - 1)`.
     private let symbols: UnsafeMutablePointer<UInt32>
     private var symbolCount = 0
-    private var literalFrequencies = [Int](repeating: 0, count: 286)
-    private var distanceFrequencies = [Int](repeating: 0, count: 30)
+    /// 286 literal/length counts, then 30 distance counts.
+    private let frequencies: UnsafeMutablePointer<Int>
     /// Extra bits of the block's lengths and distances (the same in fixed and dynamic codes).
     private var extraBits = 0
     /// The input range of the block being collected.
@@ -67,28 +68,33 @@ final class DeflateBlockWriter {
         self.input = input
         maxSymbols = blockSymbols
         symbols = .allocate(capacity: blockSymbols)
+        frequencies = .allocate(capacity: 286 + 30)
+        frequencies.initialize(repeating: 0, count: 286 + 30)
         out.bytes.reserveCapacity(capacity)
     }
 
-    deinit { symbols.deallocate() }
+    deinit {
+        symbols.deallocate()
+        frequencies.deallocate()
+    }
 
     @inline(__always)
-    func literal(_ byte: UInt8) {
+    mutating func literal(_ byte: UInt8) {
         symbols[symbolCount] = UInt32(byte)
         symbolCount += 1
-        literalFrequencies[Int(byte)] += 1
+        frequencies[Int(byte)] += 1
         position += 1
         if symbolCount == maxSymbols { writeBlock(final: false) }
     }
 
     @inline(__always)
-    func match(length: Int, distance: Int) {
+    mutating func match(length: Int, distance: Int) {
         symbols[symbolCount] = 1 << 31 | UInt32(length) << 16 | UInt32(distance - 1)
         symbolCount += 1
         let l = Int(DeflateTables.lengthCode[length])
-        literalFrequencies[257 + l] += 1
+        frequencies[257 + l] += 1
         let d = DeflateTables.distanceCode(distance - 1)
-        distanceFrequencies[d] += 1
+        frequencies[286 + d] += 1
         extraBits += Inflate.lengthExtra[l] + Inflate.distanceExtra[d]
         report.longestDistance = max(report.longestDistance, distance)
         position += length
@@ -96,7 +102,7 @@ final class DeflateBlockWriter {
     }
 
     /// Sends the whole input as stored blocks (compression level 0).
-    func storeAll(_ count: Int) {
+    mutating func storeAll(_ count: Int) {
         precondition(symbolCount == 0 && position == 0)
         position = count
         writeStored(final: true)
@@ -104,21 +110,22 @@ final class DeflateBlockWriter {
     }
 
     /// Writes the collected symbols (possibly none) as one block and starts the next.
-    func writeBlock(final: Bool) {
-        literalFrequencies[256] += 1
+    mutating func writeBlock(final: Bool) {
+        frequencies[256] += 1
+        let literalFrequencies = Array(UnsafeBufferPointer(start: frequencies, count: 286))
+        let distanceFrequencies = Array(UnsafeBufferPointer(start: frequencies + 286, count: 30))
         let byteCount = position - blockStart
-        let symbolBits = extraBits
 
         // Fixed codes: literals 0-143 8 bits, 144-255 9, lengths 256-279 7, 280-287 8;
         // distances 5.
-        var fixedBits = 3 + symbolBits
+        var fixedBits = 3 + extraBits
         for (s, f) in literalFrequencies.enumerated() where f != 0 {
             fixedBits += f * Int(DeflateTables.fixedLiteralLengths[s])
         }
         for f in distanceFrequencies { fixedBits += 5 * f }
 
         let dynamic = DynamicHeader(literalFrequencies: literalFrequencies, distanceFrequencies: distanceFrequencies)
-        var dynamicBits = 3 + dynamic.bits + symbolBits
+        var dynamicBits = 3 + dynamic.bits + extraBits
         for (s, f) in literalFrequencies.enumerated() { dynamicBits += f * Int(dynamic.literalLengths[s]) }
         for (s, f) in distanceFrequencies.enumerated() { dynamicBits += f * Int(dynamic.distanceLengths[s]) }
 
@@ -145,13 +152,12 @@ final class DeflateBlockWriter {
         }
 
         symbolCount = 0
-        for i in literalFrequencies.indices { literalFrequencies[i] = 0 }
-        for i in distanceFrequencies.indices { distanceFrequencies[i] = 0 }
+        frequencies.update(repeating: 0, count: 286 + 30)
         extraBits = 0
         blockStart = position
     }
 
-    private func writeStored(final: Bool) {
+    private mutating func writeStored(final: Bool) {
         var start = blockStart
         repeat {
             let n = min(65535, position - start)
@@ -166,35 +172,30 @@ final class DeflateBlockWriter {
         } while start < position
     }
 
-    private func writeSymbols(literalCodes: [UInt32], distanceCodes: [UInt32]) {
-        literalCodes.withUnsafeBufferPointer { lit in
-        distanceCodes.withUnsafeBufferPointer { dist in
-        Inflate.lengthBase.withUnsafeBufferPointer { lengthBase in
-        Inflate.lengthExtra.withUnsafeBufferPointer { lengthExtra in
-        Inflate.distanceBase.withUnsafeBufferPointer { distanceBase in
-        Inflate.distanceExtra.withUnsafeBufferPointer { distanceExtra in
-        DeflateTables.lengthCode.withUnsafeBufferPointer { lengthCode in
-            for i in 0..<symbolCount {
-                let s = symbols[i]
-                if s < 256 {
-                    let c = lit[Int(s)]
-                    out.put(c & 0xFFFF, Int(c >> 16))
-                    continue
-                }
-                let length = Int(s >> 16 & 0x1FF)
-                let distance = Int(s & 0xFFFF) + 1
-                let l = Int(lengthCode[length])
-                let lc = lit[257 + l]
-                out.put(lc & 0xFFFF, Int(lc >> 16))
-                out.put(UInt32(length - lengthBase[l]), lengthExtra[l])
-                let d = DeflateTables.distanceCode(distance - 1)
-                let dc = dist[d]
-                out.put(dc & 0xFFFF, Int(dc >> 16))
-                out.put(UInt32(distance - distanceBase[d]), distanceExtra[d])
+    private mutating func writeSymbols(literalCodes lit: [UInt32], distanceCodes dist: [UInt32]) {
+        let lengthCode = DeflateTables.lengthCode
+        let lengthBase = Inflate.lengthBase, lengthExtra = Inflate.lengthExtra
+        let distanceBase = Inflate.distanceBase, distanceExtra = Inflate.distanceExtra
+        for i in 0..<symbolCount {
+            let s = symbols[i]
+            if s < 256 {
+                let c = lit[Int(s)]
+                out.put(c & 0xFFFF, Int(c >> 16))
+                continue
             }
-            let end = lit[256]
-            out.put(end & 0xFFFF, Int(end >> 16))
-        }}}}}}}
+            let length = Int(s >> 16 & 0x1FF)
+            let distance = Int(s & 0xFFFF) + 1
+            let l = Int(lengthCode[length])
+            let lc = lit[257 + l]
+            out.put(lc & 0xFFFF, Int(lc >> 16))
+            out.put(UInt32(length - lengthBase[l]), lengthExtra[l])
+            let d = DeflateTables.distanceCode(distance - 1)
+            let dc = dist[d]
+            out.put(dc & 0xFFFF, Int(dc >> 16))
+            out.put(UInt32(distance - distanceBase[d]), distanceExtra[d])
+        }
+        let end = lit[256]
+        out.put(end & 0xFFFF, Int(end >> 16))
     }
 }
 
