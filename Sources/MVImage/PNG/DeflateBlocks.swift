@@ -89,6 +89,7 @@ struct DeflateBlockWriter: ~Copyable {
 
     @inline(__always)
     mutating func match(length: Int, distance: Int) {
+        assert((3...258).contains(length) && (1...32768).contains(distance), "match \(length) at \(distance)")
         symbols[symbolCount] = 1 << 31 | UInt32(length) << 16 | UInt32(distance - 1)
         symbolCount += 1
         let l = Int(DeflateTables.lengthCode[length])
