@@ -19,6 +19,9 @@ protocol ModelRunner: AnyObject {
     /// A dense head's logit map [h, w, classes] (NHWC) and label map (row-major) at the input's
     /// size, or at `labelSize` (the original image's).
     func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput
+    /// The same into a caller's buffers at the input's size: what `bench` times.
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, logits: UnsafeMutableBufferPointer<Float>,
+                 labels: UnsafeMutableBufferPointer<Int32>) throws
 }
 
 /// What a segmentation model gives for one image.
@@ -230,6 +233,13 @@ final class FloatRunner: ModelRunner {
         }
         return DenseOutput(logits: logits, logitShape: shape, labels: labels)
     }
+
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, logits: UnsafeMutableBufferPointer<Float>,
+                 labels: UnsafeMutableBufferPointer<Int32>) throws {
+        let out = try segment(nchw: nchw, height: height, width: width, labelSize: nil)
+        _ = logits.update(fromContentsOf: out.logits)
+        _ = labels.update(fromContentsOf: out.labels)
+    }
 }
 
 final class Int8Runner: ModelRunner {
@@ -265,20 +275,31 @@ final class Int8Runner: ModelRunner {
         return DenseOutput(logits: logits, logitShape: shape, labels: labels)
     }
 
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, logits: UnsafeMutableBufferPointer<Float>,
+                 labels: UnsafeMutableBufferPointer<Int32>) throws {
+        try executor.runDense(nchw: nchw, height: height, width: width, logits: logits, labels: labels)
+    }
+
     /// One run with its time split by the tensors it produces, in order: each tensor is charged the
     /// time since the previous one was reported (the first since the run began; the tail after the
-    /// last is charged to "logits"). Milliseconds.
-    func layerTimes(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int,
-                    into out: UnsafeMutableBufferPointer<Float>) -> [(String, Double)] {
+    /// last is charged to "logits", for a segmentation model "logits and labels"). Milliseconds.
+    func layerTimes(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into out: UnsafeMutableBufferPointer<Float>,
+                    labels: UnsafeMutableBufferPointer<Int32>?) throws -> [(String, Double)] {
         var times: [(String, Double)] = []
         times.reserveCapacity(512)
         var last = monotonicSeconds()
-        executor.run(nchw: nchw, height: height, width: width, into: out) { name, _, _, _, _, _ in
+        let observer: Int8Observer = { name, _, _, _, _, _ in
             let now = monotonicSeconds()
             times.append((name, (now - last) * 1000))
             last = now
         }
-        times.append(("logits", (monotonicSeconds() - last) * 1000))
+        if let labels {
+            try executor.runDense(nchw: nchw, height: height, width: width, logits: out, labels: labels, observer: observer)
+            times.append(("logits and labels", (monotonicSeconds() - last) * 1000))
+        } else {
+            executor.run(nchw: nchw, height: height, width: width, into: out, observer: observer)
+            times.append(("logits", (monotonicSeconds() - last) * 1000))
+        }
         return times
     }
 }
