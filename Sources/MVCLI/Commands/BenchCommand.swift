@@ -1,4 +1,5 @@
 import MVFormats
+import MVKernels
 import MVModel
 
 let benchCommand = Command(
@@ -91,6 +92,7 @@ let benchCommand = Command(
     if let out = args.value("--json") {
         var fields: [(String, JSON)] = [
             ("model", .string(path)), ("kind", .string(model.kindDescription)),
+            ("isa", .string(model.isInt8 ? KernelISA.best.rawValue : "float32")),
             ("size", [.number(Double(h)), .number(Double(w))]),
             ("threads", .number(Double(threads))), ("iterations", .number(Double(iterations))),
             ("min_ms", .number(times[0])), ("median_ms", .number(median)), ("p90_ms", .number(quantile(times, 0.9))),
