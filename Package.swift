@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "MVImageTests", dependencies: ["MVImage", "MVFormats", "TestSupport"]),
         .testTarget(name: "MVKernelsTests", dependencies: ["MVKernels", "TestSupport"]),
         .testTarget(name: "MVQuantTests", dependencies: ["MVQuant", "MVInt8", "MVModel", "MVFloat", "MVFormats", "MVKernels", "MVImage", "TestSupport"]),
-        .testTarget(name: "MVCLITests", dependencies: ["MVCLI", "MVFormats", "TestSupport"]),
+        .testTarget(name: "MVCLITests", dependencies: ["MVCLI", "MVFormats", "MVImage", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["MVFormats"], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]

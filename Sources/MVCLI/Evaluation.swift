@@ -84,6 +84,11 @@ func loadLabelledDataset(_ path: String, model: LoadedModel, for purpose: String
 
 /// Loads an image dataset (folder tree or files) and maps its class folders onto the model's labels.
 func loadDataset(_ paths: [String], model: LoadedModel) throws -> ImageDataset {
+    // A segmentation folder (images/ beside masks/) gives its images.
+    let paths = paths.map { p in
+        FileSystem.isDirectory(FileSystem.join(p, "images")) && FileSystem.isDirectory(FileSystem.join(p, "masks"))
+            ? FileSystem.join(p, "images") : p
+    }
     var dataset = paths.count == 1 ? try ImageDataset.load(path: paths[0]) : try ImageDataset.files(paths)
     if dataset.isLabelled {
         let id2label = Dictionary(uniqueKeysWithValues: model.labels.enumerated().map { ($0.offset, $0.element) })

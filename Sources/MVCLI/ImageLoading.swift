@@ -73,6 +73,16 @@ final class ImageLoading: @unchecked Sendable {
         return image
     }
 
+    /// A segmentation mask's labels under the same policy: nil when refused and skipping.
+    func decodeLabels(_ path: String) throws -> LabelMap? {
+        do {
+            return try ImageDecoder.decodeLabels(path: path, options: options)
+        } catch let e as DamagedImageError where skipDamaged {
+            note(skip: path, reason: e.summary)
+            return nil
+        }
+    }
+
     private func note(skip path: String, reason: String) {
         let first = lock.withLock { seen.insert("skipped " + path).inserted }
         guard first else { return }

@@ -14,12 +14,37 @@ protocol ModelRunner: AnyObject {
     /// The same into a caller's buffer (one entry per class): what `bench` times, so that the
     /// int8 path's figure includes no allocation.
     func logits(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into: UnsafeMutableBufferPointer<Float>)
+    /// Whether the model predicts per pixel (segmentation): use `segment`.
+    var isDense: Bool { get }
+    /// A dense head's logit map [h, w, classes] (NHWC) and label map (row-major) at the input's
+    /// size, or at `labelSize` (the original image's).
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput
+    /// The same into a caller's buffers at the input's size: what `bench` times.
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, logits: UnsafeMutableBufferPointer<Float>,
+                 labels: UnsafeMutableBufferPointer<Int32>) throws
+}
+
+/// What a segmentation model gives for one image.
+struct DenseOutput {
+    /// [h, w, classes], NHWC, at 1/output stride.
+    var logits: [Float]
+    var logitShape: TensorShape
+    /// [height, width] of the labels (the input's, or the size asked for).
+    var labels: [Int32]
 }
 
 /// Network input sizes are checked before anything is allocated for them.
 func checkInputSize(_ h: Int, _ w: Int) throws {
     guard h >= 1, w >= 1, h <= 4096, w <= 4096, h * w <= 2048 * 2048 else {
         throw InputError("input size \(h)×\(w) is outside the supported range (sides 1…4096, at most 4 megapixels)")
+    }
+}
+
+/// Label maps are made at an image's own size, which the decoder's pixel budget bounds; this
+/// bounds it again for sizes given otherwise.
+func checkLabelSize(_ h: Int, _ w: Int) throws {
+    guard h >= 1, w >= 1, h <= 1 << 16, w <= 1 << 16, h * w <= 100_000_000 else {
+        throw InputError("label map size \(h)×\(w) is outside the supported range (sides 1…65536, at most 100 megapixels)")
     }
 }
 
@@ -190,6 +215,31 @@ final class FloatRunner: ModelRunner {
         let logits = executor.run(nchw: nchw, height: height, width: width)
         _ = out.update(fromContentsOf: logits)
     }
+
+    var isDense: Bool { executor.isDense }
+
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput {
+        try checkInputSize(height, width)
+        let (lh, lw) = labelSize ?? (height, width)
+        try checkLabelSize(lh, lw)
+        let shape = try executor.logitShape(height: height, width: width)
+        let logits = executor.run(nchw: nchw, height: height, width: width)
+        guard logits.allSatisfy(\.isFinite) else {
+            throw InputError("\(modelPath): the model's outputs are not finite (NaN or infinity): its weights or preprocessing overflow float32")
+        }
+        let labels = logits.withUnsafeBufferPointer {
+            FloatExecutor.labels(logits: $0, height: shape.height, width: shape.width, classes: shape.channels,
+                                 outputHeight: lh, outputWidth: lw)
+        }
+        return DenseOutput(logits: logits, logitShape: shape, labels: labels)
+    }
+
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, logits: UnsafeMutableBufferPointer<Float>,
+                 labels: UnsafeMutableBufferPointer<Int32>) throws {
+        let out = try segment(nchw: nchw, height: height, width: width, labelSize: nil)
+        _ = logits.update(fromContentsOf: out.logits)
+        _ = labels.update(fromContentsOf: out.labels)
+    }
 }
 
 final class Int8Runner: ModelRunner {
@@ -208,20 +258,48 @@ final class Int8Runner: ModelRunner {
         executor.run(nchw: nchw, height: height, width: width, into: out)
     }
 
+    var isDense: Bool { executor.isDense }
+
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput {
+        try checkInputSize(height, width)
+        let (lh, lw) = labelSize ?? (height, width)
+        try checkLabelSize(lh, lw)
+        let shape = try executor.logitShape(height: height, width: width)
+        var logits = [Float](repeating: 0, count: shape.count)
+        var labels = [Int32](repeating: 0, count: lh * lw)
+        try logits.withUnsafeMutableBufferPointer { l in
+            try labels.withUnsafeMutableBufferPointer {
+                try executor.runDense(nchw: nchw, height: height, width: width, logits: l, labels: $0, labelSize: (lh, lw))
+            }
+        }
+        return DenseOutput(logits: logits, logitShape: shape, labels: labels)
+    }
+
+    func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, logits: UnsafeMutableBufferPointer<Float>,
+                 labels: UnsafeMutableBufferPointer<Int32>) throws {
+        try executor.runDense(nchw: nchw, height: height, width: width, logits: logits, labels: labels)
+    }
+
     /// One run with its time split by the tensors it produces, in order: each tensor is charged the
     /// time since the previous one was reported (the first since the run began; the tail after the
-    /// last is charged to "logits"). Milliseconds.
-    func layerTimes(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int,
-                    into out: UnsafeMutableBufferPointer<Float>) -> [(String, Double)] {
+    /// last is charged to "logits", for a segmentation model "logits and labels"). Milliseconds.
+    func layerTimes(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, into out: UnsafeMutableBufferPointer<Float>,
+                    labels: UnsafeMutableBufferPointer<Int32>?) throws -> [(String, Double)] {
         var times: [(String, Double)] = []
         times.reserveCapacity(512)
         var last = monotonicSeconds()
-        executor.run(nchw: nchw, height: height, width: width, into: out) { name, _, _, _, _, _ in
+        let observer: Int8Observer = { name, _, _, _, _, _ in
             let now = monotonicSeconds()
             times.append((name, (now - last) * 1000))
             last = now
         }
-        times.append(("logits", (monotonicSeconds() - last) * 1000))
+        if let labels {
+            try executor.runDense(nchw: nchw, height: height, width: width, logits: out, labels: labels, observer: observer)
+            times.append(("logits and labels", (monotonicSeconds() - last) * 1000))
+        } else {
+            executor.run(nchw: nchw, height: height, width: width, into: out, observer: observer)
+            times.append(("logits", (monotonicSeconds() - last) * 1000))
+        }
         return times
     }
 }

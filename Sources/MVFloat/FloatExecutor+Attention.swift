@@ -61,9 +61,9 @@ extension FloatExecutor {
             let (y0, y1, ly) = source(y, sy, src.h)
             for x in 0..<dst.w {
                 let (x0, x1, lx) = source(x, sx, src.w)
-                let a = src.data + (y0 * src.w + x0) * c, b = src.data + (y0 * src.w + x1) * c
-                let e = src.data + (y1 * src.w + x0) * c, f = src.data + (y1 * src.w + x1) * c
-                let o = dst.data + (y * dst.w + x) * c
+                let a = src.data + (y0 * src.w + x0) * src.stride, b = src.data + (y0 * src.w + x1) * src.stride
+                let e = src.data + (y1 * src.w + x0) * src.stride, f = src.data + (y1 * src.w + x1) * src.stride
+                let o = dst.data + (y * dst.w + x) * dst.stride
                 for ch in 0..<c {
                     let top = (1 - lx) * a[ch] + lx * b[ch]
                     let bottom = (1 - lx) * e[ch] + lx * f[ch]

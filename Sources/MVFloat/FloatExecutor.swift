@@ -26,10 +26,19 @@ public final class FloatExecutor {
         layers = network.operators.map { PreparedOperator($0, checkpoint: checkpoint) }
     }
 
+    /// Whether the model predicts per pixel: `run` then returns a logit map, `labels` makes the label map.
+    public var isDense: Bool { network.isDense }
+
+    /// The logits' shape for an H×W input: [1, 1, classes], or the logit map's [h, w, classes].
+    public func logitShape(height: Int, width: Int) throws -> TensorShape {
+        try network.shapes(height: height, width: width)[network.output]!
+    }
+
     /// Bytes of activation memory held (the largest plan).
     public var workingMemoryBytes: Int { plans.values.map(\.bytes).max() ?? 0 }
 
-    /// Runs one image given as NCHW float32 `pixel_values` [1, C, H, W]; returns the logits.
+    /// Runs one image given as NCHW float32 `pixel_values` [1, C, H, W]; returns the logits: one per
+    /// class, or for a dense head (`Network.isDense`) the logit map [h, w, classes] (NHWC).
     public func run(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                     observer: ActivationObserver? = nil) -> [Float] {
         let c = network.inputChannels
@@ -44,7 +53,7 @@ public final class FloatExecutor {
             execute(op, layers[i], inputs: plan.inputs[i], output: plan.outputs[i], scratch: plan.scratch[i], observer)
         }
         let logits = plan.outputs[plan.outputs.count - 1]
-        return Array(UnsafeBufferPointer(start: logits.data, count: logits.c))
+        return Array(UnsafeBufferPointer(start: logits.data, count: logits.count))
     }
 
     public func run(nchw input: [Float], height: Int, width: Int, observer: ActivationObserver? = nil) -> [Float] {
@@ -65,7 +74,7 @@ public final class FloatExecutor {
     func execute(_ op: Operator, _ layer: PreparedOperator, inputs: [Tensor], output: Tensor,
                  scratch: UnsafeMutablePointer<Float>, _ observer: ActivationObserver?) {
         switch (op.kind, layer) {
-        case (.conv, let .conv(p)):
+        case (.conv, let .conv(p)), (.pixelClassifier, let .conv(p)):
             conv(p, inputs[0], output, scratch: scratch, observer)
         case (let .linear(_, activation), let .linear(p)):
             let act = PreparedConv.kernelActivation(activation)
@@ -112,12 +121,14 @@ public final class FloatExecutor {
             }
             let inv = 1 / Float(x.pixels)
             for ch in 0..<x.c { pooled[ch] *= inv }
+        case (.resize, _):
+            bilinearResize(inputs[0], into: output)
         case (.classifier, let .linear(p)):
             linear(p, inputs[0], output, activation: .none)
         default:
             preconditionFailure("operator \(op.output) was prepared as another kind")
         }
-        guard let observer, !op.isLayout else { return }
+        guard let observer, op.isReported else { return }
         let shape: [Int]
         if let ps = network.tokenPatchSize[op.output] {
             shape = [ps * ps, output.pixels / (ps * ps), output.c]

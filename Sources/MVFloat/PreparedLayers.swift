@@ -86,7 +86,7 @@ enum PreparedOperator {
 
     init(_ op: Operator, checkpoint: Checkpoint) {
         switch op.kind {
-        case let .conv(l): self = .conv(PreparedConv(l, checkpoint: checkpoint))
+        case let .conv(l), let .pixelClassifier(l): self = .conv(PreparedConv(l, checkpoint: checkpoint))
         case let .linear(l, _), let .classifier(l): self = .linear(PreparedLinear(l, checkpoint: checkpoint))
         case let .layerNorm(l): self = .layerNorm(PreparedLayerNorm(l, checkpoint: checkpoint))
         default: self = .none

@@ -154,6 +154,14 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// An I32 tensor's values (label maps).
+    public func int32s(_ name: String) throws -> [Int32] {
+        let t = try info(name)
+        guard t.dtype == .i32 else { throw InputError("\(path): tensor '\(name)' has dtype \(t.dtype.rawValue), expected I32") }
+        let raw = try rawBytes(name)
+        return (0..<t.elementCount).map { Int32(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian) }
+    }
+
     /// A U8 tensor's bytes.
     public func uint8s(_ name: String) throws -> [UInt8] {
         let t = try info(name)
@@ -218,6 +226,14 @@ public struct SafeTensorsWriter {
                 for (k, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * k, as: UInt32.self) }
             }
             return Entry(name: name, dtype: .f32, shape: shape, bytes: bytes)
+        }
+
+        public static func int32(_ name: String, shape: [Int], _ values: [Int32]) -> Entry {
+            var bytes = [UInt8](repeating: 0, count: values.count * 4)
+            bytes.withUnsafeMutableBytes { raw in
+                for (k, v) in values.enumerated() { raw.storeBytes(of: v.littleEndian, toByteOffset: 4 * k, as: Int32.self) }
+            }
+            return Entry(name: name, dtype: .i32, shape: shape, bytes: bytes)
         }
     }
 

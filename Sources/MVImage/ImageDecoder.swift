@@ -38,15 +38,18 @@ public enum ImageDecoder {
     /// Decodes a file under `options`: damaged data throws `DamagedImageError` unless
     /// `options.recoverDamaged`, when the result's `damage` says what was worked around.
     public static func decode(path: String, options: DecodeOptions) throws -> RGBImage {
+        try withMappedFile(path) { try decode(buffer: $0, name: path, options: options) }
+    }
+
+    /// Runs `body` on the bytes of a mapped file; failing to map it names the file.
+    static func withMappedFile<T>(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         let file: MappedFile
         do {
             file = try MappedFile(path: path)
         } catch let e as InputError {
             throw e.inFile(path)
         }
-        return try withExtendedLifetime(file) {
-            try decode(buffer: file.bytes, name: path, options: options)
-        }
+        return try withExtendedLifetime(file) { try body(file.bytes) }
     }
 
     /// Decodes an encoded image held in memory; `name` is what error messages call it.
@@ -63,30 +66,44 @@ public enum ImageDecoder {
     }
 
     public static func decode(buffer: UnsafeRawBufferPointer, name: String, options: DecodeOptions) throws -> RGBImage {
+        let (decoded, damage) = try decoding(name: name, options: options) { budget, policy -> RGBImage in
+            switch try sniff(buffer) {
+            case .jpeg: return try JPEGDecoder.decode(buffer, budget: budget, policy: policy)
+            case .png: return try PNGDecoder.decode(buffer, budget: budget, policy: policy)
+            case .netpbm: return try NetpbmDecoder.decode(buffer, budget: budget, policy: policy)
+            }
+        }
+        var image = decoded
+        image.damage = damage
+        return image
+    }
+
+    /// Runs one decode under `options`: errors are named after `name`, and the damage a
+    /// recovering decode worked around is returned (named too) beside the result.
+    static func decoding<T>(name: String, options: DecodeOptions,
+                            _ body: (PixelBudget, DamagePolicy) throws -> T) throws -> (T, DamagedImageError?)
+    {
         do {
-            guard let format = ImageFormat.sniff(buffer) else {
-                if buffer.isEmpty { throw InputError("empty file, not an image") }
-                throw InputError("not a JPEG, PNG or PPM/PGM image (unrecognised signature \(hexPrefix(buffer)))")
-            }
-            let budget = PixelBudget(maxPixels: options.maxPixels)
             let policy = DamagePolicy(recover: options.recoverDamaged)
-            var image: RGBImage
-            switch format {
-            case .jpeg: image = try JPEGDecoder.decode(buffer, budget: budget, policy: policy)
-            case .png: image = try PNGDecoder.decode(buffer, budget: budget, policy: policy)
-            case .netpbm: image = try NetpbmDecoder.decode(buffer, budget: budget, policy: policy)
-            }
-            if var damage = policy.first {
-                damage.file = name
-                image.damage = damage
-            }
-            return image
+            let result = try body(PixelBudget(maxPixels: options.maxPixels), policy)
+            var damage = policy.first
+            damage?.file = name
+            return (result, damage)
         } catch let e as InputError {
             throw e.inFile(name)
         } catch var e as DamagedImageError {
             e.file = name
             throw e
         }
+    }
+
+    /// The format of an encoded image, or an error saying the bytes are none this module reads.
+    static func sniff(_ buffer: UnsafeRawBufferPointer) throws -> ImageFormat {
+        guard let format = ImageFormat.sniff(buffer) else {
+            if buffer.isEmpty { throw InputError("empty file, not an image") }
+            throw InputError("not a JPEG, PNG or PPM/PGM image (unrecognised signature \(hexPrefix(buffer)))")
+        }
+        return format
     }
 
     private static func hexPrefix(_ b: UnsafeRawBufferPointer) -> String {

@@ -48,7 +48,7 @@ extension Int8Executor {
                                    softmaxScratch: (s + layout.softmax).assumingMemoryBound(to: Int32.self),
                                    scratch: plan.attentionScratch[i]!, tokens: tokens, dim: out.c, heads: a.heads,
                                    headSize: a.headSize, attention: a, isa: isa))
-        case .resample:
+        case .resample, .resize:
             if let r = plan.resizes[i] { parallel(out.h, grain: 4, ResizeStep(src: inputs[0], dst: out, plan: r)) }
         case .concat:
             break
@@ -59,9 +59,14 @@ extension Int8Executor {
                                       scratch: plan.scratch[i].assumingMemoryBound(to: Int32.self))
         case let .classifier(c):
             let x = inputs[0]
-            Int8GEMM.runInt32(a: x.data, aRows: .strided(x.c), m: 1, k: x.c, b: c.packed,
-                              output: UnsafeMutableRawPointer(out.data).assumingMemoryBound(to: Int32.self),
-                              outRows: .strided(c.logitScale.count))
+            let classes = c.logitScale.count, acc = UnsafeMutableRawPointer(out.data).assumingMemoryBound(to: Int32.self)
+            if x.pixels == 1 {
+                Int8GEMM.runInt32(a: x.data, aRows: .strided(x.stride), m: 1, k: x.c, b: c.packed, output: acc,
+                                  outRows: .strided(classes))
+            } else {
+                parallel(x.pixels, grain: 64, ClassifierStep(a: x.data, stride: x.stride, k: x.c, b: c.packed, output: acc,
+                                                             classes: classes))
+            }
         }
     }
 

@@ -54,36 +54,86 @@ public final class Int8Executor {
         }
         guard case let .classifier(c) = operations.last else { throw InputError("\(model.path): the network does not end in a classifier") }
         logitCount = c.logitScale.count
+        if network.isDense && c.labelRescale == nil { throw InputError("\(model.path): the pixel classifier has no label rescale") }
+    }
+
+    /// Whether the model predicts per pixel (a segmentation head): use `runDense`.
+    public var isDense: Bool { network.isDense }
+
+    /// The logits' shape for an H×W input: [1, 1, classes], or the logit map's [h, w, classes].
+    public func logitShape(height: Int, width: Int) throws -> TensorShape {
+        try network.shapes(height: height, width: width)[network.output]!
     }
 
     /// Bytes of the activation arena planned for the last input size used.
     public var arenaBytes: Int { lastPlan?.arena.bytes ?? 0 }
     var lastPlan: Int8Plan?
 
-    /// Logits (dequantised) for one NCHW float32 image [1, C, H, W].
+    /// Logits (dequantised) for one NCHW float32 image [1, C, H, W]: one per class, or a dense
+    /// head's logit map [h, w, classes] (NHWC).
     public func run(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                     observer: Int8Observer? = nil) -> [Float] {
-        var logits = [Float](repeating: 0, count: logitCount)
-        logits.withUnsafeMutableBufferPointer { run(nchw: input, height: height, width: width, into: $0, observer: observer) }
-        return logits
+        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
+        let count = lastPlan!.outputs[operations.count - 1].pixels * logitCount
+        return [Float](unsafeUninitializedCapacity: count) { buffer, done in
+            dequantize(acc, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+            done = count
+        }
+    }
+
+    /// The one floating-point step after the integers: logit = accumulator · s_in · s_w[class].
+    func dequantize(_ acc: UnsafePointer<Int32>, into logits: UnsafeMutableBufferPointer<Float>) {
+        guard case let .classifier(c) = operations.last else { preconditionFailure("no classifier") }
+        let classes = logitCount
+        for i in 0..<logits.count { logits[i] = Float(acc[i]) * c.logitScale[i % classes] }
+    }
+
+    /// A dense head's outputs for one NCHW float32 image [1, C, H, W]: the label map into `labels`
+    /// (row-major, at the input's size or at `labelSize`, e.g. the original image's), and when
+    /// `logits` is given the dequantised logit map [h, w, classes] (NHWC) into it. The labels are
+    /// computed in integers from the accumulators: brought to one scale per class
+    /// (`label_multiplier`), upsampled bilinearly and reduced to the argmax (`BilinearArgmaxInt32`).
+    /// After the first run at a size (and label size) this allocates nothing.
+    /// - Throws: `InputError` for a label size outside 1…2^20.
+    public func runDense(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
+                         logits: UnsafeMutableBufferPointer<Float>?, labels: UnsafeMutableBufferPointer<Int32>,
+                         labelSize: (height: Int, width: Int)? = nil, observer: Int8Observer? = nil) throws {
+        guard case let .classifier(c) = operations.last, let rescale = c.labelRescale else { preconditionFailure("not a dense head") }
+        let (lh, lw) = labelSize ?? (height, width)
+        precondition(labels.count == lh * lw, "labels buffer has \(labels.count) entries, expected \(lh)×\(lw)")
+        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
+        let map = lastPlan!.labelMap!
+        let p: BilinearArgmaxInt32.Plan
+        do { p = try map.plan(height: lh, width: lw) } catch { throw InputError("label map size \(lh)×\(lw): \(error)") }
+        let classes = p.classes, count = p.height * p.width * classes
+        if let logits {
+            precondition(logits.count == count, "logits buffer has \(logits.count) entries, expected \(count)")
+            dequantize(acc, into: logits)
+        }
+        for px in 0..<(p.height * p.width) {
+            for k in 0..<classes {
+                let (m, s) = rescale.pair(k)
+                map.values[px * classes + k] = requantize(acc[px * classes + k], multiplier: m, shift: s)
+            }
+        }
+        parallel(lh, grain: 8, LabelStep(values: map.values, plan: p, labels: labels.baseAddress!, scratch: map.scratch))
     }
 
     /// Logits (dequantised) written into `logits` (one per class). After the first run at a given
     /// input size this allocates nothing: every buffer comes from that size's planned arena.
     public func run(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                     into logits: UnsafeMutableBufferPointer<Float>, observer: Int8Observer? = nil) {
+        precondition(!isDense, "a dense head's logits are a map: use runDense")
         precondition(logits.count == logitCount, "logits buffer has \(logits.count) entries, expected \(logitCount)")
-        guard case let .classifier(c) = operations.last else { preconditionFailure("no classifier") }
-        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
-        for i in 0..<logits.count { logits[i] = Float(acc[i]) * c.logitScale[i] }
+        dequantize(accumulators(nchw: input, height: height, width: width, observer: observer), into: logits)
     }
 
-    /// The classifier's int32 accumulators: the integer result that must match bit for bit across
-    /// ISAs, thread counts and machines.
+    /// The classifier's int32 accumulators (per class, or [h, w, classes] for a dense head): the
+    /// integer result that must match bit for bit across ISAs, thread counts and machines.
     public func runAccumulators(nchw input: UnsafeBufferPointer<Float>, height: Int, width: Int,
                                 observer: Int8Observer? = nil) -> [Int32] {
-        Array(UnsafeBufferPointer(start: accumulators(nchw: input, height: height, width: width, observer: observer),
-                                  count: logitCount))
+        let acc = accumulators(nchw: input, height: height, width: width, observer: observer)
+        return Array(UnsafeBufferPointer(start: acc, count: lastPlan!.outputs[operations.count - 1].pixels * logitCount))
     }
 
     /// Runs the operator list with the plan for this input size (made on first use); the

@@ -13,6 +13,8 @@ enum Int8Operation {
     case attention(Int8Attention)
     /// Unfold and fold: a resize when the grid is not a multiple of the patch size, else nothing.
     case resample
+    /// A bilinear resize into a buffer of its own (or a concat slice), codes kept.
+    case resize
     /// The inputs were written into the concat's buffer.
     case concat
     case pool(Int8Pool)
@@ -35,13 +37,26 @@ enum Int8Operation {
                                                 value: try params(op.inputs[2]), context: try params(op.output)))
         case .unfold, .fold:
             self = .resample
+        case .resize:
+            self = .resize
         case .concat:
             self = .concat
         case .globalAveragePool:
-            self = .pool(try Int8Pool(model: model, input: try params(op.inputs[0]), output: try params(op.output)))
+            self = .pool(try Int8Pool(model: model, name: op.output, input: try params(op.inputs[0]), output: try params(op.output)))
         case let .classifier(l):
-            self = .classifier(try Int8Classifier(l, model: model, input: try params(op.inputs[0]), isa: isa))
+            self = .classifier(try Int8Classifier(name: l.name, classes: l.outFeatures, inputs: l.inFeatures, dense: false,
+                                                  model: model, input: try params(op.inputs[0]), isa: isa))
+        case let .pixelClassifier(l):
+            self = .classifier(try Int8Classifier(name: l.name, classes: l.outChannels, inputs: l.inChannels, dense: true,
+                                                  model: model, input: try params(op.inputs[0]), isa: isa))
         }
+    }
+}
+
+extension Int8Operation {
+    var isResize: Bool {
+        if case .resize = self { return true }
+        return false
     }
 }
 
@@ -75,8 +90,8 @@ struct Int8Pool {
     let inputZeroPoint: Int32
     let outputZeroPoint: Int32
 
-    init(model: QuantizedModel, input: QuantParams, output: QuantParams) throws {
-        rescale = try PoolRecord(model)
+    init(model: QuantizedModel, name: String, input: QuantParams, output: QuantParams) throws {
+        rescale = try PoolRecord(model, name)
         inputZeroPoint = input.zeroPoint
         outputZeroPoint = output.zeroPoint
     }
@@ -102,17 +117,21 @@ struct Int8Pool {
     }
 }
 
-/// The classifier: int32 accumulators, dequantised by `logitScale` (s_pool · s_w[c]).
+/// The classifier (per image, or per pixel for a dense head): int32 accumulators, dequantised by
+/// `logitScale` (s_in · s_w[c]); a dense head's `labelRescale` brings every class to one scale
+/// for the integer label map.
 struct Int8Classifier {
     let packed: PackedInt8Matrix
     let logitScale: [Float]
+    let labelRescale: RequantizationParameters?
 
-    init(_ l: LinearLayer, model: QuantizedModel, input: QuantParams, isa: KernelISA) throws {
-        let record = try ClassifierRecord(model, l)
+    init(name: String, classes: Int, inputs: Int, dense: Bool, model: QuantizedModel, input: QuantParams, isa: KernelISA) throws {
+        let record = try ClassifierRecord(model, name: name, classes: classes, inputs: inputs, dense: dense)
         packed = record.bias.withUnsafeBufferPointer { bias in
-            PackedInt8Matrix(rows: record.weights, rowStride: l.inFeatures, n: l.outFeatures, k: l.inFeatures,
+            PackedInt8Matrix(rows: record.weights, rowStride: inputs, n: classes, k: inputs,
                              bias: bias.baseAddress, aZeroPoint: input.zeroPoint, isa: isa)
         }
         logitScale = record.logitScale
+        labelRescale = record.labelRescale.map { RequantizationParameters(multipliers: $0.multipliers, shifts: $0.shifts) }
     }
 }

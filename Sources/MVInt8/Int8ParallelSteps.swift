@@ -134,6 +134,34 @@ extension Int8Executor {
     }
 
     /// Bilinear resize over a range of output rows.
+    /// A pixel classifier's int32 accumulators for a range of pixels.
+    struct ClassifierStep: ParallelRangeJob, @unchecked Sendable {
+        let a: UnsafeMutablePointer<Int8>
+        let stride: Int, k: Int
+        let b: PackedInt8Matrix
+        let output: UnsafeMutablePointer<Int32>
+        let classes: Int
+
+        func run(_ units: Range<Int>, worker: Int) {
+            Int8GEMM.runInt32(a: a + units.lowerBound * stride, aRows: .strided(stride), m: units.count, k: k, b: b,
+                              output: output + units.lowerBound * classes, outRows: .strided(classes))
+        }
+    }
+
+    /// A dense head's label map for a range of output rows: the accumulators (already brought to
+    /// one scale) upsampled and reduced to the argmax, each worker with its own row scratch.
+    struct LabelStep: ParallelRangeJob, @unchecked Sendable {
+        let values: UnsafePointer<Int32>
+        let plan: BilinearArgmaxInt32.Plan
+        let labels: UnsafeMutablePointer<Int32>
+        let scratch: UnsafeMutablePointer<Int64>
+
+        func run(_ units: Range<Int>, worker: Int) {
+            BilinearArgmaxInt32.run(values: values, plan: plan, labels: labels, outputRows: units,
+                                    scratch: scratch + worker * plan.scratchCount)
+        }
+    }
+
     struct ResizeStep: ParallelRangeJob, @unchecked Sendable {
         let src: Tensor, dst: Tensor
         let plan: BilinearResizeInt8.Plan

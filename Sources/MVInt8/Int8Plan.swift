@@ -28,6 +28,39 @@ final class Int8Plan {
     let resizes: [BilinearResizeInt8.Plan?]
     let pool: [GlobalAveragePoolInt8.Parameters?]
     let attentionScratch: [[Int8Executor.AttentionScratch]?]
+    /// A dense head's label-map working memory, nil for a classifier.
+    let labelMap: LabelMap?
+
+    /// The logits brought to one scale (int32 [h, w, classes]), the argmax plan to the input size
+    /// (and to other label sizes asked for, made on first use) and each worker's row scratch.
+    final class LabelMap {
+        let plan: BilinearArgmaxInt32.Plan
+        let values: UnsafeMutablePointer<Int32>
+        let scratch: UnsafeMutablePointer<Int64>
+        var otherSizes: [Int: BilinearArgmaxInt32.Plan] = [:]
+
+        init(plan: BilinearArgmaxInt32.Plan, threads: Int) {
+            self.plan = plan
+            values = .allocate(capacity: plan.height * plan.width * plan.classes)
+            scratch = .allocate(capacity: plan.scratchCount * threads)
+        }
+
+        /// The argmax plan to labels of `height`×`width`.
+        func plan(height: Int, width: Int) throws -> BilinearArgmaxInt32.Plan {
+            if height == plan.outputHeight && width == plan.outputWidth { return plan }
+            let key = height << 32 | width
+            if let p = otherSizes[key] { return p }
+            let p = try BilinearArgmaxInt32.Plan(height: plan.height, width: plan.width, classes: plan.classes,
+                                                 outputHeight: height, outputWidth: width)
+            otherSizes[key] = p
+            return p
+        }
+
+        deinit {
+            values.deallocate()
+            scratch.deallocate()
+        }
+    }
 
     final class Arena {
         let base: UnsafeMutableRawPointer
@@ -131,9 +164,9 @@ final class Int8Plan {
                     map = m
                     rows = t == op.output ? (.strided(x.stride), .indexed(m)) : (.indexed(m), .strided(y.stride))
                 }
-            case .resample:
+            case .resample, .resize:
                 let x = shapes[op.inputs[0]]!, y = shapes[op.output]!
-                if x.pixels != y.pixels {
+                if x.pixels != y.pixels || e.operations[i].isResize {
                     resize = try! BilinearResizeInt8.Plan.make(inputHeight: x.height, inputWidth: x.width,
                                                                outputHeight: y.height, outputWidth: y.width)
                 }
@@ -165,6 +198,18 @@ final class Int8Plan {
         self.resizes = resizes
         self.pool = pool
         attentionScratch = attention
+        if network.isDense {
+            let y = shapes[network.output]!
+            do {
+                labelMap = LabelMap(plan: try BilinearArgmaxInt32.Plan(height: y.height, width: y.width, classes: y.channels,
+                                                                       outputHeight: height, outputWidth: width),
+                                    threads: threads)
+            } catch {
+                preconditionFailure("\(error)")  // sizes were checked by checkInputSize
+            }
+        } else {
+            labelMap = nil
+        }
     }
 
     /// Element offsets of the token rows of a grid in pixel order: pixel (y, x) is token

@@ -99,7 +99,8 @@ public struct FoldedConv: Sendable {
     public init(_ layer: ConvLayer, from checkpoint: Checkpoint) {
         self.layer = layer
         var w = checkpoint.tensor("\(layer.name).convolution.weight").values
-        var b = [Float](repeating: 0, count: layer.outChannels)
+        var b = layer.bias ? checkpoint.tensor("\(layer.name).convolution.bias").values
+                           : [Float](repeating: 0, count: layer.outChannels)
         if layer.batchNorm {
             let gamma = checkpoint.tensor("\(layer.name).normalization.weight").values
             let beta = checkpoint.tensor("\(layer.name).normalization.bias").values
@@ -110,7 +111,7 @@ public struct FoldedConv: Sendable {
                 // Double keeps the fold as exact as the float inputs allow.
                 let s = Double(gamma[o]) / (Double(variance[o]) + 1e-5).squareRoot()
                 for i in 0..<perOut { w[o * perOut + i] = Float(Double(w[o * perOut + i]) * s) }
-                b[o] = Float(Double(beta[o]) - Double(mean[o]) * s)
+                b[o] = Float(Double(beta[o]) + (Double(b[o]) - Double(mean[o])) * s)
             }
         }
         weight = w

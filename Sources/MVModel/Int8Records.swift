@@ -188,7 +188,8 @@ public struct AttentionRecord: Sendable {
     }
 }
 
-/// Global average pooling's s_in/s_out rescale without the 1/(H·W) (`mobilevit.pooler.multiplier`, `.shift`).
+/// Global average pooling's s_in/s_out rescale without the 1/(H·W) (`<output>.multiplier`,
+/// `.shift`; the classifier's pool writes `mobilevit.pooler`).
 public struct PoolRecord: Sendable {
     public var multiplier: Int32
     public var shift: Int32
@@ -198,39 +199,56 @@ public struct PoolRecord: Sendable {
         self.shift = shift
     }
 
-    public func write(to m: inout QuantizedModelBuilder) {
-        m.scalars["\(TensorNames.pooler).multiplier"] = Int64(multiplier)
-        m.scalars["\(TensorNames.pooler).shift"] = Int64(shift)
+    public func write(to m: inout QuantizedModelBuilder, _ output: String) {
+        m.scalars["\(output).multiplier"] = Int64(multiplier)
+        m.scalars["\(output).shift"] = Int64(shift)
     }
 
-    public init(_ model: QuantizedModel) throws {
-        self.init(multiplier: Int32(try model.scalar("\(TensorNames.pooler).multiplier", in: 0...Int64(Int32.max))),
-                  shift: Int32(try model.scalar("\(TensorNames.pooler).shift", in: -31...62)))
+    public init(_ model: QuantizedModel, _ output: String) throws {
+        self.init(multiplier: Int32(try model.scalar("\(output).multiplier", in: 0...Int64(Int32.max))),
+                  shift: Int32(try model.scalar("\(output).shift", in: -31...62)))
     }
 }
 
-/// The classifier: int8 weights, int32 bias, and `logit_scale` (s_pool · s_w[c]) that dequantises
-/// its int32 accumulators.
+/// The classifier (per image, or per pixel in a dense head): int8 weights [classes, inputs], int32
+/// bias, and `logit_scale` (s_in · s_w[c]) that dequantises its int32 accumulators. A pixel
+/// classifier also stores `label_multiplier`/`label_shift`: per class, the fixed-point rescale
+/// s_w[c]/max(s_w) that brings every class's accumulators to one scale, so the label map (upsampling
+/// and argmax) is computed on integers.
 public struct ClassifierRecord: Sendable {
     public var weights: [Int8]
     public var bias: [Int32]
     public var logitScale: [Float]
+    /// Per class (multiplier, shift), pixel classifiers only.
+    public var labelRescale: (multipliers: [Int32], shifts: [Int32])?
 
-    public init(weights: [Int8], bias: [Int32], logitScale: [Float]) {
+    public init(weights: [Int8], bias: [Int32], logitScale: [Float], labelRescale: (multipliers: [Int32], shifts: [Int32])? = nil) {
         self.weights = weights
         self.bias = bias
         self.logitScale = logitScale
+        self.labelRescale = labelRescale
     }
 
-    public func write(to m: inout QuantizedModelBuilder, _ l: LinearLayer) {
-        m.set(l.name + ".weight", int8: weights, shape: [l.outFeatures, l.inFeatures])
-        m.set(l.name + ".bias", int32: bias)
-        m.set(l.name + ".logit_scale", float32: logitScale)
+    public func write(to m: inout QuantizedModelBuilder, name: String, classes: Int, inputs: Int) {
+        m.set(name + ".weight", int8: weights, shape: [classes, inputs])
+        m.set(name + ".bias", int32: bias)
+        m.set(name + ".logit_scale", float32: logitScale)
+        if let r = labelRescale {
+            m.set(name + ".label_multiplier", int32: r.multipliers)
+            m.set(name + ".label_shift", int32: r.shifts)
+        }
     }
 
-    public init(_ model: QuantizedModel, _ l: LinearLayer) throws {
-        weights = Array(try model.int8(l.name + ".weight", count: l.outFeatures * l.inFeatures))
-        bias = try model.int32(l.name + ".bias", count: l.outFeatures)
-        logitScale = try model.float32(l.name + ".logit_scale", count: l.outFeatures)
+    public init(_ model: QuantizedModel, name: String, classes: Int, inputs: Int, dense: Bool) throws {
+        weights = Array(try model.int8(name + ".weight", count: classes * inputs))
+        bias = try model.int32(name + ".bias", count: classes)
+        logitScale = try model.float32(name + ".logit_scale", count: classes)
+        guard dense else { return }
+        let multipliers = try model.int32(name + ".label_multiplier", count: classes)
+        let shifts = try model.int32(name + ".label_shift", count: classes)
+        for (m, s) in zip(multipliers, shifts) where m < 0 || s < -31 || s > 62 {
+            throw InputError("\(name): label rescale (multiplier \(m), shift \(s)) out of range")
+        }
+        labelRescale = (multipliers, shifts)
     }
 }

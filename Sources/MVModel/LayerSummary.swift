@@ -10,16 +10,16 @@ public struct LayerSummary: Sendable {
 
 extension Network {
     /// Output shapes and multiply-accumulates of every operator for an H×W input (layout
-    /// operators, which compute nothing, are left out). Attention's two matrix products (QKᵀ and
+    /// operators, which compute nothing, are left out; a resize is listed). Attention's two matrix products (QKᵀ and
     /// P·V) count as MACs too.
     /// - Throws: `InputError` when the input is too small for the network.
     public func summary(height: Int, width: Int) throws -> [LayerSummary] {
         let shapes = try shapes(height: height, width: width)
-        return operators.filter { !$0.isLayout }.map { op in
+        return operators.filter(\.isReported).map { op in
             let y = shapes[op.output]!, x = shapes[op.inputs[0]]!
             var shape = [y.height, y.width, y.channels]
             if let ps = tokenPatchSize[op.output] { shape = [ps * ps, y.pixels / (ps * ps), y.channels] }
-            if y.pixels == 1 && x.pixels > 1 || op.output == output { shape = [y.channels] }
+            if y.pixels == 1 && x.pixels > 1 || op.output == output && !isDense { shape = [y.channels] }
             func row(_ kind: String, macs: Int = 0, parameters: Int = 0) -> LayerSummary {
                 LayerSummary(name: op.output, kind: kind, outputShape: shape, macs: macs, parameters: parameters)
             }
@@ -43,8 +43,13 @@ extension Network {
             case let .attention(t):
                 let ps = tokenPatchSize[op.output]!, p = ps * ps, n = y.pixels / p
                 return row("attention (\(t.heads) heads, \(p)×\(n) tokens)", macs: 2 * p * n * n * y.channels)
+            case let .pixelClassifier(c):
+                return row("conv 1×1 classifier", macs: y.pixels * c.outChannels * c.inChannels,
+                           parameters: c.outChannels * c.inChannels + c.outChannels)
             case .globalAveragePool:
                 return row("global average pool")
+            case .resize:
+                return row("bilinear resize")
             case .unfold, .fold, .concat:
                 return row("layout")
             }

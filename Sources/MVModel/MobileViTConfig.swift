@@ -15,9 +15,32 @@ public enum Activation: String, Sendable, Codable {
     }
 }
 
+/// What a checkpoint's head computes (transformers' `architectures`).
+public enum ModelTask: String, Sendable, Equatable {
+    /// `MobileViTForImageClassification`: expansion conv, global pooling, linear classifier.
+    case classification
+    /// `MobileViTForSemanticSegmentation`: DeepLabV3 (ASPP and a 1×1 classifier) on the backbone's
+    /// last feature map, logits at 1/`outputStride` of the input.
+    case segmentation
+
+    var architecture: String {
+        switch self {
+        case .classification: return "MobileViTForImageClassification"
+        case .segmentation: return "MobileViTForSemanticSegmentation"
+        }
+    }
+}
+
 /// The architecture hyper-parameters of a MobileViT v1 model, as in Hugging Face's `config.json`.
 /// Any consistent v1 configuration is accepted, not only the published XXS/XS/S.
 public struct MobileViTConfig: Sendable, Equatable {
+    public var task: ModelTask
+    /// 32 (no dilation), 16 (layer 5 keeps its input's resolution, dilated) or 8 (layers 4 and 5).
+    public var outputStride: Int
+    /// Segmentation: the dilations of ASPP's three 3×3 branches.
+    public var atrousRates: [Int]
+    /// Segmentation: the channels of every ASPP branch and of its projection.
+    public var asppOutChannels: Int
     public var numChannels: Int
     /// Seven channel counts: stem, layer1…layer5 outputs, expansion conv.
     public var neckHiddenSizes: [Int]
@@ -78,10 +101,18 @@ public struct MobileViTConfig: Sendable, Equatable {
         hiddenAct = try Activation(configName: json["hidden_act"]?.string ?? "silu")
         qkvBias = json["qkv_bias"]?.bool ?? true
         imageSize = try int("image_size", default: 256)
-        let outputStride = try int("output_stride", default: 32)
-        guard outputStride == 32 else {
-            throw InputError("config.json: output_stride \(outputStride) (dilated segmentation backbone) is not supported; classification models use 32")
+        let architectures = json["architectures"]?.array?.compactMap(\.string) ?? []
+        if architectures.contains(ModelTask.segmentation.architecture) {
+            task = .segmentation
+        } else if architectures.isEmpty || architectures.contains(ModelTask.classification.architecture) {
+            task = .classification
+        } else {
+            throw InputError("config.json: unsupported architectures \(architectures) (mvquant runs MobileViTForImageClassification "
+                             + "and MobileViTForSemanticSegmentation)")
         }
+        outputStride = try int("output_stride", default: task == .segmentation ? 16 : 32)
+        atrousRates = json["atrous_rates"] == nil ? [6, 12, 18] : try ints("atrous_rates")
+        asppOutChannels = try int("aspp_out_channels", default: 256)
         labels = try Self.parseLabels(json)
         try validate()
     }
@@ -126,11 +157,20 @@ public struct MobileViTConfig: Sendable, Equatable {
         }
         guard layerNormEps > 0 && layerNormEps < 1 else { throw InputError("config.json: layer_norm_eps \(layerNormEps) out of range") }
         guard numLabels >= 1 && numLabels <= 100_000 else { throw InputError("config.json: \(numLabels) labels out of range") }
+        guard [8, 16, 32].contains(outputStride) else { throw InputError("config.json: output_stride \(outputStride) must be 8, 16 or 32") }
+        if task == .segmentation {
+            guard atrousRates.count == 3 else { throw InputError("config.json: atrous_rates needs 3 entries, has \(atrousRates.count)") }
+            for r in atrousRates where r < 1 || r > 64 { throw InputError("config.json: atrous rate \(r) out of range 1…64") }
+            guard asppOutChannels >= 1 && asppOutChannels <= 8192 else {
+                throw InputError("config.json: aspp_out_channels \(asppOutChannels) out of range 1…8192")
+            }
+            guard numLabels <= 255 else { throw InputError("config.json: \(numLabels) segmentation classes (at most 255: label maps are 8-bit)") }
+        }
     }
 
     /// Canonical JSON (the fields mvquant uses), stored in .mvq files.
     public var json: JSON {
-        .object([
+        var fields: [(String, JSON)] = [
             ("model_type", "mobilevit"),
             ("num_channels", .number(Double(numChannels))),
             ("neck_hidden_sizes", .array(neckHiddenSizes.map { .number(Double($0)) })),
@@ -144,20 +184,29 @@ public struct MobileViTConfig: Sendable, Equatable {
             ("hidden_act", .string(hiddenAct.rawValue)),
             ("qkv_bias", .bool(qkvBias)),
             ("image_size", .number(Double(imageSize))),
-            ("output_stride", 32),
+            ("output_stride", .number(Double(outputStride))),
             ("num_labels", .number(Double(numLabels))),
             ("id2label", .object(labels.enumerated().map { (String($0.offset), .string($0.element)) })),
-        ])
+        ]
+        // Classification models' JSON stays as it was before segmentation existed (same .mvq bytes).
+        if task == .segmentation {
+            fields.insert(("architectures", .array([.string(task.architecture)])), at: 1)
+            fields.append(("atrous_rates", .array(atrousRates.map { .number(Double($0)) })))
+            fields.append(("aspp_out_channels", .number(Double(asppOutChannels))))
+        }
+        return .object(fields)
     }
 
     /// A short name for the published configurations, else "custom".
     public var variantName: String {
+        let backbone: String
         switch (neckHiddenSizes, hiddenSizes) {
-        case ([16, 16, 24, 48, 64, 80, 320], [64, 80, 96]): return "MobileViT-XXS"
-        case ([32, 32, 48, 64, 80, 96, 384], [96, 120, 144]): return "MobileViT-XS"
-        case ([16, 32, 64, 96, 128, 160, 640], [144, 192, 240]): return "MobileViT-S"
-        default: return "MobileViT (custom)"
+        case ([16, 16, 24, 48, 64, 80, 320], [64, 80, 96]): backbone = "MobileViT-XXS"
+        case ([32, 32, 48, 64, 80, 96, 384], [96, 120, 144]): backbone = "MobileViT-XS"
+        case ([16, 32, 64, 96, 128, 160, 640], [144, 192, 240]): backbone = "MobileViT-S"
+        default: backbone = "MobileViT (custom)"
         }
+        return task == .segmentation ? "DeepLabV3-\(backbone), output stride \(outputStride)" : backbone
     }
 }
 

@@ -1,6 +1,7 @@
 extension MobileViTGraph {
     /// MobileViT as one operator list (see `Network`): the stem, the inverted residual and
-    /// MobileViT blocks, the expansion, pooling and the classifier.
+    /// MobileViT blocks, then the head — the expansion, pooling and the classifier, or DeepLabV3's
+    /// ASPP (its five branches written straight into one concat buffer) and pixel classifier.
     ///
     /// A MobileViT block reads its input (the downsampling layer's output) and writes the
     /// projection into one concat buffer [H, W, 2C]; both are concat inputs, so their producers
@@ -67,9 +68,22 @@ extension MobileViTGraph {
             }
             aliases[x, default: []].append(stage.name)
         }
-        x = conv(expansion, x)
-        ops.append(Operator(.globalAveragePool, inputs: [x], output: TensorNames.pooler))
-        ops.append(Operator(.classifier(classifier), inputs: [TensorNames.pooler], output: classifier.name))
+        switch head {
+        case let .classification(expansion, classifier):
+            x = conv(expansion, x)
+            ops.append(Operator(.globalAveragePool, inputs: [x], output: TensorNames.pooler))
+            ops.append(Operator(.classifier(classifier), inputs: [TensorNames.pooler], output: classifier.name))
+        case let .segmentation(h):
+            let features = x
+            var branches = h.branches.map { conv($0, features) }
+            ops.append(Operator(.globalAveragePool, inputs: [features], output: TensorNames.asppPooled))
+            let pooled = conv(h.poolingConv, TensorNames.asppPooled)
+            ops.append(Operator(.resize(sizeOf: features), inputs: [pooled], output: SegmentationHead.poolingBranch))
+            branches.append(SegmentationHead.poolingBranch)
+            ops.append(Operator(.concat, inputs: branches, output: TensorNames.asppConcat))
+            let projected = conv(h.projection, TensorNames.asppConcat)
+            ops.append(Operator(.pixelClassifier(h.classifier), inputs: [projected], output: h.classifier.name))
+        }
         return Network(operators: ops, aliases: aliases, inputChannels: config.numChannels)
     }
 }

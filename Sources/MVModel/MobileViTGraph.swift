@@ -13,9 +13,12 @@ public struct ConvLayer: Sendable, Equatable {
     /// Spacing of the kernel taps (atrous convolution); padding grows with it, so a stride-1
     /// convolution keeps the map's size.
     public var dilation: Int = 1
+    /// Whether the convolution has a bias of its own (`<name>.convolution.bias`; DeepLabV3's
+    /// classifier). BatchNorm's shift is separate.
+    public var bias: Bool = false
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, groups: Int, batchNorm: Bool,
-                activation: Activation, dilation: Int = 1) {
+                activation: Activation, dilation: Int = 1, bias: Bool = false) {
         self.name = name
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -25,6 +28,7 @@ public struct ConvLayer: Sendable, Equatable {
         self.batchNorm = batchNorm
         self.activation = activation
         self.dilation = dilation
+        self.bias = bias
     }
 
     /// How a convolution is computed; the one place that decides it.
@@ -115,6 +119,30 @@ public struct MobileViTBlock: Sendable, Equatable {
     public var hiddenSize: Int { conv1x1.outChannels }
 }
 
+/// DeepLabV3's head (transformers' `MobileViTDeepLabV3`): atrous spatial pyramid pooling on the
+/// backbone's last feature map — a 1×1 branch, three dilated 3×3 branches and an image-pooling
+/// branch (global average, 1×1, upsampled back to the map), concatenated and projected by a 1×1 —
+/// then a 1×1 classifier with bias. Dropout is the identity at inference.
+public struct SegmentationHead: Sendable, Equatable {
+    /// `segmentation_head.aspp.convs.0` … `.3`: the 1×1 and the three dilated 3×3 branches.
+    public var branches: [ConvLayer]
+    /// `segmentation_head.aspp.convs.4.conv_1x1`: the image-pooling branch's convolution.
+    public var poolingConv: ConvLayer
+    public var projection: ConvLayer
+    /// `segmentation_head.classifier`: 1×1 with bias, no BatchNorm, no activation.
+    public var classifier: ConvLayer
+
+    /// The pooling branch's name (its upsampled output, as transformers names the module).
+    public static let poolingBranch = "segmentation_head.aspp.convs.4"
+}
+
+/// What follows the backbone.
+public enum Head: Sendable, Equatable {
+    /// `conv_1x1_exp`, global average pooling, the linear classifier.
+    case classification(expansion: ConvLayer, classifier: LinearLayer)
+    case segmentation(SegmentationHead)
+}
+
 public enum Stage: Sendable, Equatable {
     case mobileNet(name: String, blocks: [InvertedResidual])
     case mobileViT(MobileViTBlock)
@@ -127,15 +155,14 @@ public enum Stage: Sendable, Equatable {
     }
 }
 
-/// The MobileViT v1 image classifier as built from a config, layer by layer, with the
-/// checkpoint parameter names of transformers' `MobileViTForImageClassification`.
+/// A MobileViT v1 model as built from a config, layer by layer, with the checkpoint parameter
+/// names of transformers' `MobileViTForImageClassification` or `MobileViTForSemanticSegmentation`.
 public struct MobileViTGraph: Sendable, Equatable {
     public var config: MobileViTConfig
     public var stem: ConvLayer
     /// encoder.layer.0 … encoder.layer.4 (reported as layer1 … layer5).
     public var stages: [Stage]
-    public var expansion: ConvLayer
-    public var classifier: LinearLayer
+    public var head: Head
 
     public init(config c: MobileViTConfig) {
         config = c
@@ -145,19 +172,26 @@ public struct MobileViTGraph: Sendable, Equatable {
             ConvLayer(name: name, inChannels: cin, outChannels: cout, kernel: k, stride: stride, groups: groups,
                       batchNorm: bn, activation: activation ?? act)
         }
-        func invertedResidual(_ name: String, _ cin: Int, _ cout: Int, stride: Int) -> InvertedResidual {
+        func invertedResidual(_ name: String, _ cin: Int, _ cout: Int, stride: Int, dilation: Int = 1) -> InvertedResidual {
             let hidden = makeDivisible(Int((Double(cin) * c.expandRatio).rounded(.toNearestOrEven)))
+            var depthwise = conv("\(name).conv_3x3", hidden, hidden, 3, stride: stride, groups: hidden)
+            depthwise.dilation = dilation
             return InvertedResidual(
                 name: name,
                 expand: conv("\(name).expand_1x1", cin, hidden, 1),
-                depthwise: conv("\(name).conv_3x3", hidden, hidden, 3, stride: stride, groups: hidden),
+                depthwise: depthwise,
                 reduce: conv("\(name).reduce_1x1", hidden, cout, 1, activation: Activation.none),
                 useResidual: stride == 1 && cin == cout)
         }
         func linear(_ name: String, _ i: Int, _ o: Int, bias: Bool = true) -> LinearLayer {
             LinearLayer(name: name, inFeatures: i, outFeatures: o, bias: bias)
         }
-        func mobileViT(_ index: Int, _ cin: Int, _ cout: Int, hidden d: Int, layers: Int) -> Stage {
+        // transformers' MobileViTEncoder: with output stride 16 (8) layer 5 (and 4) keeps its
+        // input's resolution; its downsampling block runs at stride 1 with the depthwise dilated
+        // by half the stage's dilation, which doubles at each such stage.
+        var dilation = 1
+        func mobileViT(_ index: Int, _ cin: Int, _ cout: Int, hidden d: Int, layers: Int, dilate: Bool = false) -> Stage {
+            if dilate { dilation *= 2 }
             let name = "mobilevit.encoder.layer.\(index)"
             let ffn = Int(Double(d) * c.mlpRatio)
             let transformer = (0..<layers).map { l -> TransformerLayer in
@@ -177,7 +211,8 @@ public struct MobileViTGraph: Sendable, Equatable {
             let k = c.convKernelSize
             return .mobileViT(MobileViTBlock(
                 name: name,
-                downsampling: invertedResidual("\(name).downsampling_layer", cin, cout, stride: 2),
+                downsampling: invertedResidual("\(name).downsampling_layer", cin, cout, stride: dilation == 1 ? 2 : 1,
+                                               dilation: max(1, dilation / 2)),
                 convKxK: conv("\(name).conv_kxk", cout, cout, k),
                 conv1x1: conv("\(name).conv_1x1", cout, d, 1, bn: false, activation: Activation.none),
                 transformer: transformer,
@@ -196,16 +231,38 @@ public struct MobileViTGraph: Sendable, Equatable {
             .mobileNet(name: "mobilevit.encoder.layer.0", blocks: layer1),
             .mobileNet(name: "mobilevit.encoder.layer.1", blocks: layer2),
             mobileViT(2, n[2], n[3], hidden: c.hiddenSizes[0], layers: 2),
-            mobileViT(3, n[3], n[4], hidden: c.hiddenSizes[1], layers: 4),
-            mobileViT(4, n[4], n[5], hidden: c.hiddenSizes[2], layers: 3),
+            mobileViT(3, n[3], n[4], hidden: c.hiddenSizes[1], layers: 4, dilate: c.outputStride == 8),
+            mobileViT(4, n[4], n[5], hidden: c.hiddenSizes[2], layers: 3, dilate: c.outputStride <= 16),
         ]
-        expansion = conv("mobilevit.conv_1x1_exp", n[5], n[6], 1)
-        classifier = linear("classifier", n[6], c.numLabels)
+        switch c.task {
+        case .classification:
+            head = .classification(expansion: conv("mobilevit.conv_1x1_exp", n[5], n[6], 1),
+                                   classifier: linear("classifier", n[6], c.numLabels))
+        case .segmentation:
+            let a = c.asppOutChannels, aspp = "segmentation_head.aspp"
+            var branches = [conv("\(aspp).convs.0", n[5], a, 1, activation: .relu)]
+            for (i, rate) in c.atrousRates.enumerated() {
+                var b = conv("\(aspp).convs.\(i + 1)", n[5], a, 3, activation: .relu)
+                b.dilation = rate
+                branches.append(b)
+            }
+            head = .segmentation(SegmentationHead(
+                branches: branches,
+                poolingConv: conv("\(SegmentationHead.poolingBranch).conv_1x1", n[5], a, 1, activation: .relu),
+                projection: conv("\(aspp).project", (branches.count + 1) * a, a, 1, activation: .relu),
+                classifier: ConvLayer(name: "segmentation_head.classifier", inChannels: a, outChannels: c.numLabels, kernel: 1,
+                                      stride: 1, groups: 1, batchNorm: false, activation: .none, bias: true)))
+        }
     }
 
-    /// Every convolution in execution order.
+    /// Every convolution in execution order (a dense head's pixel classifier included).
     public var convolutions: [ConvLayer] {
-        network.operators.compactMap { if case let .conv(l) = $0.kind { return l } else { return nil } }
+        network.operators.compactMap {
+            switch $0.kind {
+            case let .conv(l), let .pixelClassifier(l): return l
+            default: return nil
+            }
+        }
     }
 
     /// Every linear layer (transformer projections and the classifier), in execution order.
@@ -227,6 +284,7 @@ public struct MobileViTGraph: Sendable, Equatable {
         var out: [(String, [Int])] = []
         for c in convolutions {
             out.append(("\(c.name).convolution.weight", c.weightShape))
+            if c.bias { out.append(("\(c.name).convolution.bias", [c.outChannels])) }
             if c.batchNorm {
                 for p in ["weight", "bias", "running_mean", "running_var"] { out.append(("\(c.name).normalization.\(p)", [c.outChannels])) }
             }

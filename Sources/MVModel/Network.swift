@@ -27,8 +27,15 @@ public struct Operator: Sendable, Equatable {
         case concat
         /// Mean over every pixel: [H, W, C] → [1, 1, C].
         case globalAveragePool
+        /// Bilinear resize (align_corners=False) to the spatial size of `sizeOf`, channels kept: the
+        /// upsampling of DeepLabV3's pooled branch. Its input is stored at its output's quantisation
+        /// (the resize moves codes; from a 1×1 map it is a broadcast).
+        case resize(sizeOf: String)
         /// The final linear layer, producing the logits (int32 accumulators in the int8 model).
         case classifier(LinearLayer)
+        /// The final 1×1 convolution (with bias) of a dense-prediction head, producing logits at
+        /// every pixel (int32 accumulators in the int8 model).
+        case pixelClassifier(ConvLayer)
     }
 
     public var kind: Kind
@@ -45,9 +52,16 @@ public struct Operator: Sendable, Equatable {
     /// no new activation, has no quantisation of its own, and is not reported to observers.
     public var isLayout: Bool {
         switch kind {
-        case .unfold, .fold, .concat: return true
+        case .unfold, .fold, .concat, .resize: return true
         default: return false
         }
+    }
+
+    /// Whether the float executor reports the output to observers: every operator that computes
+    /// something, and a resize (a map of its own shape, which transformers reports too).
+    public var isReported: Bool {
+        if case .resize = kind { return true }
+        return !isLayout
     }
 
     /// The tensor an int8 GEMM reads (1×1 stride-1 convolutions, linear layers, the classifier),
@@ -55,7 +69,7 @@ public struct Operator: Sendable, Equatable {
     public var gemmInput: String? {
         switch kind {
         case let .conv(l): return l.isPointwise ? inputs[0] : nil
-        case .linear, .classifier: return inputs[0]
+        case .linear, .classifier, .pixelClassifier: return inputs[0]
         default: return nil
         }
     }
@@ -137,6 +151,12 @@ public struct Network: Sendable {
             channels[op.output] = Self.outputChannels(op, channels)
         }
         if let final = operators.last { last[final.output] = operators.count - 1 }
+        // A resize's input is stored at the quantisation of what the resize writes.
+        var sharedQuantization: [String: String] = [:]
+        for op in operators {
+            if case .resize = op.kind { sharedQuantization[op.inputs[0]] = op.output }
+        }
+        self.sharedQuantization = sharedQuantization
         // A concat's buffer lives as long as any of its slices is read.
         for (t, s) in slices { last[s.concat] = max(last[s.concat] ?? 0, last[t] ?? 0) }
         concatSlices = slices
@@ -147,7 +167,7 @@ public struct Network: Sendable {
 
     static func outputChannels(_ op: Operator, _ channels: [String: Int]) -> Int {
         switch op.kind {
-        case let .conv(l): return l.outChannels
+        case let .conv(l), let .pixelClassifier(l): return l.outChannels
         case let .linear(l, _), let .classifier(l): return l.outFeatures
         case .concat: return op.inputs.reduce(0) { $0 + (channels[$1] ?? 0) }
         default: return channels[op.inputs[0]] ?? 0
@@ -157,11 +177,24 @@ public struct Network: Sendable {
     /// The final operator's output (the logits).
     public var output: String { operators.last!.output }
 
+    /// Whether the network predicts a label per pixel (its logits are a map) rather than per image.
+    public var isDense: Bool {
+        if case .pixelClassifier = operators.last?.kind { return true }
+        return false
+    }
+
+    /// Tensors stored at the quantisation of another: a resize's input at its output's.
+    let sharedQuantization: [String: String]
+
     /// The tensor whose quantisation (and, for concat inputs, storage) a tensor uses: a concat's
-    /// input is stored at the concat's quantisation, an unfold's or fold's output keeps its input's.
+    /// input is stored at the concat's quantisation, an unfold's or fold's output keeps its input's,
+    /// a resize's input takes its output's.
     public func quantizedName(_ tensor: String) -> String {
         if let s = concatSlices[tensor] { return s.concat }
-        if let op = producer[tensor], op.isLayout, op.kind != .concat { return quantizedName(op.inputs[0]) }
+        if let shared = sharedQuantization[tensor] { return quantizedName(shared) }
+        if let op = producer[tensor], op.isLayout, op.kind != .concat, sharedQuantization[op.inputs[0]] == nil {
+            return quantizedName(op.inputs[0])
+        }
         return tensor
     }
 
@@ -188,7 +221,7 @@ public struct Network: Sendable {
             let x = s[op.inputs[0]]!
             var y = x
             switch op.kind {
-            case let .conv(l):
+            case let .conv(l), let .pixelClassifier(l):
                 let (oh, ow) = l.outputSize(x.height, x.width)
                 guard oh >= 1, ow >= 1 else {
                     throw InputError("input \(height)×\(width) is too small: \(l.name) would have no output pixel")
@@ -203,6 +236,9 @@ public struct Network: Sendable {
                 y.width = s[sizeOf]!.width
             case .concat: y.channels = op.inputs.reduce(0) { $0 + s[$1]!.channels }
             case .globalAveragePool: y = TensorShape(height: 1, width: 1, channels: x.channels)
+            case let .resize(sizeOf):
+                y.height = s[sizeOf]!.height
+                y.width = s[sizeOf]!.width
             case .add, .layerNorm, .attention: break
             }
             s[op.output] = y

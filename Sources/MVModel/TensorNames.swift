@@ -13,11 +13,18 @@
 ///   (the layer output); attention probabilities are `<t>.probs` (fixed scale).
 /// - `mobilevit.pooler`: the pooled vector; `classifier`: the logits (int32 accumulators in the
 ///   int8 model, dequantised).
+/// - segmentation: ASPP's branches `segmentation_head.aspp.convs.0` … `.4` (the last is the
+///   pooling branch upsampled; its pooled input is `asppPooled`) share the concat buffer
+///   `asppConcat`; `segmentation_head.classifier` holds the logits at every pixel.
 public enum TensorNames {
     public static let input = "input"
     public static let pooler = "mobilevit.pooler"
     /// The logits: the classifier's output, named as its layer.
     public static let logits = "classifier"
+    /// DeepLabV3's image-pooling branch input (transformers' `convs.4.global_pool`).
+    public static let asppPooled = "segmentation_head.aspp.convs.4.global_pool"
+    /// The concat buffer of ASPP's five branches (one quantisation for all).
+    public static let asppConcat = "segmentation_head.aspp.concat"
 
     public static func preact(_ layer: String) -> String { layer + ".preact" }
     public static func concat(_ block: MobileViTBlock) -> String { block.name + ".concat" }

@@ -45,7 +45,8 @@ public enum FakeQuantization {
         for op in network.operators {
             let moment = network.secondMomentTensor(op).flatMap { inputSecondMoments[$0] }
             switch op.kind {
-            case let .conv(l): quantize("\(l.name).convolution.weight", rows: l.outChannels, secondMoment: moment)
+            case let .conv(l), let .pixelClassifier(l):
+                quantize("\(l.name).convolution.weight", rows: l.outChannels, secondMoment: moment)
             case let .linear(l, _), let .classifier(l): quantize("\(l.name).weight", rows: l.outFeatures, secondMoment: moment)
             default: break
             }

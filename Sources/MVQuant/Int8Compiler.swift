@@ -80,8 +80,16 @@ public struct Int8Compiler {
             case let .layerNorm(l): try layerNorm(l, input: op.inputs[0], output: op.output)
             case let .attention(t): try attention(t, query: op.inputs[0], key: op.inputs[1], value: op.inputs[2], context: op.output)
             case .globalAveragePool: try pool(input: op.inputs[0], output: op.output)
-            case let .classifier(l): try classifier(l, input: op.inputs[0], inputSecondMoment: moment)
-            case .unfold, .fold, .concat: break  // layout only: their tensors keep their inputs' quantisation
+            case let .classifier(l):
+                let w = checkpoint.tensor("\(l.name).weight").values
+                let b = l.bias ? checkpoint.tensor("\(l.name).bias").values : [Float](repeating: 0, count: l.outFeatures)
+                try classifier(l.name, weights: w, bias: b, classes: l.outFeatures, inputs: l.inFeatures, dense: false,
+                               input: op.inputs[0], inputSecondMoment: moment)
+            case let .pixelClassifier(l):
+                let folded = FoldedConv(l, from: checkpoint)
+                try classifier(l.name, weights: folded.weight, bias: folded.bias, classes: l.outChannels, inputs: l.inChannels,
+                               dense: true, input: op.inputs[0], inputSecondMoment: moment)
+            case .unfold, .fold, .concat, .resize: break  // layout only: no quantisation of their own
             }
         }
     }
@@ -262,17 +270,24 @@ public struct Int8Compiler {
     /// for each input size.
     mutating func pool(input: String, output: String) throws {
         let m = quantizeMultiplier(try params(input).scale / params(output).scale)
-        PoolRecord(multiplier: m.multiplier, shift: m.shift).write(to: &model)
+        PoolRecord(multiplier: m.multiplier, shift: m.shift).write(to: &model, output)
     }
 
-    /// The classifier keeps int32 accumulators; `logit_scale[c]` = s_pool · s_w[c] dequantises them.
-    mutating func classifier(_ l: LinearLayer, input: String, inputSecondMoment: [Double]?) throws {
+    /// The classifier keeps int32 accumulators; `logit_scale[c]` = s_in · s_w[c] dequantises them.
+    /// A dense head's label map compares classes in integers, so it also gets, per class, the
+    /// rescale s_w[c] / max(s_w) (≤ 1) to the coarsest class's scale.
+    mutating func classifier(_ name: String, weights w: [Float], bias b: [Float], classes: Int, inputs: Int, dense: Bool,
+                             input: String, inputSecondMoment: [Double]?) throws {
         let pi = try params(input)
-        let w = checkpoint.tensor("\(l.name).weight").values
-        let b = l.bias ? checkpoint.tensor("\(l.name).bias").values : [Float](repeating: 0, count: l.outFeatures)
-        let (q, scales) = Self.roundWeights(w, channels: l.outFeatures, inputSecondMoment: inputSecondMoment)
+        let (q, scales) = Self.roundWeights(w, channels: classes, inputSecondMoment: inputSecondMoment)
+        var labelRescale: (multipliers: [Int32], shifts: [Int32])?
+        if dense {
+            let largest = scales.max()!
+            let pairs = scales.map { quantizeMultiplier($0 / largest) }
+            labelRescale = (pairs.map(\.multiplier), pairs.map(\.shift))
+        }
         ClassifierRecord(weights: q, bias: Self.quantizeBias(b, inputScale: pi.scale, weightScales: scales),
-                         logitScale: scales.map { Float(pi.scale * $0) })
-            .write(to: &model, l)
+                         logitScale: scales.map { Float(pi.scale * $0) }, labelRescale: labelRescale)
+            .write(to: &model, name: name, classes: classes, inputs: inputs)
     }
 }

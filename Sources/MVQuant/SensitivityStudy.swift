@@ -45,6 +45,11 @@ public struct SensitivityStudy {
             }
         }
         let preacts = quantised.filter { $0.hasSuffix(".preact") }
+        // A dense head's tensors (DeepLabV3's ASPP and projection), after the backbone's last stage.
+        var head: Set<String> = []
+        if network.isDense, let last = network.operators.lastIndex(where: { $0.output == "mobilevit.encoder.layer.4" || network.aliases[$0.output]?.contains("mobilevit.encoder.layer.4") == true }) {
+            head = Set(network.operators[(last + 1)...].map(\.output)).union([TensorNames.asppConcat]).intersection(quantised)
+        }
         let gemmInputs = network.gemmInputTensors.intersection(quantised)
         return [
             Variant(name: "all 8-bit (the int8 model)", wide: []),
@@ -61,7 +66,10 @@ public struct SensitivityStudy {
             Variant(name: "depthwise outputs + pre-activations 16-bit", wide: depthwise.union(preacts)),
             Variant(name: "GEMM inputs 16-bit", wide: gemmInputs),
             Variant(name: "all but GEMM inputs 16-bit", wide: quantised.subtracting(gemmInputs)),
-        ]
+        ] + (head.isEmpty ? [] : [
+            Variant(name: "segmentation head 16-bit", wide: head),
+            Variant(name: "backbone 16-bit", wide: quantised.subtracting(head)),
+        ])
     }
 
     /// - Parameters:
@@ -75,9 +83,12 @@ public struct SensitivityStudy {
         let threads = max(1, threads)
         let exact = (0..<threads).map { _ in FloatExecutor(checkpoint: checkpoint) }
         let rounded = (0..<threads).map { _ in FloatExecutor(checkpoint: weights) }
+        // A classifier predicts one class; a dense head one per pixel of its logit map (agreement
+        // is then over pixels).
+        let classes = try exact[0].logitShape(height: height, width: width).channels
         // predictions[i * (variants + 1)]: float; then one per variant.
         let stride = variants.count + 1
-        var predictions = [Int](repeating: -1, count: count * stride)
+        var predictions = [[Int]](repeating: [], count: count * stride)
         var labels = [Int?](repeating: nil, count: count)
         let pool = ThreadPool(threads: threads)
         try predictions.withUnsafeMutableBufferPointer { preds in
@@ -85,14 +96,14 @@ public struct SensitivityStudy {
                 try pool.parallelForThrowing(count, progress: progress) { i, worker in
                     let (pixels, label) = try image(i)
                     labelsOut[i] = label
-                    preds[i * stride] = argmax(exact[worker].run(nchw: pixels, height: height, width: width))
+                    preds[i * stride] = argmax(exact[worker].run(nchw: pixels, height: height, width: width), classes: classes)
                     for (v, variant) in variants.enumerated() {
                         let executor = variant.floatWeights ? exact[worker] : rounded[worker]
                         let logits = executor.run(nchw: pixels, height: height, width: width) { name, shape, values in
                             guard let p = activations[name], let c = shape.last else { return }
                             FakeQuantization.round(values, channels: c, params: p, bits: variant.wide.contains(name) ? variant.wideBits : 8)
                         }
-                        preds[i * stride + 1 + v] = argmax(logits)
+                        preds[i * stride + 1 + v] = argmax(logits, classes: classes)
                     }
                 }
             }
@@ -100,14 +111,26 @@ public struct SensitivityStudy {
         let labelled = labels.compactMap { $0 }.count
         func top1(_ column: Int) -> Double? {
             guard labelled > 0 else { return nil }
-            let hits = (0..<count).filter { labels[$0] != nil && predictions[$0 * stride + column] == labels[$0] }.count
+            let hits = (0..<count).filter { labels[$0] != nil && predictions[$0 * stride + column] == [labels[$0]!] }.count
             return Double(hits) / Double(labelled)
         }
         let results = variants.enumerated().map { v, variant in
-            let agree = (0..<count).filter { predictions[$0 * stride + 1 + v] == predictions[$0 * stride] }.count
-            return Result(variant: variant, agreement: Double(agree) / Double(max(count, 1)), top1: top1(1 + v))
+            var agree = 0, total = 0
+            for i in 0..<count {
+                let a = predictions[i * stride], b = predictions[i * stride + 1 + v]
+                agree += zip(a, b).filter { $0 == $1 }.count
+                total += a.count
+            }
+            return Result(variant: variant, agreement: Double(agree) / Double(max(total, 1)), top1: top1(1 + v))
         }
         return (top1(0), results)
+    }
+
+    /// The class of each pixel (one for a classifier's logits).
+    static func argmax(_ x: [Float], classes: Int) -> [Int] {
+        stride(from: 0, to: x.count, by: classes).map { base in
+            (base..<(base + classes)).max { x[$0] < x[$1] }! - base
+        }
     }
 
     static func argmax(_ x: [Float]) -> Int { x.indices.max { x[$0] < x[$1] } ?? -1 }

@@ -10,8 +10,11 @@ and prints a Markdown table of the medians (of each round's median) with the rat
 reports. Needs a release build (`swift build -c release`) and, for ORT,
 `pip install torch transformers onnx onnxruntime pillow numpy`.
 
-Usage: python3 Targets/bench/compare_ort.py [--archs xxs xs s] [--threads 1 2] [--rounds 3]
-                                             [--iterations 20] [--size 256] [--json OUT]
+Usage: python3 Targets/bench/compare_ort.py [--archs xxs xs s] [--models NAME...] [--threads 1 2]
+                                             [--rounds 3] [--iterations 20] [--size 256] [--json OUT]
+--models takes checkpoint folder names under ../shared/models/reference instead of --archs, e.g.
+`--models deeplabv3_mobilevit_xxs --size 512` for segmentation (latency includes the label map).
+The table names the ISA the int8 kernels ran on (`mvquant bench --verbose` says why).
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
@@ -44,6 +47,7 @@ def ort_bench(ckpt, size, threads, iterations, work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--archs", nargs="+", default=["xxs", "xs", "s"])
+    ap.add_argument("--models", nargs="+", help="checkpoint folders under ../shared/models/reference (instead of --archs)")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=20)
@@ -56,9 +60,11 @@ def main():
         sys.exit(f"{MVQUANT} not found: run `swift build -c release` first")
     os.makedirs(a.work, exist_ok=True)
     rows, report = [], []
-    for arch in a.archs:
-        ckpt = os.path.join(SHARED, "models", "reference", f"mobilevit_{arch}")
-        mvq = os.path.join(a.work, f"mobilevit_{arch}_{a.size}.mvq")
+    names = a.models or [f"mobilevit_{arch}" for arch in a.archs]
+    for name in names:
+        arch = name.replace("mobilevit_", "")
+        ckpt = os.path.join(SHARED, "models", "reference", name)
+        mvq = os.path.join(a.work, f"{name}_{a.size}.mvq")
         if not os.path.exists(mvq):
             run([MVQUANT, "calibrate", "--model", ckpt, "--images", a.calib, "--count", "64", "--size",
                  f"{a.size}x{a.size}", "--no-eval", "--report-images", "0", "--output", mvq])
@@ -67,22 +73,22 @@ def main():
             rss = 0
             for _ in range(a.rounds):
                 b = mvquant_bench(mvq, a.size, t, a.iterations)
-                samples["mvq_int8"].append(b["median_ms"]); rss = b["peak_rss_bytes"]; macs = b["macs"]
+                samples["mvq_int8"].append(b["median_ms"]); rss = b["peak_rss_bytes"]; macs = b["macs"]; isa = b.get("isa", "?")
                 samples["mvq_fp32"].append(mvquant_bench(ckpt, a.size, t, a.iterations)["median_ms"])
                 o = ort_bench(ckpt, a.size, t, a.iterations, a.work)
                 samples["ort_fp32"].append(o["fp32_median"]); samples["ort_int8"].append(o["int8_median"])
             m = {k: statistics.median(v) for k, v in samples.items()}
-            entry = dict(arch=arch, threads=t, size=a.size, macs=macs, peak_rss_bytes=rss, **m,
+            entry = dict(arch=arch, isa=isa, threads=t, size=a.size, macs=macs, peak_rss_bytes=rss, **m,
                          int8_vs_ort_int8=m["mvq_int8"] / m["ort_int8"], int8_vs_ort_fp32=m["mvq_int8"] / m["ort_fp32"],
                          fp32_vs_ort_fp32=m["mvq_fp32"] / m["ort_fp32"], gmacs_int8=macs / m["mvq_int8"] / 1e6)
             report.append(entry)
-            rows.append(f"| {arch.upper()} | {t} | {m['mvq_int8']:.2f} | {m['mvq_fp32']:.2f} | {m['ort_int8']:.2f} | "
+            rows.append(f"| {arch.upper()} | {isa} | {t} | {m['mvq_int8']:.2f} | {m['mvq_fp32']:.2f} | {m['ort_int8']:.2f} | "
                         f"{m['ort_fp32']:.2f} | {entry['int8_vs_ort_int8']:.2f} | {entry['int8_vs_ort_fp32']:.2f} | "
                         f"{entry['fp32_vs_ort_fp32']:.2f} | {entry['gmacs_int8']:.1f} | {rss / 2**20:.1f} |")
             print(rows[-1], flush=True)
-    print(f"\nMobileViT at {a.size}x{a.size}, medians of {a.rounds} interleaved rounds x {a.iterations} runs (ms)\n")
-    print("| model | threads | mvquant int8 | mvquant fp32 | ORT int8 | ORT fp32 | int8/ORT int8 | int8/ORT fp32 | fp32/ORT fp32 | int8 GMAC/s | int8 peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\n{', '.join(names)} at {a.size}x{a.size}, medians of {a.rounds} interleaved rounds x {a.iterations} runs (ms)\n")
+    print("| model | int8 ISA | threads | mvquant int8 | mvquant fp32 | ORT int8 | ORT fp32 | int8/ORT int8 | int8/ORT fp32 | fp32/ORT fp32 | int8 GMAC/s | int8 peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     if a.json:
         json.dump(report, open(a.json, "w"), indent=2)

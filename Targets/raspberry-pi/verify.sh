@@ -18,6 +18,9 @@
 #   calibrate    `mvquant calibrate --output M.mvq` (x86-64, once; the embedded default model)
 #   int8 images  `mvquant infer --model M.mvq --images ...` on the first N images of each class
 #   int8 golden  `mvquant infer --model M.mvq --input G` for each ../shared/golden/*.safetensors
+#   seg int8     segmentation: the CIFAR-10 mosaic DeepLabV3 (output stride 8) and the reference
+#                DeepLabV3-XXS (output stride 16) calibrated on x86-64, then `infer` of logits and
+#                label maps on mosaics and on a golden input
 #   kernels      `mvquant bench --model M.mvq --verbose` names NEON on the A72, SDOT on the A76
 #   float golden (information only) the float path on the golden inputs: bit-exact or max |diff|
 # Exits non-zero when any check fails. Outputs are kept in Targets/raspberry-pi/.cache/verify/.
@@ -214,6 +217,26 @@ if [ "$INT8" = 1 ]; then
         if [ "$(cat "$V/out/$n.x86.rc")" != 0 ]; then record SKIP "$n" "x86-64 refused this input: $(tail -c 200 "$V/out/$n.x86.err" | tr '\n' ' ')"
         else compare "$n" .safetensors; fi
     done
+
+    step "seg int8: segmentation models' logits and label maps"
+    SEG_MODEL="$SHARED/models/deeplabv3_mobilevit_xxs_cifar10_mosaic"; SEG_SET="$SHARED/data/cifar10_seg"
+    SEG_REF="$SHARED/models/reference/deeplabv3_mobilevit_xxs"; SEG_GOLDEN="$SHARED/golden/deeplabv3_mobilevit_xxs_200x300.safetensors"
+    if ! has_cmd segment; then record SKIP seg-int8 "no segmentation support ('segment' command) yet"
+    elif [ ! -d "$SEG_MODEL" ] || [ ! -d "$SEG_SET/val/images" ]; then record SKIP seg-int8 "no $SEG_MODEL or $SEG_SET"
+    else
+        if run x86 "$V/out/seg-calibrate.x86" calibrate --model "$SEG_MODEL" --images "$SEG_SET/calib" --count 16 --no-eval \
+               --report-images 0 --output "$V/out/seg.mvq" \
+           && run x86 "$V/out/seg-ref-calibrate.x86" calibrate --model "$SEG_REF" --images "$SEG_SET/calib" --count 8 --no-eval \
+               --report-images 0 --size 200x300 --output "$V/out/seg-ref.mvq"; then
+            SEG_IMAGES=(); while IFS= read -r f; do SEG_IMAGES+=(--images "$f"); done < <(find "$SEG_SET/val/images" -type f | sort | head -n 8)
+            all3 seg-int8-mosaics .safetensors infer --model "$V/out/seg.mvq" "${SEG_IMAGES[@]}" --output @OUT@
+            compare seg-int8-mosaics .safetensors
+            all3 seg-int8-golden-os16 .safetensors infer --model "$V/out/seg-ref.mvq" --input "$SEG_GOLDEN" --output @OUT@
+            compare seg-int8-golden-os16 .safetensors
+        else
+            record FAIL seg-int8 "calibrating the segmentation models on x86-64 failed: $(tail -c 300 "$V/out/seg-calibrate.x86.err" "$V/out/seg-ref-calibrate.x86.err" 2>/dev/null | tr '\n' ' ')"
+        fi
+    fi
 
     step "kernels: bench --verbose names the selected ISA"
     if ! has_cmd bench; then record SKIP kernels "no 'bench' command yet"

@@ -1,4 +1,5 @@
 import MVFormats
+import MVKernels
 import MVModel
 
 let benchCommand = Command(
@@ -15,7 +16,7 @@ let benchCommand = Command(
         OptionSpec(name: "--layers", value: nil, help: "int8: also time each layer (median over the runs)"),
         OptionSpec(name: "--verbose", value: nil, help: "log the kernels selected for this CPU"),
     ],
-    details: "The input is a fixed pseudo-random image; latency covers one forward pass (logits included)."
+    details: "The input is a fixed pseudo-random image; latency covers one forward pass (logits included; for a segmentation model also the label map at the input size)."
 ) { args in
     let path = try args.required("--model")
     let model = try LoadedModel.load(path)
@@ -37,14 +38,26 @@ let benchCommand = Command(
     if wantsLayers && !model.isInt8 { throw UsageError("--layers needs an int8 .mvq model") }
     let runner = try model.makeRunner(threads: threads)
     var times = [Double](repeating: 0, count: iterations)
-    var logits = [Float](repeating: 0, count: model.labels.count)
-    input.withUnsafeBufferPointer { x in
-        logits.withUnsafeMutableBufferPointer { out in
-            for _ in 0..<warmup { runner.logits(nchw: x, height: h, width: w, into: out) }
-            for i in 0..<iterations {
-                let t0 = monotonicSeconds()
-                runner.logits(nchw: x, height: h, width: w, into: out)
-                times[i] = (monotonicSeconds() - t0) * 1000
+    // A segmentation model's run includes its label map at the input's size.
+    let dense = runner.isDense
+    var logits = [Float](repeating: 0, count: try model.graph.network.shapes(height: h, width: w)[model.graph.network.output]!.count)
+    var labels = [Int32](repeating: 0, count: dense ? h * w : 0)
+    try input.withUnsafeBufferPointer { x in
+        try logits.withUnsafeMutableBufferPointer { out in
+            try labels.withUnsafeMutableBufferPointer { labels in
+                func once() throws {
+                    if dense {
+                        try runner.segment(nchw: x, height: h, width: w, logits: out, labels: labels)
+                    } else {
+                        runner.logits(nchw: x, height: h, width: w, into: out)
+                    }
+                }
+                for _ in 0..<warmup { try once() }
+                for i in 0..<iterations {
+                    let t0 = monotonicSeconds()
+                    try once()
+                    times[i] = (monotonicSeconds() - t0) * 1000
+                }
             }
         }
     }
@@ -53,9 +66,13 @@ let benchCommand = Command(
     var layers: [(String, Double)] = []
     if wantsLayers, let int8 = runner as? Int8Runner {
         // Every run reports the same tensors in the same order.
-        let runs = input.withUnsafeBufferPointer { x in
-            logits.withUnsafeMutableBufferPointer { out in
-                (0..<iterations).map { _ in int8.layerTimes(nchw: x, height: h, width: w, into: out) }
+        let runs = try input.withUnsafeBufferPointer { x in
+            try logits.withUnsafeMutableBufferPointer { out in
+                try labels.withUnsafeMutableBufferPointer { labels in
+                    try (0..<iterations).map { _ in
+                        try int8.layerTimes(nchw: x, height: h, width: w, into: out, labels: dense ? labels : nil)
+                    }
+                }
             }
         }
         layers = runs[0].indices.map { j in (runs[0][j].0, quantile(runs.map { $0[j].1 }.sorted(), 0.5)) }
@@ -75,6 +92,7 @@ let benchCommand = Command(
     if let out = args.value("--json") {
         var fields: [(String, JSON)] = [
             ("model", .string(path)), ("kind", .string(model.kindDescription)),
+            ("isa", .string(model.isInt8 ? KernelISA.best.rawValue : "float32")),
             ("size", [.number(Double(h)), .number(Double(w))]),
             ("threads", .number(Double(threads))), ("iterations", .number(Double(iterations))),
             ("min_ms", .number(times[0])), ("median_ms", .number(median)), ("p90_ms", .number(quantile(times, 0.9))),

@@ -10,7 +10,7 @@ let calibrateCommand = Command(
     usage: "[--model DIR] [--images DIR] [--output FILE.mvq] [--count N] [--method M] [--size HxW] [--eval DIR] [--json OUT]",
     options: [
         OptionSpec(name: "--model", value: "DIR", help: "float checkpoint (default: the embedded \(DefaultPaths.modelDirectory))"),
-        OptionSpec(name: "--images", value: "DIR", help: "calibration images, ImageFolder tree or folder (default: \(DefaultPaths.calibrationImages))"),
+        OptionSpec(name: "--images", value: "DIR", help: "calibration images, ImageFolder tree or folder, or a segmentation folder's images/ (default: \(DefaultPaths.calibrationImages))"),
         OptionSpec(name: "--output", value: "FILE", help: "the .mvq to write (default: model.mvq), written atomically"),
         OptionSpec(name: "--count", value: "N", help: "calibration images, sampled evenly across classes (default 256)"),
         OptionSpec(name: "--method", value: "M", help: "range observer: \(CalibrationMethod.allCases.map(\.rawValue).joined(separator: ", ")) (default \(CalibrationMethod.recommended.rawValue))"),
@@ -19,7 +19,7 @@ let calibrateCommand = Command(
         OptionSpec(name: "--round-to-nearest", value: nil, help: "round weights to nearest instead of compensating each rounding error over the layer's other inputs"),
         OptionSpec(name: "--per-tensor", value: nil, help: "quantise every activation per tensor (no per-channel tensors around depthwise convolutions)"),
         OptionSpec(name: "--report-images", value: "N", help: "held-out images for the per-layer SQNR report (default 16, 0 to skip)"),
-        OptionSpec(name: "--eval", value: "DIR", help: "after calibrating, measure int8 vs float accuracy on this labelled tree (default model: \(DefaultPaths.validationImages))"),
+        OptionSpec(name: "--eval", value: "DIR", help: "after calibrating, measure int8 vs float accuracy on this labelled tree, or mIoU on a segmentation folder (default model: \(DefaultPaths.validationImages))"),
         OptionSpec(name: "--no-eval", value: nil, help: "skip the accuracy measurement"),
         OptionSpec(name: "--sensitivity", value: "N", help: "simulate the int8 model in float on N images (of --eval, else held-out ones) with groups of tensors given more bits (16, or 9/10/12 for all); print each group's top-1 agreement with float"),
         OptionSpec(name: "--threads", value: "N", help: "threads (default: number of cores)"),
@@ -63,8 +63,13 @@ let calibrateCommand = Command(
     // writing the model.
     let labelledPath = try args.value("--eval") ?? (usingDefault ? DefaultPaths.locate(DefaultPaths.validationImages) : nil)
     let wantsEval = !args.has("--no-eval")
+    // A segmentation set (images/ and masks/) is scored by mIoU instead.
+    let segmentationSet = try labelledPath.flatMap { path in
+        wantsEval && SegmentationDataset.isSegmentationFolder(path) ? try SegmentationDataset.load(path: path) : nil
+    }
     let labelled = try labelledPath.flatMap { path in
-        wantsEval || sensitivityCount > 0 ? try loading.screen(loadLabelledDataset(path, model: model, for: "--eval"), threads: threads) : nil
+        (wantsEval || sensitivityCount > 0) && !SegmentationDataset.isSegmentationFolder(path)
+            ? try loading.screen(loadLabelledDataset(path, model: model, for: "--eval"), threads: threads) : nil
     }
     let calibration = all.evenSample(count: count)
     Console.info("calibrating \(checkpoint.config.variantName) (\(modelPath)) on \(calibration.count) images from \(imagesPath) at \(h)×\(w), method \(method.rawValue)")
@@ -131,6 +136,19 @@ let calibrateCommand = Command(
                                         ("int8_top1", .number(q.top1)), ("float_top5", .number(f.top5)),
                                         ("int8_top5", .number(q.top5)), ("drop_points", .number(100 * (f.top1 - q.top1))),
                                         ("agreement", .number(agreement))])))
+    }
+    if let set = segmentationSet {
+        let size: (Int, Int)? = args.value("--size") == nil ? nil : (h, w)
+        let r = try evaluateSegmentation(quantized, compare: model, dataset: set, size: size, threads: threads, label: "eval",
+                                         images: loading)
+        let q = r.model.metrics, f = r.compare!.metrics
+        let drop = 100 * ((f.meanIoU ?? 0) - (q.meanIoU ?? 0)), agreement = r.agreement?.fraction ?? 0
+        args.report("\nsegmentation on \(q.images) images of \(set.root):")
+        args.report("  float mIoU \(f.meanIoU.map(percent) ?? "n/a")  pixel accuracy \(f.pixelAccuracy.map(percent) ?? "n/a")")
+        args.report("  int8  mIoU \(q.meanIoU.map(percent) ?? "n/a")  pixel accuracy \(q.pixelAccuracy.map(percent) ?? "n/a")")
+        args.report("  drop \(fixed(drop, 2)) points mIoU, pixel agreement \(percent(agreement))")
+        report.append(("eval", .object([("images", .number(Double(q.images))), ("float", r.compare!.json), ("int8", r.model.json),
+                                        ("miou_drop_points", .number(drop)), ("pixel_agreement", .number(agreement))])))
     }
     // Which tensors cost that drop: groups given more bits in a float simulation.
     if sensitivityCount > 0 {

@@ -16,6 +16,9 @@ let classifyCommand = Command(
     details: "Images are preprocessed as the model's preprocessor_config.json says (resize, centre crop, rescale, BGR)."
 ) { args in
     let model = try LoadedModel.load(try args.required("--model"))
+    if model.graph.network.isDense {
+        throw InputError("\(model.path) is a segmentation model: use `mvquant segment` (or `eval` on a folder of images/ and masks/)")
+    }
     guard !args.positional.isEmpty else { throw UsageError("give at least one image") }
     let k = try args.int("--top", default: 5, range: 1...100_000)
     let threads = try args.int("--threads", default: onlineCPUCount(), range: 1...256)

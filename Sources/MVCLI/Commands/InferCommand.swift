@@ -12,7 +12,7 @@ let inferCommand = Command(
         OptionSpec(name: "--images", value: "PATH", help: "an image file or folder (repeatable; files in dataset order), preprocessed as the model says", repeats: true),
         OptionSpec(name: "--size", value: "HxW", help: "with --images: input size (default: the preprocessor's)"),
         OptionSpec(name: "--threads", value: "N", help: "threads for the int8 executor (default: number of cores)"),
-        OptionSpec(name: "--output", value: "OUT", help: "safetensors file to write: logits, float32 [N, num_labels]"),
+        OptionSpec(name: "--output", value: "OUT", help: "safetensors file to write: logits, float32 [N, num_labels]; for a segmentation model logits [N, num_labels, h, w] (1/output stride) and labels, int32 [N, H, W] (the argmax of the logits upsampled to the input)"),
         ImageLoading.recoverOption,
     ],
     details: "The input layout is PyTorch's (as transformers' pixel_values and the golden files). Results of .mvq models are bit-identical across machines, ISAs and thread counts."
@@ -24,6 +24,26 @@ let inferCommand = Command(
     var logits: [Float] = []
     var n = 0
     var source = ""
+    // Segmentation: logit maps (NCHW, as transformers) and label maps, every image at one size.
+    var labels: [Int32] = []
+    var denseShape: (logits: TensorShape, height: Int, width: Int)?
+    func run(_ image: UnsafeBufferPointer<Float>, _ h: Int, _ w: Int, _ name: String) throws {
+        guard runner.isDense else {
+            logits += try runner.finiteLogits(nchw: image, height: h, width: w)
+            return
+        }
+        let out = try runner.segment(nchw: image, height: h, width: w, labelSize: nil)
+        if let d = denseShape, d.height != h || d.width != w {
+            throw InputError("\(name): preprocessed to \(h)×\(w), but the first image gave \(d.height)×\(d.width); "
+                             + "segmentation outputs are one tensor: give --size")
+        }
+        denseShape = (out.logitShape, h, w)
+        let s = out.logitShape
+        for c in 0..<s.channels {
+            for p in 0..<s.pixels { logits.append(out.logits[p * s.channels + c]) }
+        }
+        labels += out.labels
+    }
     if let spec = args.value("--input") {
         guard args.values["--images"] == nil else { throw UsageError("give --input or --images, not both") }
         var file = spec, tensor = "pixel_values"
@@ -47,7 +67,7 @@ let inferCommand = Command(
         try values.withUnsafeBufferPointer { all in
             for i in 0..<n {
                 let image = UnsafeBufferPointer(rebasing: all[(i * c * h * w)..<((i + 1) * c * h * w)])
-                logits += try runner.finiteLogits(nchw: image, height: h, width: w)
+                try run(image, h, w, "\(file) image \(i)")
             }
         }
         source = spec
@@ -65,14 +85,18 @@ let inferCommand = Command(
         let loading = ImageLoading(args)
         for path in items {
             let x = try loading.requiredPixelValues(pre, path: path)
-            logits += try x.values.withUnsafeBufferPointer { try runner.finiteLogits(nchw: $0, height: x.height, width: x.width) }
+            try x.values.withUnsafeBufferPointer { try run($0, x.height, x.width, path) }
         }
         n = items.count
         source = paths.joined(separator: " ")
     } else {
         throw UsageError("give --input FILE.safetensors or --images PATH")
     }
-    try SafeTensorsWriter.write([.float32("logits", shape: [n, model.labels.count], logits)],
-                                metadata: ["model": model.path, "input": source], to: output)
+    var entries: [SafeTensorsWriter.Entry] = [.float32("logits", shape: [n, model.labels.count], logits)]
+    if let d = denseShape {
+        entries = [.float32("logits", shape: [n, d.logits.channels, d.logits.height, d.logits.width], logits),
+                   .int32("labels", shape: [n, d.height, d.width], labels)]
+    }
+    try SafeTensorsWriter.write(entries, metadata: ["model": model.path, "input": source], to: output)
     return 0
 }

@@ -4,7 +4,8 @@ import MVFormats
 /// CRCs and the zlib Adler-32. Converted to RGB as Pillow's `convert("RGB")` does: alpha is
 /// dropped (not composited), grey is replicated, palette indices are looked up (indices past
 /// the palette give black), low bit depths are scaled to 0…255, and 16-bit samples keep
-/// their high byte.
+/// their high byte. `decodeLabels` gives instead the stored samples of a palette or 8-bit
+/// greyscale image (a label mask): palette indices, not colours.
 enum PNGDecoder {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
@@ -39,7 +40,19 @@ enum PNGDecoder {
         (0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2),
     ]
 
-    static func passes(_ h: Header) -> [(x0: Int, y0: Int, dx: Int, dy: Int, w: Int, h: Int)] {
+    /// One pass of the image data: its first pixel, the spacing of its pixels, and its size.
+    typealias Pass = (x0: Int, y0: Int, dx: Int, dy: Int, w: Int, h: Int)
+
+    /// A PNG's chunks read and its image data inflated (still filtered): what both the RGB and
+    /// the label decode start from.
+    struct ImageData {
+        let header: Header
+        let palette: [UInt8]
+        let passes: [Pass]
+        let raw: InflateOutput
+    }
+
+    static func passes(_ h: Header) -> [Pass] {
         let list = h.interlaced ? adam7 : [(0, 0, 1, 1)]
         return list.map { (x0, y0, dx, dy) in
             let w = h.width > x0 ? (h.width - x0 + dx - 1) / dx : 0
@@ -49,6 +62,14 @@ enum PNGDecoder {
     }
 
     static func decode(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget, policy: DamagePolicy) throws -> RGBImage {
+        try convert(try readImageData(bytes, budget: budget, policy: policy))
+    }
+
+    /// Reads the chunks and inflates the image data. `checkHeader` sees the header as soon as
+    /// IHDR is read, so a decode can refuse an image kind before any image data is inflated.
+    static func readImageData(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget, policy: DamagePolicy,
+                              checkHeader: (Header) throws -> Void = { _ in }) throws -> ImageData
+    {
         guard bytes.count >= 8, Array(bytes.prefix(8)) == signature else { throw InputError("not a PNG file") }
         var r = ByteReader(bytes, position: 8, truncatedMessage: "the file ends inside a chunk", fileFormat: "PNG")
         var header: Header?
@@ -89,7 +110,9 @@ enum PNGDecoder {
             switch type {
             case "IHDR":
                 guard header == nil else { throw InputError("corrupt PNG: second IHDR chunk") }
-                header = try readHeader(data, budget: budget)
+                let h = try readHeader(data, budget: budget)
+                try checkHeader(h)
+                header = h
             case "PLTE":
                 guard data.count % 3 == 0, data.count <= 768 else {
                     throw InputError("corrupt PNG: palette of \(data.count) bytes")
@@ -139,7 +162,7 @@ enum PNGDecoder {
             throw DamagedImageError(format: "PNG", damage: .truncated, offset: idatOffset,
                                     detail: "the image data inflates to \(raw.count) bytes, \(expected) needed")
         }
-        return try convert(raw: raw, header: header, passes: passList, palette: palette)
+        return ImageData(header: header, palette: palette, passes: passList, raw: raw)
     }
 
     static func chunkName(_ typeAndData: UnsafeRawBufferPointer) -> String {
@@ -172,40 +195,100 @@ enum PNGDecoder {
         return Header(width: width, height: height, bitDepth: depth, colorType: colorType, interlaced: interlace == 1)
     }
 
-    /// Undoes the filters of each pass in place and writes the pixels to RGB.
-    static func convert(raw: InflateOutput, header: Header,
-                        passes: [(x0: Int, y0: Int, dx: Int, dy: Int, w: Int, h: Int)], palette: [UInt8]) throws -> RGBImage
-    {
-        let width = header.width
-        let height = header.height
+    /// Undoes the filters of every row in place, pass by pass in file order, handing each row
+    /// to `body` with its pass and its row number within the pass.
+    static func forEachRow(_ image: ImageData, _ body: (UnsafePointer<UInt8>, Pass, Int) -> Void) throws {
+        let header = image.header
         let bpp = header.filterStride
+        let zeroRow = [UInt8](repeating: 0, count: try header.rowBytes(header.width) + 8)
+        try zeroRow.withUnsafeBufferPointer { zeros in
+            guard let zeros = zeros.baseAddress else { return }
+            var offset = 0
+            for p in image.passes where p.w > 0 && p.h > 0 {
+                let rowBytes = try header.rowBytes(p.w)
+                var prior: UnsafePointer<UInt8> = zeros
+                for y in 0..<p.h {
+                    let filterType = image.raw.base[offset]
+                    let row = image.raw.base + offset + 1
+                    try unfilter(row, prior: prior, count: rowBytes, bpp: bpp, type: filterType)
+                    body(UnsafePointer(row), p, y)
+                    prior = UnsafePointer(row)
+                    offset += rowBytes + 1
+                }
+            }
+        }
+    }
+
+    /// Writes the pixels to RGB.
+    static func convert(_ image: ImageData) throws -> RGBImage {
+        let header = image.header
+        let width = header.width
         // A full 256-entry table: indices the PLTE does not cover read as black, as in Pillow.
         var lookup = [UInt8](repeating: 0, count: 768)
-        for i in 0..<min(palette.count, 768) { lookup[i] = palette[i] }
-        let zeroRow = [UInt8](repeating: 0, count: try header.rowBytes(width) + 8)
+        for i in 0..<min(image.palette.count, 768) { lookup[i] = image.palette[i] }
 
-        var pixels = [UInt8](repeating: 0, count: try checkedProduct(width * height, 3, "PNG image"))
+        var pixels = [UInt8](repeating: 0, count: try checkedProduct(width * header.height, 3, "PNG image"))
         try pixels.withUnsafeMutableBufferPointer { outBuffer in
             try lookup.withUnsafeBufferPointer { pal in
-            try zeroRow.withUnsafeBufferPointer { zeros in
-                guard let out = outBuffer.baseAddress, let pal = pal.baseAddress, let zeros = zeros.baseAddress else { return }
-                var offset = 0
-                for p in passes where p.w > 0 && p.h > 0 {
-                    let rowBytes = try header.rowBytes(p.w)
-                    var prior: UnsafePointer<UInt8> = zeros
-                    for y in 0..<p.h {
-                        let filterType = raw.base[offset]
-                        let row = raw.base + offset + 1
-                        try unfilter(row, prior: prior, count: rowBytes, bpp: bpp, type: filterType)
-                        writeRow(row, header: header, palette: pal, count: p.w,
-                                 out: out + ((p.y0 + y * p.dy) * width + p.x0) * 3, step: p.dx * 3)
-                        prior = UnsafePointer(row)
-                        offset += rowBytes + 1
-                    }
+                guard let out = outBuffer.baseAddress, let pal = pal.baseAddress else { return }
+                try forEachRow(image) { row, p, y in
+                    writeRow(row, header: header, palette: pal, count: p.w,
+                             out: out + ((p.y0 + y * p.dy) * width + p.x0) * 3, step: p.dx * 3)
                 }
-            }}
+            }
         }
-        return RGBImage(width: width, height: height, pixels: pixels)
+        return RGBImage(width: width, height: header.height, pixels: pixels)
+    }
+
+    /// What a refused label mask's error says is wanted.
+    static let labelMaskRule = "masks must be palette (indexed) or 8-bit greyscale PNGs whose pixel values are the classes"
+
+    /// The kinds of PNG a label mask may be: one sample per pixel, taken as it is stored.
+    static func checkLabelHeader(_ h: Header) throws {
+        switch (h.colorType, h.bitDepth) {
+        case (3, _), (0, 8):
+            return
+        default:
+            let kind: String
+            switch h.colorType {
+            case 0: kind = "\(h.bitDepth)-bit greyscale"
+            case 2: kind = "RGB"
+            case 4: kind = "greyscale with alpha"
+            default: kind = "RGBA"
+            }
+            throw InputError("the PNG is \(kind) (colour type \(h.colorType)), not a label mask: \(labelMaskRule)")
+        }
+    }
+
+    /// The sample plane of a palette or 8-bit greyscale PNG: palette indices as stored (not
+    /// looked up, any bit depth), grey values as stored.
+    static func decodeLabels(_ bytes: UnsafeRawBufferPointer, budget: PixelBudget, policy: DamagePolicy) throws -> LabelMap {
+        let image = try readImageData(bytes, budget: budget, policy: policy, checkHeader: checkLabelHeader)
+        let header = image.header
+        let width = header.width
+        let depth = header.bitDepth
+        var labels = [UInt8](repeating: 0, count: width * header.height)
+        try labels.withUnsafeMutableBufferPointer { outBuffer in
+            guard let out = outBuffer.baseAddress else { return }
+            try forEachRow(image) { row, p, y in
+                let o = out + (p.y0 + y * p.dy) * width + p.x0
+                for x in 0..<p.w { o[x * p.dx] = UInt8(truncatingIfNeeded: sample(row, x, depth: depth)) }
+            }
+        }
+        return LabelMap(width: width, height: header.height, labels: labels)
+    }
+
+    /// Sample `x` of a one-sample-per-pixel row (grey or palette): low bit depths unpacked,
+    /// 16-bit samples' high byte.
+    @inline(__always)
+    static func sample(_ row: UnsafePointer<UInt8>, _ x: Int, depth: Int) -> Int {
+        switch depth {
+        case 8: return Int(row[x])
+        case 16: return Int(row[2 * x])
+        default:
+            let bit = x * depth
+            return Int(row[bit >> 3] >> UInt8(8 - depth - (bit & 7))) & ((1 << depth) - 1)
+        }
     }
 
     @inline(__always)
@@ -250,13 +333,7 @@ enum PNGDecoder {
         case 0, 3:
             let isPalette = header.colorType == 3
             for x in 0..<count {
-                let v: Int
-                if depth >= 8 {
-                    v = Int(row[x * bytesPerSample])
-                } else {
-                    let bit = x * depth
-                    v = Int(row[bit >> 3] >> UInt8(8 - depth - (bit & 7))) & ((1 << depth) - 1)
-                }
+                let v = sample(row, x, depth: depth)
                 let o = out + x * step
                 if isPalette {
                     o[0] = palette[3 * v]; o[1] = palette[3 * v + 1]; o[2] = palette[3 * v + 2]
