@@ -40,12 +40,16 @@ func checkInputSize(_ h: Int, _ w: Int) throws {
     }
 }
 
-/// Label maps are made at an image's own size, which the decoder's pixel budget bounds; this
-/// bounds it again for sizes given otherwise.
-func checkLabelSize(_ h: Int, _ w: Int) throws {
+/// The input size checked, and the label map's size (the input's unless given): label maps are
+/// made at an image's own size, which the decoder's pixel budget bounds; this bounds it again for
+/// sizes given otherwise.
+func checkedLabelSize(_ height: Int, _ width: Int, _ labelSize: (Int, Int)?) throws -> (Int, Int) {
+    try checkInputSize(height, width)
+    let (h, w) = labelSize ?? (height, width)
     guard h >= 1, w >= 1, h <= 1 << 16, w <= 1 << 16, h * w <= 100_000_000 else {
         throw InputError("label map size \(h)×\(w) is outside the supported range (sides 1…65536, at most 100 megapixels)")
     }
+    return (h, w)
 }
 
 extension ModelRunner {
@@ -219,9 +223,7 @@ final class FloatRunner: ModelRunner {
     var isDense: Bool { executor.isDense }
 
     func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput {
-        try checkInputSize(height, width)
-        let (lh, lw) = labelSize ?? (height, width)
-        try checkLabelSize(lh, lw)
+        let (lh, lw) = try checkedLabelSize(height, width, labelSize)
         let shape = try executor.logitShape(height: height, width: width)
         let logits = executor.run(nchw: nchw, height: height, width: width)
         guard logits.allSatisfy(\.isFinite) else {
@@ -261,9 +263,7 @@ final class Int8Runner: ModelRunner {
     var isDense: Bool { executor.isDense }
 
     func segment(nchw: UnsafeBufferPointer<Float>, height: Int, width: Int, labelSize: (Int, Int)?) throws -> DenseOutput {
-        try checkInputSize(height, width)
-        let (lh, lw) = labelSize ?? (height, width)
-        try checkLabelSize(lh, lw)
+        let (lh, lw) = try checkedLabelSize(height, width, labelSize)
         let shape = try executor.logitShape(height: height, width: width)
         var logits = [Float](repeating: 0, count: shape.count)
         var labels = [Int32](repeating: 0, count: lh * lw)

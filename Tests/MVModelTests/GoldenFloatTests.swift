@@ -41,20 +41,8 @@ final class GoldenFloatTests: XCTestCase {
     /// (logits upsampled to the input, argmax) equal except where transformers' own upsampled
     /// logits are tied within that tolerance.
     func checkSegmentation(_ name: String) throws {
-        guard let path = SharedFixtures.path("golden/\(name).safetensors", for: "golden \(name)") else { return }
-        let golden = try SafeTensorsFile(path: path)
-        guard let model = golden.metadata["model"],
-              let dir = SharedFixtures.path(model, for: "golden \(name) checkpoint") else { return }
-        let checkpoint = try Checkpoint.load(directory: dir)
-        let input = try golden.info("pixel_values")
-        let (h, w) = (input.shape[2], input.shape[3])
-        var observed: [String: ([Int], [Float])] = [:]
-        let wanted = Set(golden.names.compactMap(Self.executorName))
-        let executor = FloatExecutor(checkpoint: checkpoint)
+        guard let (golden, executor, h, w, logits, observed) = try run(name) else { return }
         XCTAssertTrue(executor.isDense)
-        let logits = executor.run(nchw: try golden.floats("pixel_values"), height: h, width: w) { n, shape, values in
-            if wanted.contains(n) { observed[n] = (shape, Array(values)) }
-        }
         let info = try golden.info("logits")
         let (classes, lh, lw) = (info.shape[1], info.shape[2], info.shape[3])
         let shape = try executor.logitShape(height: h, width: w)
@@ -80,24 +68,7 @@ final class GoldenFloatTests: XCTestCase {
         }
         XCTAssertEqual(unexplained, 0, "\(name): \(unexplained) label(s) differ where the reference logits are not tied")
         print("\(name): logits max|Δ| = \(err) (\(err / scale) of max|logit| \(scale)); labels: \(differing) of \(labels.count) differ, all at near-ties")
-        var compared = 0
-        for g in golden.names where g != "pixel_values" && g != "logits" && g != "labels" {
-            guard let mine = Self.executorName(g) else { continue }
-            guard let (shape, values) = observed[mine] else {
-                XCTFail("\(name): executor did not produce \(g) (\(mine))")
-                continue
-            }
-            let info = try golden.info(g)
-            let (c, hh, ww) = (info.shape[1], info.shape[2], info.shape[3])
-            XCTAssertEqual(shape, [hh, ww, c], "\(name) \(g): shape")
-            guard shape == [hh, ww, c] else { continue }
-            let reference = try golden.floats(g)
-            let nhwc = (0..<(hh * ww * c)).map { i in reference[(i % c) * hh * ww + i / c] }
-            let refMax = nhwc.map(abs).max()!
-            let diff = zip(nhwc, values).map { abs($0 - $1) }.max()!
-            XCTAssertLessThanOrEqual(diff, 1e-3 * refMax, "\(name) \(g): max |Δ| \(diff) vs max |ref| \(refMax)")
-            compared += 1
-        }
+        let compared = try compareIntermediates(name, golden, observed, skipping: ["pixel_values", "logits", "labels"])
         XCTAssertEqual(compared, 12, "\(name): stem, layer1…5, aspp.convs.0…4 and aspp.project")
     }
 
@@ -115,19 +86,7 @@ final class GoldenFloatTests: XCTestCase {
     }
 
     func check(_ name: String) throws {
-        guard let path = SharedFixtures.path("golden/\(name).safetensors", for: "golden \(name)") else { return }
-        let golden = try SafeTensorsFile(path: path)
-        guard let model = golden.metadata["model"],
-              let dir = SharedFixtures.path(model, for: "golden \(name) checkpoint") else { return }
-        let checkpoint = try Checkpoint.load(directory: dir)
-        let input = try golden.info("pixel_values")
-        let (h, w) = (input.shape[2], input.shape[3])
-        var observed: [String: ([Int], [Float])] = [:]
-        let wanted = Set(golden.names.compactMap(Self.executorName))
-        let executor = FloatExecutor(checkpoint: checkpoint)
-        let logits = executor.run(nchw: try golden.floats("pixel_values"), height: h, width: w) { n, shape, values in
-            if wanted.contains(n) { observed[n] = (shape, Array(values)) }
-        }
+        guard let (golden, _, _, _, logits, observed) = try run(name) else { return }
         // Logits: same argmax, max |Δ| ≤ 1e-3 · max |logit|.
         let ref = try golden.floats("logits")
         let scale = ref.map(abs).max()!
@@ -135,9 +94,36 @@ final class GoldenFloatTests: XCTestCase {
         XCTAssertEqual(argmax(logits), argmax(ref), "\(name): argmax")
         XCTAssertLessThanOrEqual(err, 1e-3 * scale, "\(name): logits max |Δ| \(err), max |logit| \(scale)")
         print("\(name): logits max|Δ| = \(err) (\(err / scale) of max|logit| \(scale))")
-        // Intermediates within 1e-3 relative (max |Δ| over max |ref|).
+        let compared = try compareIntermediates(name, golden, observed, skipping: ["pixel_values", "logits"])
+        XCTAssertGreaterThan(compared, 10, "\(name): too few intermediates compared")
+    }
+
+    /// Runs the float executor on a golden case's input (nil, after printing SKIP, without
+    /// ../shared): the golden file, the executor, the input size, the logits and the intermediates
+    /// the golden file also holds.
+    func run(_ name: String) throws
+        -> (SafeTensorsFile, FloatExecutor, Int, Int, [Float], [String: ([Int], [Float])])? {
+        guard let path = SharedFixtures.path("golden/\(name).safetensors", for: "golden \(name)") else { return nil }
+        let golden = try SafeTensorsFile(path: path)
+        guard let model = golden.metadata["model"],
+              let dir = SharedFixtures.path(model, for: "golden \(name) checkpoint") else { return nil }
+        let input = try golden.info("pixel_values")
+        let (h, w) = (input.shape[2], input.shape[3])
+        var observed: [String: ([Int], [Float])] = [:]
+        let wanted = Set(golden.names.compactMap(Self.executorName))
+        let executor = FloatExecutor(checkpoint: try Checkpoint.load(directory: dir))
+        let logits = executor.run(nchw: try golden.floats("pixel_values"), height: h, width: w) { n, shape, values in
+            if wanted.contains(n) { observed[n] = (shape, Array(values)) }
+        }
+        return (golden, executor, h, w, logits, observed)
+    }
+
+    /// Every golden intermediate the executor reported, within 1e-3 relative (max |Δ| over max |ref|);
+    /// feature maps are NCHW in the golden file, NHWC in the executor. Returns how many were compared.
+    func compareIntermediates(_ name: String, _ golden: SafeTensorsFile, _ observed: [String: ([Int], [Float])],
+                              skipping: Set<String>) throws -> Int {
         var compared = 0
-        for g in golden.names where g != "pixel_values" && g != "logits" {
+        for g in golden.names where !skipping.contains(g) {
             guard let mine = Self.executorName(g) else { continue }
             guard let (shape, values) = observed[mine] else {
                 XCTFail("\(name): executor did not produce \(g) (\(mine))")
@@ -160,7 +146,7 @@ final class GoldenFloatTests: XCTestCase {
             XCTAssertLessThanOrEqual(diff, 1e-3 * refMax, "\(name) \(g): max |Δ| \(diff) vs max |ref| \(refMax)")
             compared += 1
         }
-        XCTAssertGreaterThan(compared, 10, "\(name): too few intermediates compared")
+        return compared
     }
 
     func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] }! }
