@@ -46,8 +46,8 @@ extension Int8Executor {
                                    scores: (s + layout.scores).assumingMemoryBound(to: Int32.self),
                                    probs: (s + layout.probs).assumingMemoryBound(to: Int8.self),
                                    softmaxScratch: (s + layout.softmax).assumingMemoryBound(to: Int32.self),
-                                   scratch: plan.attentionScratch[i]!, tokens: tokens, dim: out.c, heads: a.heads,
-                                   headSize: a.headSize, attention: a, isa: isa))
+                                   scratch: plan.attentionScratch[i]!, tokens: tokens, rowBlock: layout.rowBlock, dim: out.c,
+                                   heads: a.heads, headSize: a.headSize, attention: a, isa: isa))
         case .resample, .resize:
             if let r = plan.resizes[i] { parallel(out.h, grain: 4, ResizeStep(src: inputs[0], dst: out, plan: r)) }
         case .concat:

@@ -182,27 +182,35 @@ extension Int8Executor {
         let probs: UnsafeMutablePointer<Int8>
         let softmaxScratch: UnsafeMutablePointer<Int32>
         let scratch: [AttentionScratch]
-        let tokens: Int, dim: Int, heads: Int, headSize: Int
+        /// Query rows per block (`Int8Plan.AttentionLayout.rowBlock`); scores and probabilities hold one block.
+        let tokens: Int, rowBlock: Int, dim: Int, heads: Int, headSize: Int
         let attention: Int8Attention
         let isa: KernelISA
 
         func run(_ units: Range<Int>, worker: Int) {
             let s = scratch[worker], a = attention
-            let scores = self.scores + worker * tokens * tokens, p = probs + worker * tokens * tokens
+            let scores = self.scores + worker * rowBlock * tokens, p = probs + worker * rowBlock * tokens
             let smScratch = softmaxScratch + worker * IntegerSoftmax.scratchCount(rowLength: tokens)
             for task in units {
                 let base = (task / heads) * tokens * dim + (task % heads) * headSize
                 s.keys.repack(rows: k + base, rowStride: dim, n: tokens, k: headSize, bias: nil,
                               aZeroPoint: a.query.zeroPoint, bZeroPoint: a.key.zeroPoint)
-                Int8GEMM.runInt32(a: q + base, aRows: .strided(dim), m: tokens, k: headSize, b: s.keys, output: scores,
-                                  outRows: .strided(tokens))
-                IntegerSoftmax.run(scores: scores, scoreRowStride: tokens, output: p, outputRowStride: tokens,
-                                   rowLength: tokens, rows: 0..<tokens, parameters: a.softmax, scratch: smScratch, isa: isa)
                 s.values.repack(columns: v + base, kStride: dim, n: headSize, k: tokens, bias: nil,
                                 aZeroPoint: a.probs.zeroPoint, bZeroPoint: a.value.zeroPoint,
                                 requantization: a.valueRequantization)
-                Int8GEMM.run(a: p, aRows: .strided(tokens), m: tokens, k: tokens, b: s.values, output: context + base,
-                             outRows: .strided(dim), outputZeroPoint: a.context.zeroPoint)
+                // Every query row's result depends on that row alone, so blocks of rows give the
+                // same bits as the whole matrix at once.
+                var r0 = 0
+                while r0 < tokens {
+                    let rows = min(rowBlock, tokens - r0)
+                    Int8GEMM.runInt32(a: q + base + r0 * dim, aRows: .strided(dim), m: rows, k: headSize, b: s.keys,
+                                      output: scores, outRows: .strided(tokens))
+                    IntegerSoftmax.run(scores: scores, scoreRowStride: tokens, output: p, outputRowStride: tokens,
+                                       rowLength: tokens, rows: 0..<rows, parameters: a.softmax, scratch: smScratch, isa: isa)
+                    Int8GEMM.run(a: p, aRows: .strided(tokens), m: rows, k: tokens, b: s.values, output: context + base + r0 * dim,
+                                 outRows: .strided(dim), outputZeroPoint: a.context.zeroPoint)
+                    r0 += rows
+                }
             }
         }
     }

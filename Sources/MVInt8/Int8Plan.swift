@@ -226,16 +226,20 @@ final class Int8Plan {
         return offsets
     }
 
-    /// Attention's per-worker working memory: QKᵀ scores (int32), probabilities (int8) and the
-    /// softmax's scratch, each block 64-byte aligned.
+    /// Attention's per-worker working memory: QKᵀ scores (int32) and probabilities (int8) for one
+    /// block of query rows, and the softmax's scratch, each block 64-byte aligned.
     struct AttentionLayout {
         let scores, probs, softmax, total: Int
+        /// Query rows taken at a time: QKᵀ, softmax and P·V of a block run while its scores (about
+        /// 128 KiB) stay in the L2 cache, instead of writing and re-reading a tokens² matrix.
+        let rowBlock: Int
 
         init(tokens: Int, threads: Int) {
             func aligned(_ n: Int) -> Int { (n + 63) & ~63 }
+            rowBlock = min(tokens, max(16, 32768 / max(tokens, 1) / 16 * 16))
             scores = 0
-            probs = aligned(4 * tokens * tokens * threads)
-            softmax = probs + aligned(tokens * tokens * threads)
+            probs = aligned(4 * rowBlock * tokens * threads)
+            softmax = probs + aligned(rowBlock * tokens * threads)
             total = softmax + 4 * IntegerSoftmax.scratchCount(rowLength: tokens) * threads
         }
     }
