@@ -66,6 +66,11 @@ def cnt(insns, pattern):
     return sum(1 for i in insns if r.search(i))
 
 
+def ksteps(b):
+    """Whether a block holds a whole K step of a GEMM (an inlined tail step, either variant)."""
+    return cnt(b, r'^(smull2?|smlal2?|sdot|vpdpbusd)\s') >= 8
+
+
 def mulls(b):
     return cnt(b, r'^(smull2?|smlal2?)\s')
 
@@ -247,7 +252,7 @@ def kernel_costs(families, triple, mcpus, workdir):
         if fam in TILES:
             hb = next(b for b in blocks if b['name'] == header)
             if hb['parent']:  # the tile loop's own blocks, less any inlined K-tail step (K is padded instead)
-                tile = [i for b in blocks if b['header'] == hb['parent'] and work(b['insns']) == 0
+                tile = [i for b in blocks if b['header'] == hb['parent'] and not ksteps(b['insns'])
                         and not any(CALL.match(x) for x in b['insns']) for i in b['insns']]
         for m in mcpus:
             cyc, rthr, sim = mca(body, m, triple, workdir, fam)
@@ -372,7 +377,7 @@ def estimate(inspect, k, cpu, x86=False):
 # Output in the layout of `mvquant bench --layers` (BenchCommand.swift layerReport).
 
 def strip(name):
-    return 'mobilevit' + name[len('mobilevit'):] if False else (name[len('mobilevit.'):] if name.startswith('mobilevit.') else name)
+    return name[len('mobilevit.'):] if name.startswith('mobilevit.') else name
 
 
 def kind_of(name):
