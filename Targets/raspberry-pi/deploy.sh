@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Copies the aarch64 mvquant and an int8 model to a Raspberry Pi (64-bit Raspberry Pi OS or any
-# aarch64 Linux) over ssh, then runs `mvquant bench` and `mvquant classify` there.
+# aarch64 Linux) over ssh, then runs `mvquant bench` (all cores, then one thread with per-layer
+# medians, whose JSON is copied back and set beside Targets/bench/pi_estimate.py's estimate) and
+# `mvquant classify` there.
 #
 #   Targets/raspberry-pi/deploy.sh [--bin PATH] [--dir REMOTE_DIR] [--images DIR] USER@HOST [MODEL.mvq]
 #
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
         --bin) BIN="${2:?}"; shift 2 ;;
         --dir) RDIR="${2:?}"; shift 2 ;;
         --images) IMAGES="${2:?}"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1" ;;
         *) if [ -z "$HOST" ]; then HOST="$1"; elif [ -z "$MODEL" ]; then MODEL="$1"; else die "too many arguments"; fi; shift ;;
     esac
@@ -64,7 +66,7 @@ if [ -n "$IMGSRC" ]; then
         while IFS= read -r f; do SAMPLES+=("$f"); done < <(find "$IMGSRC" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' -o -iname '*.ppm' \) | sort)
     else
         for cls in "$IMGSRC"/*/; do
-            f="$(find "$cls" -maxdepth 1 -type f | sort | head -n1)"; [ -n "$f" ] && SAMPLES+=("$f")
+            f="$(find "$cls" -maxdepth 1 -type f | sort | sed -n 1p)"; [ -n "$f" ] && SAMPLES+=("$f")  # sed, not head: no SIGPIPE under pipefail
         done
     fi
 fi
@@ -82,6 +84,26 @@ remote "cd $(q "$RDIR") && chmod +x mvquant.new && mv -f mvquant.new mvquant && 
 
 step "mvquant bench --model model.mvq --verbose (on $HOST)"
 remote "cd $(q "$RDIR") && ./mvquant bench --model model.mvq --verbose" || echo "    (bench failed or is not implemented yet)"
+
+step "mvquant bench --model model.mvq --threads 1 --layers --json bench-layers.json (on $HOST)"
+# One thread, per-layer medians: the layout of Targets/bench/pi_estimate.py's estimate, so the two
+# can be set side by side (the JSON is copied back and compared when this side can run the estimate).
+LAYERS_JSON="$CACHE/bench-layers-${HOST//[^A-Za-z0-9._-]/_}.json"
+if remote "cd $(q "$RDIR") && ./mvquant bench --model model.mvq --threads 1 --layers --json bench-layers.json"; then
+    mkdir -p "$CACHE"
+    "${SCP[@]}" "$HOST:$RDIR/bench-layers.json" "$LAYERS_JSON" && echo "    measured per-layer JSON: $LAYERS_JSON"
+    # The estimate for this Pi's core: A76 (Pi 5) when the CPU has SDOT (asimddp), else A72 (Pi 4).
+    cpu=a72; remote "grep -qw asimddp /proc/cpuinfo" && cpu=a76
+    est=(python3 "$REPO/Targets/bench/pi_estimate.py" --model "$MODEL" --cpu "$cpu" --compare "$LAYERS_JSON")
+    if [ -x "$REPO/.build/release/mvquant" ] && command -v python3 >/dev/null && command -v llvm-mca >/dev/null; then
+        step "Estimate ($cpu) and measurement side by side"
+        "${est[@]}" || echo "    (the estimate failed)"
+    else
+        echo "    to compare with the estimate (needs .build/release/mvquant, python3, clang, llvm-mca here): ${est[*]}"
+    fi
+else
+    echo "    (bench --layers failed)"
+fi
 
 step "mvquant classify (on $HOST)"
 # Uses --images when classify's help names it, else passes the files as arguments.
