@@ -218,6 +218,10 @@ public func mvq_session_run_pixels(_ session: OpaquePointer?, _ nchw: UnsafePoin
     let (h, w) = (Int(height), Int(width))
     do {
         try MVQLimits.checkInputSize(height: h, width: w)
+    } catch {
+        return fail(.invalidArgument, "\(f): \(error)")
+    }
+    do {
         try s.session.run(pixels: UnsafeBufferPointer(start: nchw, count: s.model.model.inputChannels * h * w),
                           height: h, width: w, into: out)
         return MVQStatus.ok
