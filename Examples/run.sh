@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds libmvquant (Targets/c-api/build.sh OUT), then builds and runs the C and Python examples
+# (the C ones twice: with libmvquant.so and with the static libmvquant.a)
 # against the default model (Calibration/mobilevit_xxs_cifar10_64, float) and an int8 .mvq
 # calibrated from it, and checks:
 #   - the logits of classify.c (RGB from a PPM, and pixel values from `mvquant preprocess`) and of
@@ -28,6 +29,11 @@ fail() { echo "FAIL: $*" >&2; FAILED=1; }
 echo "== compiling the examples (C99, -Wall -Werror)"
 "$CC" -std=c99 -Wall -Werror -I "$OUT/include" "$HERE/c/classify.c" -L "$OUT/lib" -lmvquant -o "$W/classify"
 "$CC" -std=c99 -Wall -Werror -pthread -I "$OUT/include" "$HERE/c/api_test.c" -L "$OUT/lib" -lmvquant -o "$W/api_test"
+
+STATIC_LIBS=(-lstdc++ -lm -ldl -pthread)
+"$CC" -std=c99 -Wall -Werror -I "$OUT/include" "$HERE/c/classify.c" "$OUT/lib/libmvquant.a" "${STATIC_LIBS[@]}" -o "$W/classify-static"
+"$CC" -std=c99 -Wall -Werror -pthread -I "$OUT/include" "$HERE/c/api_test.c" "$OUT/lib/libmvquant.a" "${STATIC_LIBS[@]}" -o "$W/api_test-static"
+if ldd "$W/classify-static" | grep -Ei "libmvquant|libswift|libFoundation|libdispatch"; then fail "classify-static needs a shared mvquant or Swift library"; fi
 
 echo "== an int8 model: mvquant calibrate --no-eval --report-images 0 --count 32"
 "$MVQ" calibrate --no-eval --report-images 0 --count 32 --output "$W/model.mvq" >/dev/null
@@ -82,6 +88,8 @@ for model in "$FLOAT_MODEL" "$W/model.mvq"; do
         extract "$W/$kind-$image-infer.safetensors" logits "$W/$kind-$image-infer.f32"
         "$W/classify" "$model" "$ppm" --threads 2 --logits "$W/$kind-$image-c.f32"
         same "$W/$kind-$image-c.f32" "$W/$kind-$image-infer.f32" "classify.c (RGB) = mvquant infer --images"
+        "$W/classify-static" "$model" "$ppm" --logits "$W/$kind-$image-cs.f32" >/dev/null
+        same "$W/$kind-$image-cs.f32" "$W/$kind-$image-infer.f32" "classify.c with libmvquant.a (RGB) = mvquant infer --images"
         "$PY" "$HERE/python/classify.py" --lib "$OUT/lib/libmvquant.so" "$model" "$ppm" --logits "$W/$kind-$image-py.f32" >/dev/null
         same "$W/$kind-$image-py.f32" "$W/$kind-$image-infer.f32" "classify.py (RGB) = mvquant infer --images"
         "$MVQ" preprocess --model "$model" "$ppm" --output "$W/$kind-$image-px.safetensors"
@@ -101,9 +109,12 @@ for model in "$W/model.mvq" "$FLOAT_MODEL"; do
     echo "== api_test $(basename "$model")${SEG:+ (with the segmentation model $(basename "$SEG"))}"
     (cd "$W" && ./api_test "$model" "$W/checker.ppm" $SEG) || fail "api_test on $model"
 done
+echo "== api_test with libmvquant.a, model.mvq"
+(cd "$W" && ./api_test-static "$W/model.mvq" "$W/gradient.ppm" $SEG | tail -1) || fail "api_test-static"
+
 
 if [ "$FAILED" != 0 ]; then
     echo "Examples/run.sh: FAILED" >&2
     exit 1
 fi
-echo "Examples/run.sh: PASS (C and Python logits identical to mvquant infer; api_test passed)"
+echo "Examples/run.sh: PASS (C (shared and static) and Python logits identical to mvquant infer; api_test passed)"
