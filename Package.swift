@@ -15,7 +15,7 @@
 //   MVQuantRuntime  the embedding facade: open a model, sessions, run on RGB/pixels/files
 //                                                                                (MVImage, MVModel, MVFloat, MVInt8)
 //   MVQuantC    the C API (`include/mvquant.h`, @_cdecl), the libmvquant library  (MVQuantRuntime)
-//   MVCLI       the `mvquant` command line                                       (all of the above)
+//   MVCLI       the `mvquant` command line                                       (all of the above but MVQuantC)
 import PackageDescription
 
 let package = Package(
