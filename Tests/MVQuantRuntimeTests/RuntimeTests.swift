@@ -177,6 +177,13 @@ final class RuntimeTests: XCTestCase {
                 XCTAssertEqual(try session.run(rgb: b, width: 40, height: 30, rowBytes: 120).count, 10)
             }
             XCTAssertEqual(code { _ = try session.run(imageFile: "/nonexistent/x.png") }, .badInput)
+            // Degenerate but valid images run (resized by the short side, centre-cropped).
+            for (w, h) in [(1, 1), (1, 300), (300, 1), (2, 3)] {
+                let bytes = [UInt8](repeating: 77, count: 3 * w * h)
+                let logits = try bytes.withUnsafeBytes { try session.run(rgb: $0, width: w, height: h, rowBytes: 3 * w) }
+                XCTAssertEqual(logits.count, 10, "\(w)×\(h)")
+                XCTAssertTrue(logits.allSatisfy(\.isFinite), "\(w)×\(h)")
+            }
         }
     }
 }
