@@ -12,13 +12,19 @@
 //   MVFloat     float32 reference executor (NHWC)                                (MVModel, MVKernels)
 //   MVInt8      int8 executor (.mvq loader, memory plan, threads)                (MVModel, MVKernels)
 //   MVQuant     calibration, the int8 compiler (.mvq writer), error reports      (MVFloat, MVInt8)
-//   MVCLI       the `mvquant` command line                                       (all of the above)
+//   MVQuantRuntime  the embedding facade: open a model, sessions, run on RGB/pixels/files
+//                                                                                (MVImage, MVModel, MVFloat, MVInt8)
+//   MVQuantC    the C API (`include/mvquant.h`, @_cdecl), the libmvquant library  (MVQuantRuntime)
+//   MVCLI       the `mvquant` command line                                       (all of the above but MVQuantC)
 import PackageDescription
 
 let package = Package(
     name: "mvquant",
     products: [
         .executable(name: "mvquant", targets: ["mvquant"]),
+        .library(name: "MVQuantRuntime", targets: ["MVQuantRuntime"]),
+        // The C API as a shared library, libmvquant.so (Targets/c-api/build.sh makes it self-contained).
+        .library(name: "mvquant-c", type: .dynamic, targets: ["MVQuantC"]),
     ],
     targets: [
         .target(name: "MVKernelsC"),
@@ -29,7 +35,9 @@ let package = Package(
         .target(name: "MVFloat", dependencies: ["MVModel", "MVKernels"]),
         .target(name: "MVInt8", dependencies: ["MVModel", "MVFormats", "MVKernels"]),
         .target(name: "MVQuant", dependencies: ["MVModel", "MVFloat", "MVInt8", "MVFormats", "MVKernels"]),
-        .target(name: "MVCLI", dependencies: ["MVFormats", "MVImage", "MVModel", "MVFloat", "MVQuant", "MVInt8", "MVKernels"]),
+        .target(name: "MVQuantRuntime", dependencies: ["MVFormats", "MVImage", "MVModel", "MVFloat", "MVInt8"]),
+        .target(name: "MVQuantC", dependencies: ["MVQuantRuntime", "MVImage"]),
+        .target(name: "MVCLI", dependencies: ["MVQuantRuntime", "MVFormats", "MVImage", "MVModel", "MVFloat", "MVQuant", "MVInt8", "MVKernels"]),
         .executableTarget(name: "mvquant", dependencies: ["MVCLI"]),
         .testTarget(name: "MVFormatsTests", dependencies: ["MVFormats", "TestSupport"]),
         .testTarget(name: "MVModelTests", dependencies: ["MVModel", "MVFloat", "MVFormats", "TestSupport"]),
@@ -37,6 +45,7 @@ let package = Package(
         .testTarget(name: "MVKernelsTests", dependencies: ["MVKernels", "TestSupport"]),
         .testTarget(name: "MVQuantTests", dependencies: ["MVQuant", "MVInt8", "MVModel", "MVFloat", "MVFormats", "MVKernels", "MVImage", "TestSupport"]),
         .testTarget(name: "MVCLITests", dependencies: ["MVCLI", "MVFormats", "MVImage", "TestSupport"]),
+        .testTarget(name: "MVQuantRuntimeTests", dependencies: ["MVQuantRuntime", "MVQuantC", "MVQuant", "MVInt8", "MVFloat", "MVModel", "MVImage", "MVFormats", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["MVFormats"], path: "Tests/TestSupport"),
     ],
     swiftLanguageModes: [.v6]

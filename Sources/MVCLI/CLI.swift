@@ -26,7 +26,7 @@ struct Command: Sendable {
 /// Entry point of the `mvquant` command line. Exit codes: 0 ok, 1 usage, 2 bad input or model.
 public enum CLI {
     static var commands: [Command] {
-        [calibrateCommand, evalCommand, classifyCommand, segmentCommand, inferCommand, benchCommand, inspectCommand, preprocessCommand]
+        [calibrateCommand, evalCommand, classifyCommand, segmentCommand, inferCommand, streamCommand, benchCommand, inspectCommand, preprocessCommand]
     }
 
     static var overview: String {

@@ -3,6 +3,7 @@
 # only Debian packages: one statically linked, release-optimised aarch64 ELF, OUT_DIR/mvquant.
 #
 #   sudo Targets/raspberry-pi/build.sh OUT_DIR [--profile NAME] [--tests] [--strip] [--src DIR]
+#   sudo Targets/raspberry-pi/build.sh --library OUT_DIR [--profile NAME] [--strip] [--src DIR]
 #   sudo Targets/raspberry-pi/build.sh --clean          # unmount and delete the cache
 #
 #   --profile NAME  generic-aarch64 (default), raspberry-pi-4 or raspberry-pi-5 (Targets/profiles/)
@@ -10,6 +11,9 @@
 #                   dynamically linked; run it with test-aarch64.sh)
 #   --strip         link without symbols and debug info (about half the size)
 #   --src DIR       build this checkout instead of the one holding this script
+#   --library       build the C API instead of the executable: OUT_DIR/include/mvquant.h and
+#                   OUT_DIR/lib/libmvquant.so for aarch64, the Swift runtime linked in statically
+#                   (as Targets/c-api/build.sh does on x86-64)
 #
 # How: Debian trixie ships Swift 6.0.3 (`swiftlang`) for amd64 and arm64. The script keeps, under
 # Targets/raspberry-pi/.cache/ (or $MVQ_PI_CACHE):
@@ -51,10 +55,10 @@ step() { printf '\n[%s +%4ss] == %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - T0
 info() { printf '[%s +%4ss]    %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - T0 ))" "$*"; }
 die() { printf '\nbuild.sh: error: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 ORIG_ARGS="$*"
-OUT=""; PROFILE=generic-aarch64; TESTS=0; STRIP=0; SRC="$REPO"; CLEAN=0
+OUT=""; PROFILE=generic-aarch64; TESTS=0; STRIP=0; SRC="$REPO"; CLEAN=0; LIBRARY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) PROFILE="${2:?--profile needs a name}"; shift 2 ;;
@@ -63,6 +67,7 @@ while [ $# -gt 0 ]; do
         --strip) STRIP=1; shift ;;
         --src) SRC="$(cd "${2:?--src needs a directory}" && pwd)"; shift 2 ;;
         --clean) CLEAN=1; shift ;;
+        --library) LIBRARY=1; shift ;;
         -h|--help) usage 0 ;;
         -*) die "unknown option $1 (see --help)" ;;
         *) [ -z "$OUT" ] || die "only one OUT_DIR, got '$OUT' and '$1'"; OUT="$1"; shift ;;
@@ -264,6 +269,35 @@ run_swift_build() {  # log file, then swift build arguments
     set -e
     return "$rc"
 }
+
+if [ "$LIBRARY" = 1 ]; then
+    # The C API as a shared library with the Swift runtime linked in: the static runtime's
+    # resource directory and -static-stdlib (not -static-executable), the exports limited to mvq_*.
+    step "swift build -c release --product mvquant-c for $TRIPLE, Swift runtime linked in (profile $PROFILE)"
+    LIB_FLAGS=(-Xswiftc -resource-dir -Xswiftc "$S/usr/libexec/swift/lib/swift_static" -Xswiftc -static-stdlib
+        -Xlinker "-L$ICU_IN" -Xlinker "--version-script=$WORK_IN/Targets/c-api/exports.map" -Xlinker -soname=libmvquant.so)
+    [ "$STRIP" = 1 ] && LIB_FLAGS+=(-Xlinker --strip-all)
+    run_swift_build "$CACHE/build-lib-$PROFILE.log" -c release --scratch-path "$WORK_IN/.build-lib-$PROFILE" --product mvquant-c \
+        "${JOBS[@]}" "${CROSS_FLAGS[@]}" "${LIB_FLAGS[@]}" "${PROFILE_FLAGS[@]}" \
+        || die "swift build failed; the full log is $CACHE/build-lib-$PROFILE.log"
+    mkdir -p "$OUT/lib" "$OUT/include"
+    cp -f "$ROOT$WORK_IN/.build-lib-$PROFILE/$TRIPLE/release/libmvquant-c.so" "$OUT/lib/libmvquant.so.tmp"
+    mv -f "$OUT/lib/libmvquant.so.tmp" "$OUT/lib/libmvquant.so"
+    cp -f "$SRC/include/mvquant.h" "$OUT/include/mvquant.h"
+    desc="$(file -b "$OUT/lib/libmvquant.so")"
+    case "$desc" in
+        *"ARM aarch64"*"shared object"*|*"ARM aarch64"*"dynamically linked"*) ;;
+        *) die "$OUT/lib/libmvquant.so is not an aarch64 shared library: $desc" ;;
+    esac
+    needed="$(readelf -d "$OUT/lib/libmvquant.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+    case "$needed" in
+        *libswift*|*libFoundation*|*libdispatch*|*libBlocksRuntime*) die "$OUT/lib/libmvquant.so needs the Swift runtime: $needed" ;;
+    esac
+    step "Done in $(( $(date +%s) - T0 ))s"
+    info "$OUT/lib/libmvquant.so: $(du -h "$OUT/lib/libmvquant.so" | cut -f1), $desc"
+    info "needs: $needed"
+    exit 0
+fi
 
 step "swift build -c release for $TRIPLE, statically linked (profile $PROFILE)"
 run_swift_build "$CACHE/build-$PROFILE.log" -c release --scratch-path "$SCRATCH" --product mvquant "${JOBS[@]}" \
