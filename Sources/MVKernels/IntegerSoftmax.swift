@@ -4,46 +4,43 @@ import MVKernelsC
 /// Softmax of int32 score rows to int8 probabilities with no floating point at run time.
 ///
 /// Input: `s` (int32) with real score `inputScale · s` (the 1/√d of attention folded into
-/// `inputScale`). Output: `q = clamp(round(p / outputScale) + outputZeroPoint, −128, 127)` with the
-/// TFLite default `outputScale = 1/256`, `outputZeroPoint = −128` (p ∈ [0, 1) → 0…255 shifted). A
-/// finer `outputScale` (down to 2⁻²⁴) may be chosen by the compiler for long rows whose
-/// probabilities are all small (N = 256 uniform attention is exactly one 1/256 step); values above
-/// the top level saturate.
+/// `inputScale`). Output: `q = clamp(round(p / outputScale) + outputZeroPoint, −128, 127)`; the
+/// compiler uses `outputScale = 1/255`, `outputZeroPoint = −128` (p ∈ [0, 1] → codes −128…127);
+/// any scale in 2⁻¹¹…1 works, values above the top level saturate.
 ///
-/// Per row, exactly (the specification every SIMD path matches bit for bit):
-/// 1. `m = max s`; `d = min(m − s, maxDifference)` (unsigned; beyond `maxDifference` e is 0 anyway).
-/// 2. `u = (d · expMultiplier + 2^(expShift−1)) >> expShift` — `(m − s)·inputScale·log₂e` in Q14:
-///    e^(s·S − m·S) = 2^(−u/16384) (rounding: ≤ 2.1e-5 relative).
-/// 3. `k = min(u >> 14, 31)`, `x = u & 0x3FFF`; `P(x) ≈ 2^17 · 2^(−x/16384)` by a degree-4 polynomial
-///    in unsigned 32-bit fixed point (`exp2Fraction`: relative error ≤ 1.4e-5, strictly decreasing);
-///    `e = (P << 13) >> k` (≤ 2^30, Q30 with the row maximum ≈ 1). e is monotone in the score, so
-///    a larger score never gets a smaller probability.
-/// 4. `Σ = Σ e` in 64 bits; one reciprocal per row: `b = bitLength(Σ)`, `Σn = Σ` normalised to 32
-///    significant bits, `R = round(L_q · 2^32 / Σn)`, `S = L_shift + b` where `L_q · 2^(−L_shift) =
-///    1/outputScale` (if `S ≥ 63` every output rounds to 0: `R = 0, S = 1`).
-/// 5. `q = clamp(((e · R + 2^(S−1)) >> S) + outputZeroPoint, −128, 127)`.
+/// The hot loops run in 16-bit lanes (16 per AVX2 vector, 32 per AVX-512, 8 per NEON register):
+/// exponentials in Q15 from a degree-3 polynomial, one rounded high multiply per output. Per row,
+/// exactly (the specification every SIMD path matches bit for bit):
+/// 1. `m = max s`; `d = min(m − s, maxDifference)` (unsigned 32-bit; from `maxDifference` on e = 0).
+/// 2. `d' = (d + h) >> preShift` with `h = 2^(preShift−1)` (0 when `preShift = 0`): scores finer
+///    than the exponential needs are rounded to ≤ 17 bits so that the product below fits 32 bits.
+/// 3. `u = (d' · expMultiplier + 2^(expShift−1)) >> expShift` — the difference in Q11 log₂ units
+///    (`u ≤ 65535`; e^(S·(s − m)) = 2^(−u/2048)).
+/// 4. `k = u >> 11`, `x = u & 2047`; `P = exp2Fraction(x) ≈ 2^16 · 2^(−x/2048)` (degree-3
+///    polynomial in unsigned 16-bit fixed point, relative error ≤ 1.04e-4, strictly decreasing);
+///    `e = ((P >> k) + 1) >> 1` (= round(P / 2^(k+1)), 0 for k ≥ 16; the row maximum gives 32766).
+///    e is monotone in the score, so a larger score never gets a smaller probability.
+/// 5. `Σ = Σ e`; one reciprocal per row (`reciprocal`): `R ∈ [2^14, 2^15)` and `t1 ∈ 0…15` with
+///    `R · 2^(−16−t1) ≈ (1/outputScale) / Σ` (relative error ≤ 2^−14).
+/// 6. `t = (e · R + 2^14) >> 15` (a rounded high multiply: `pmulhrsw`, `vqrdmulh`),
+///    `q = ((t >> t1) + 1) >> 1`, output `min(q, 127 − outputZeroPoint) + outputZeroPoint`.
 ///
-/// Error bound (asserted by the tests, measured over rows of 1…1024 and scales 1e-4…0.5): for every
-/// element, `|outputScale · (q − zp) − p| ≤ 0.5 · outputScale + 1e-4`, where `p` is the float
-/// softmax of the dequantised scores, except where `p` lies above the top representable level
-/// (`p > (127.5 − zp) · outputScale`, e.g. a dominant logit with the 1/256 default), where the
-/// error is `p − (127 − zp) · outputScale` (≤ 1 LSB for the default, reached at p = 1). Measured: 0.50015
-/// output LSB (the integer arithmetic adds < 2e-4 LSB to the final rounding; e has ≤ 3.5e-5
-/// relative error).
-///
-/// Output quantisation: the TFLite default 1/256, zp −128 is kept for compatibility, but it cannot
-/// represent p = 1 (a single dominant logit saturates at 255/256, 1 LSB off). `outputScale = 1/255`
-/// represents [0, 1] exactly with a uniform ½-LSB bound at the same cost, and long rows (N ≥ 256,
-/// where uniform attention is ≤ 1 LSB) keep more information with a finer scale such as 1/1024
-/// (saturating the rare large probabilities); the compiler chooses, the kernel takes any scale.
+/// Error bound (asserted by the tests over rows of 1…1024, scales 1e-5…10 and output scales
+/// 1/128…1/1024): for every element `|outputScale · (q − zp) − p| ≤ 0.5 · outputScale + 4e-4 · p +
+/// 3e-5`, where `p` is the float softmax of the dequantised scores, except above the top level
+/// (`p > (127.5 − zp) · outputScale`), where the code is 127. The sources: Q11 rounding of the
+/// difference (≤ 1.7e-4 relative in e), the polynomial (≤ 1.04e-4), rounding e to Q15 (≤ 0.5/32766 of
+/// the row maximum's e, which is what the absolute term covers) and the reciprocal (≤ 6e-5).
 public enum IntegerSoftmax {
     /// Prepared parameters (the only place with floating point).
     public struct Parameters: Sendable, Equatable {
-        /// Multiplier of the score difference into Q14 log₂ units (in [1, 2^31)), before `expShift`.
+        /// Right shift (with rounding) of the clamped difference before the multiply (0…31).
+        public var expPreShift: Int32
+        /// Multiplier of the pre-shifted difference into Q11 log₂ units (1..<2^30), before `expShift`.
         public var expMultiplier: UInt32
-        /// Right shift after the multiply (1…62).
+        /// Right shift after the multiply (1…15).
         public var expShift: Int32
-        /// Differences at or beyond this give e = 0; clamping to it keeps the product in 64 bits.
+        /// Differences at or beyond this give e = 0 (u ≥ 2^15).
         public var maxDifference: UInt32
         /// `1/outputScale = outputMultiplier · 2^(−outputShift)`, `outputMultiplier ∈ [2^30, 2^31)`.
         public var outputMultiplier: UInt32
@@ -54,118 +51,137 @@ public enum IntegerSoftmax {
         public var outputScale: Double
 
         /// - Parameters:
-        ///   - inputScale: real value of one unit of the int32 scores (> 0, < 2^16/log₂e ≈ 45000).
-        ///   - outputScale: probability quantisation step, 2⁻²⁴ … 1 (default 1/256).
+        ///   - inputScale: real value of one unit of the int32 scores (3e-9 … 1e5).
+        ///   - outputScale: probability quantisation step, 2⁻¹¹ … 1 (default 1/256, TFLite's; the compiler uses 1/255).
         ///   - outputZeroPoint: int8 zero point of the output (default −128).
         public static func make(inputScale: Double, outputScale: Double = 1.0 / 256,
                                 outputZeroPoint: Int32 = -128) throws -> Parameters {
             _ = try NonlinearCheck.scale(inputScale, "softmax input scale")
             _ = try NonlinearCheck.scale(outputScale, "softmax output scale")
             _ = try NonlinearCheck.zeroPoint(outputZeroPoint, "softmax output zero point")
-            guard outputScale <= 1, outputScale >= NonlinearCheck.pow2(-24) else {
-                throw NonlinearParameterError("softmax output scale must be in 2^-24…1, got \(outputScale)")
+            guard outputScale <= 1, outputScale >= NonlinearCheck.pow2(-11) else {
+                throw NonlinearParameterError("softmax output scale must be in 2^-11…1, got \(outputScale)")
             }
-            let log2e = 1.44269504088896338700
-            let real = inputScale * log2e * 16384
-            var (m, shift) = NonlinearCheck.fixedPoint(real, bits: 31)  // m ∈ [2^30, 2^31)
-            if shift > 62 {
-                // Tiny scale: keep the shift in range and let the multiplier shrink.
-                m = Int64((real * NonlinearCheck.pow2(62)).rounded(.toNearestOrAwayFromZero))
-                shift = 62
-                if m == 0 {
+            // Q11 log₂ units per score unit.
+            let c = inputScale * 1.44269504088896338700 * 2048
+            var preShift = 0, mult: Int64, shift: Int
+            if c >= 0.5 {
+                // At least 15 significant bits in the multiplier, shift in 1…15.
+                shift = min(max(NonlinearCheck.fixedPoint(c, bits: 15).shift, 1), 15)
+                mult = Int64((c * NonlinearCheck.pow2(shift)).rounded(.toNearestOrAwayFromZero))
+                guard mult < 1 << 30 else {
+                    throw NonlinearParameterError("softmax input scale \(inputScale) is too large (≥ 2^29 / (2048 log2 e))")
+                }
+            } else {
+                // Pre-shift the difference until one unit of it is 0.5…1 Q11 units.
+                while c * NonlinearCheck.pow2(preShift) < 0.5 { preShift += 1 }
+                guard preShift <= 31 else {
                     throw NonlinearParameterError("softmax input scale \(inputScale) is too small to represent")
                 }
+                shift = 15
+                mult = Int64((c * NonlinearCheck.pow2(preShift + 15)).rounded(.toNearestOrAwayFromZero))
             }
-            guard shift >= 1 else {
-                throw NonlinearParameterError("softmax input scale \(inputScale) is too large (≥ 2^16 / log2 e)")
+            let half: UInt64 = preShift > 0 ? 1 << UInt64(preShift - 1) : 0
+            func u(_ d: UInt64) -> UInt64 {
+                (((d + half) >> UInt64(preShift)) * UInt64(mult) + (1 << UInt64(shift - 1))) >> UInt64(shift)
             }
-            let mult = UInt64(m)
-            let sh = UInt64(shift)
-            // Smallest d with u(d) ≥ 31·2^14 (e = 0 from there on); u is monotone in d.
-            func u(_ d: UInt64) -> UInt64 { (d * mult + (1 << (sh - 1))) >> sh }
-            var lo: UInt64 = 0, hi: UInt64 = UInt64(UInt32.max)
-            if u(hi) < 31 << 14 {
-                lo = hi
-            } else {
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if u(mid) >= 31 << 14 { hi = mid } else { lo = mid + 1 }
-                }
+            // Smallest d with u(d) ≥ 2^15 (e = 0 from there on); u is monotone in d.
+            let top = UInt64(UInt32.max) - half
+            guard u(top) >= 1 << 15 else {
+                throw NonlinearParameterError("softmax input scale \(inputScale) is too small to represent")
+            }
+            var lo: UInt64 = 0, hi = top
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if u(mid) >= 1 << 15 { hi = mid } else { lo = mid + 1 }
             }
             let (lq, lshift) = NonlinearCheck.fixedPoint(1 / outputScale, bits: 31)
-            precondition(lshift >= 0 && lshift <= 30)
-            return Parameters(expMultiplier: UInt32(mult), expShift: Int32(shift), maxDifference: UInt32(lo),
-                              outputMultiplier: UInt32(lq), outputShift: Int32(lshift),
-                              outputZeroPoint: outputZeroPoint, inputScale: inputScale, outputScale: outputScale)
+            return try Parameters(expPreShift: Int32(preShift), expMultiplier: UInt32(mult), expShift: Int32(shift),
+                                  maxDifference: UInt32(lo), outputMultiplier: UInt32(lq), outputShift: Int32(lshift),
+                                  outputZeroPoint: outputZeroPoint, inputScale: inputScale, outputScale: outputScale).validated()
         }
 
         /// These parameters after checking that no value can overflow the fixed-point pipeline (for
         /// parameters restored from a model file; a violated precondition traps rather than
         /// computing garbage). `make` always produces valid parameters.
         public func validated() throws -> Parameters {
-            try nonlinearRequire(expMultiplier >= 1 && expMultiplier < 1 << 31, "softmax exp multiplier must be in 1..<2^31")
-            try nonlinearRequire(expShift >= 1 && expShift <= 62, "softmax exp shift must be in 1...62")
-            try nonlinearRequire(outputMultiplier >= 1 && outputMultiplier < 1 << 31, "softmax output multiplier must be in 1..<2^31")
-            try nonlinearRequire(outputShift >= 0 && outputShift <= 62, "softmax output shift must be in 0...62")
+            try nonlinearRequire(expPreShift >= 0 && expPreShift <= 31, "softmax exp pre-shift must be in 0...31")
+            try nonlinearRequire(expMultiplier >= 1 && expMultiplier < 1 << 30, "softmax exp multiplier must be in 1..<2^30")
+            try nonlinearRequire(expShift >= 1 && expShift <= 15, "softmax exp shift must be in 1...15")
+            try nonlinearRequire(outputMultiplier >= 1 << 30 && outputMultiplier < 1 << 31, "softmax output multiplier must be in 2^30..<2^31")
+            try nonlinearRequire(outputShift >= 19 && outputShift <= 30, "softmax output shift must be in 19...30 (output scale 2^-11…1)")
             try nonlinearRequire(outputZeroPoint >= -128 && outputZeroPoint <= 127, "softmax output zero point out of int8 range")
-            // Q14 log2 units stay below 2^31 for every clamped difference.
-            let uMax = (UInt64(maxDifference) * UInt64(expMultiplier) + (1 << UInt64(expShift - 1))) >> UInt64(expShift)
-            try nonlinearRequire(uMax < 1 << 31, "softmax max difference too large for the exp multiplier")
+            // The rounded, pre-shifted difference stays in 32 bits and its product below 2^31, so
+            // u fits 16 bits.
+            let half: UInt64 = expPreShift > 0 ? 1 << UInt64(expPreShift - 1) : 0
+            try nonlinearRequire(UInt64(maxDifference) + half <= UInt64(UInt32.max), "softmax max difference too large for the pre-shift")
+            let product = ((UInt64(maxDifference) + half) >> UInt64(expPreShift)) * UInt64(expMultiplier) + (1 << UInt64(expShift - 1))
+            try nonlinearRequire(product < 1 << 31 && product >> UInt64(expShift) < 1 << 16,
+                                 "softmax max difference too large for the exp multiplier")
             return self
         }
 
         var c: mv_softmax_params {
-            mv_softmax_params(exp_multiplier: expMultiplier, exp_shift: expShift, max_difference: maxDifference,
-                              output_multiplier: outputMultiplier, output_shift: outputShift,
-                              output_zero_point: outputZeroPoint)
+            mv_softmax_params(exp_pre_shift: expPreShift, exp_multiplier: expMultiplier, exp_shift: expShift,
+                              max_difference: maxDifference, output_multiplier: outputMultiplier,
+                              output_shift: outputShift, output_zero_point: outputZeroPoint)
         }
     }
 
-    /// Int32 scratch elements one call needs (per thread): the row length.
-    public static func scratchCount(rowLength: Int) -> Int { max(rowLength, 1) }
+    /// Longest row the kernels take (the SIMD paths sum e in 32-bit lanes).
+    public static let maxRowLength = 1 << 19
 
-    /// 2^17 · 2^(−x/16384) for x in 0…16383: a degree-4 minimax polynomial (relative error) in
-    /// nested Horner form with every level in its own fixed-point format (Q25, Q22, Q20, Q18, Q17) so
-    /// that every product stays below 2^32 in unsigned 32-bit arithmetic. Relative error ≤ 1.4e-5,
-    /// result in 65539…131071, strictly decreasing (steps ≥ 2), and 2·P(16383) ≥ P(0), so e is
+    /// Int32 scratch elements one call needs (per thread): room for the row's e values.
+    public static func scratchCount(rowLength: Int) -> Int { max((rowLength + 1) / 2 + 32, 1) }
+
+    /// 2^16 · 2^(−x/2048) for x in 0…2047: a degree-3 polynomial (minimax in relative error,
+    /// coefficients searched over the integers) in nested Horner form on y = x·32 ∈ [0, 2^16) with
+    /// unsigned 16×16→high-16 products, so that 16-bit SIMD lanes evaluate it exactly. Relative
+    /// error ≤ 1.04e-4, result in 32776…65531, strictly decreasing, and 2·P(2047) ≥ P(0), so e is
     /// monotone in the score across integer parts too.
     @inlinable @inline(__always)
     public static func exp2Fraction(_ x: UInt32) -> UInt32 {
-        var a: UInt32 = 222_608 &- ((227_070 &* x) >> 17)
-        a = 250_967 &- ((a &* x) >> 16)
-        a = 181_673 &- ((a &* x) >> 16)
-        return 131_071 &- ((a &* x) >> 15)
+        let y = x << 5
+        var a: UInt32 = 15112 &- ((2579 &* y) >> 16)
+        a = 45300 &- ((a &* y) >> 16)
+        return 65531 &- ((a &* y) >> 16)
     }
 
-    /// e for a score difference `d = m − s` (unsigned), in Q30 (the row maximum gives 2^30 − 2^13).
+    /// e for a score difference `d = m − s` (unsigned), in Q15 (the row maximum gives 32766).
     @inlinable @inline(__always)
-    static func expQ30(_ diff: UInt32, _ p: Parameters) -> UInt32 {
+    static func expQ15(_ diff: UInt32, _ p: Parameters) -> UInt32 {
         let d = min(diff, p.maxDifference)
-        let u = UInt32(truncatingIfNeeded: (UInt64(d) &* UInt64(p.expMultiplier) &+ (1 &<< UInt64(p.expShift &- 1))) >> UInt64(p.expShift))
-        let k = min(u >> 14, 31)
-        return (exp2Fraction(u & 0x3FFF) << 13) >> k
+        let half: UInt32 = p.expPreShift > 0 ? 1 &<< UInt32(p.expPreShift &- 1) : 0
+        let dp = (d &+ half) >> UInt32(p.expPreShift)
+        let u = (dp &* p.expMultiplier &+ (1 &<< UInt32(p.expShift &- 1))) >> UInt32(p.expShift)
+        let k = u >> 11
+        let scaled = k >= 16 ? 0 : exp2Fraction(u & 2047) >> k
+        return (scaled &+ 1) >> 1
     }
 
-    /// The per-row output multiplier and shift from the sum of the row's e values.
+    /// The per-row output multiplier `R ∈ [2^14, 2^15)` and shift `t1 ∈ 0…15` from the sum of the
+    /// row's e values: `R · 2^(−16−t1) ≈ (1/outputScale) / Σ`.
     @inlinable @inline(__always)
-    static func reciprocal(_ sum: UInt64, _ p: Parameters) -> (r: UInt64, s: UInt64) {
-        let b = 64 &- sum.leadingZeroBitCount  // sum ≥ 2^30 − 2^13, so b ≥ 30
+    static func reciprocal(_ sum: UInt64, _ p: Parameters) -> (r: UInt32, t1: UInt32) {
+        let b = 64 &- sum.leadingZeroBitCount  // sum ≥ 32766, so b ≥ 15
         let sn = b >= 32 ? sum >> UInt64(b &- 32) : sum << UInt64(32 &- b)  // [2^31, 2^32)
-        let r = ((UInt64(p.outputMultiplier) << 32) &+ (sn >> 1)) / sn
-        let s = Int(p.outputShift) &+ b
-        if s >= 63 { return (0, 1) }
-        return (r, UInt64(s))
+        let r0 = ((UInt64(p.outputMultiplier) << 32) &+ (sn >> 1)) / sn  // (2^30, 2^32)
+        var j = (64 &- r0.leadingZeroBitCount) &- 15
+        var r = (r0 &+ (1 &<< UInt64(j &- 1))) >> UInt64(j)
+        if r == 1 << 15 { r = 1 << 14; j &+= 1 }
+        let s = Int(p.outputShift) &+ b &- j &- 15  // ≥ 1 for outputShift ≥ 19
+        return (UInt32(r), UInt32(min(s &- 1, 15)))
     }
 
     /// Softmax of `rows` (row indices) of a `[rows][rowLength]` int32 matrix with row stride
     /// `scoreRowStride`, into int8 rows with stride `outputRowStride` (elements). `scratch` holds
     /// `scratchCount(rowLength:)` Int32 values; calls on disjoint row ranges with separate scratch
-    /// may run concurrently. `rowLength` ≥ 1.
+    /// may run concurrently. `rowLength` in 1…`maxRowLength`.
     public static func run(scores: UnsafePointer<Int32>, scoreRowStride: Int,
                            output: UnsafeMutablePointer<Int8>, outputRowStride: Int,
                            rowLength: Int, rows: Range<Int>, parameters p: Parameters,
                            scratch: UnsafeMutablePointer<Int32>, isa: KernelISA = .best) {
-        precondition(rowLength >= 1 && rowLength <= Int(Int32.max), "softmax row length must be ≥ 1")
+        precondition(rowLength >= 1 && rowLength <= maxRowLength, "softmax row length must be in 1…2^19")
         if rows.isEmpty { return }
         let kernels = RowKernels<SoftmaxRows>.for(isa)
         if let softmaxRows = kernels.rows {
@@ -176,30 +192,30 @@ public enum IntegerSoftmax {
                         Int32(rowLength), Int32(rows.count), &c, scratch)
             return
         }
+        let e = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: UInt16.self)
         for row in rows {
-            referenceRow(scores + row * scoreRowStride, output + row * outputRowStride, rowLength, p, scratch)
+            referenceRow(scores + row * scoreRowStride, output + row * outputRowStride, rowLength, p, e)
         }
     }
 
     /// The portable specification of one row.
     @inlinable
     static func referenceRow(_ s: UnsafePointer<Int32>, _ out: UnsafeMutablePointer<Int8>, _ n: Int,
-                             _ p: Parameters, _ e: UnsafeMutablePointer<Int32>) {
+                             _ p: Parameters, _ e: UnsafeMutablePointer<UInt16>) {
         var m = Int32.min
         for i in 0..<n { m = max(m, s[i]) }
         var sum: UInt64 = 0
         for i in 0..<n {
-            let v = expQ30(UInt32(bitPattern: m &- s[i]), p)
-            e[i] = Int32(bitPattern: v)
+            let v = expQ15(UInt32(bitPattern: m &- s[i]), p)
+            e[i] = UInt16(truncatingIfNeeded: v)
             sum &+= UInt64(v)
         }
-        let (r, sh) = reciprocal(sum, p)
-        let round: UInt64 = 1 &<< (sh &- 1)
-        let lo = -128 &- p.outputZeroPoint, hi = 127 &- p.outputZeroPoint
+        let (r, t1) = reciprocal(sum, p)
+        let hi = UInt32(127 &- p.outputZeroPoint)
         for i in 0..<n {
-            let v = (UInt64(UInt32(bitPattern: e[i])) &* r &+ round) >> sh  // ≤ 2^24
-            let z = min(max(Int32(truncatingIfNeeded: v), lo), hi)
-            out[i] = Int8(truncatingIfNeeded: z &+ p.outputZeroPoint)
+            let t = (UInt32(e[i]) &* r &+ (1 << 14)) >> 15
+            let q = ((t >> t1) &+ 1) >> 1
+            out[i] = Int8(truncatingIfNeeded: Int32(min(q, hi)) &+ p.outputZeroPoint)
         }
     }
 }

@@ -29,8 +29,10 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         switch (self, requested) {
         case (_, .reference), (.gemm, _), (.conv, _), (_, .avx2), (_, .neon):
             return (requested, nil)
-        case (.add, .avx512vnni), (.layerNorm, .avx512vnni), (.softmax, .avx512vnni):
-            return (.avx2, "no AVX-512 rows, none needed: no int8 dot products for VNNI to speed up")
+        case (.softmax, .avx512vnni):
+            return (requested, nil)
+        case (.add, .avx512vnni), (.layerNorm, .avx512vnni):
+            return (.avx2, "no AVX-512 rows yet: no int8 dot products for VNNI to speed up")
         case (.add, .neondot), (.layerNorm, .neondot), (.softmax, .neondot):
             return (.neon, "no SDOT rows, none needed: no int8 dot products for SDOT to speed up")
         case (.depthwise, .avx512vnni):
@@ -181,11 +183,13 @@ struct RowKernels<Rows>: @unchecked Sendable {  // `Rows` is a C function pointe
     /// nil: the Swift reference.
     let rows: Rows?
 
-    init(_ family: KernelFamily, _ requested: KernelISA, x86: Rows, arm: Rows) {
+    /// `x86AVX512`: the rows for `.avx512vnni` where the family resolves to it (AVX-512 F/BW).
+    init(_ family: KernelFamily, _ requested: KernelISA, x86: Rows, x86AVX512: Rows? = nil, arm: Rows) {
         isa = family.resolve(requested).isa
         switch isa {
         case .reference: rows = nil
-        case .avx2, .avx512vnni: rows = x86
+        case .avx2: rows = x86
+        case .avx512vnni: rows = x86AVX512 ?? x86
         case .neon, .neondot: rows = arm
         }
     }
@@ -204,7 +208,7 @@ private let layerNormTables = KernelISA.allCases.map {
     RowKernels<LayerNormRows>(.layerNorm, $0, x86: mv_layernorm_rows_avx2, arm: mv_layernorm_rows_neon)
 }
 private let softmaxTables = KernelISA.allCases.map {
-    RowKernels<SoftmaxRows>(.softmax, $0, x86: mv_softmax_rows_avx2, arm: mv_softmax_rows_neon)
+    RowKernels<SoftmaxRows>(.softmax, $0, x86: mv_softmax_rows_avx2, x86AVX512: mv_softmax_rows_avx512, arm: mv_softmax_rows_neon)
 }
 
 extension RowKernels where Rows == AddRows {

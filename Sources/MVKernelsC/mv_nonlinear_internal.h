@@ -5,40 +5,58 @@
 #include "include/mv_nonlinear.h"
 #include "mv_int8_internal.h"
 
-/// 2^17 * 2^(-x/16384), x in 0..16383 (IntegerSoftmax.exp2Fraction).
+/// 2^16 * 2^(-x/2048), x in 0..2047 (IntegerSoftmax.exp2Fraction).
 static inline uint32_t mvnl_exp2_fraction(uint32_t x) {
-    uint32_t a = 222608u - ((227070u * x) >> 17);
-    a = 250967u - ((a * x) >> 16);
-    a = 181673u - ((a * x) >> 16);
-    return 131071u - ((a * x) >> 15);
+    const uint32_t y = x << 5;
+    uint32_t a = 15112u - ((2579u * y) >> 16);
+    a = 45300u - ((a * y) >> 16);
+    return 65531u - ((a * y) >> 16);
 }
 
-/// e in Q30 for a score difference (IntegerSoftmax.expQ30).
-static inline uint32_t mvnl_exp_q30(uint32_t diff, const mv_softmax_params *p) {
-    uint32_t d = diff < p->max_difference ? diff : p->max_difference;
-    uint32_t u = (uint32_t)(((uint64_t)d * p->exp_multiplier + ((uint64_t)1 << (p->exp_shift - 1))) >> p->exp_shift);
-    uint32_t k = u >> 14;
-    if (k > 31) k = 31;
-    return (mvnl_exp2_fraction(u & 0x3FFFu) << 13) >> k;
+/// e in Q15 for a score difference (IntegerSoftmax.expQ15).
+static inline uint32_t mvnl_exp_q15(uint32_t diff, const mv_softmax_params *p) {
+    const uint32_t d = diff < p->max_difference ? diff : p->max_difference;
+    const uint32_t half = p->exp_pre_shift > 0 ? 1u << (p->exp_pre_shift - 1) : 0;
+    const uint32_t dp = (d + half) >> p->exp_pre_shift;
+    const uint32_t u = (dp * p->exp_multiplier + (1u << (p->exp_shift - 1))) >> p->exp_shift;
+    const uint32_t k = u >> 11;
+    const uint32_t scaled = k >= 16 ? 0 : mvnl_exp2_fraction(u & 2047u) >> k;
+    return (scaled + 1) >> 1;
 }
 
-/// Per-row output multiplier and shift from the sum of e (IntegerSoftmax.reciprocal).
-static inline void mvnl_softmax_reciprocal(uint64_t sum, const mv_softmax_params *p, uint64_t *r, int *s) {
-    int b = 64 - __builtin_clzll(sum);
-    uint64_t sn = b >= 32 ? sum >> (b - 32) : sum << (32 - b);
-    uint64_t rr = (((uint64_t)p->output_multiplier << 32) + (sn >> 1)) / sn;
-    int ss = p->output_shift + b;
-    if (ss >= 63) { rr = 0; ss = 1; }
-    *r = rr;
-    *s = ss;
+/// Per-row output multiplier R in [2^14, 2^15) and shift t1 in 0..15 (IntegerSoftmax.reciprocal).
+static inline void mvnl_softmax_reciprocal(uint64_t sum, const mv_softmax_params *p, uint32_t *r, int *t1) {
+    const int b = 64 - __builtin_clzll(sum);
+    const uint64_t sn = b >= 32 ? sum >> (b - 32) : sum << (32 - b);
+    const uint64_t r0 = (((uint64_t)p->output_multiplier << 32) + (sn >> 1)) / sn;
+    int j = (64 - __builtin_clzll(r0)) - 15;
+    uint64_t rr = (r0 + ((uint64_t)1 << (j - 1))) >> j;
+    if (rr == (1u << 15)) { rr = 1u << 14; j++; }
+    const int s = p->output_shift + b - j - 15;
+    *r = (uint32_t)rr;
+    *t1 = s - 1 < 15 ? s - 1 : 15;
 }
 
 /// One softmax output code from e (IntegerSoftmax.referenceRow, last loop).
-static inline int8_t mvnl_softmax_output(uint32_t e, uint64_t r, int s, int32_t zp) {
-    int32_t v = (int32_t)(((uint64_t)e * r + ((uint64_t)1 << (s - 1))) >> s);
-    int32_t lo = -128 - zp, hi = 127 - zp;
-    v = v < lo ? lo : (v > hi ? hi : v);
-    return (int8_t)(v + zp);
+static inline int8_t mvnl_softmax_output(uint32_t e, uint32_t r, int t1, int32_t zp) {
+    const uint32_t t = (e * r + (1u << 14)) >> 15;
+    uint32_t q = ((t >> t1) + 1) >> 1;
+    const uint32_t hi = (uint32_t)(127 - zp);
+    if (q > hi) q = hi;
+    return (int8_t)((int32_t)q + zp);
+}
+
+/// The e of a row tail, from i to n, into e[] (SIMD order does not matter past the vector part:
+/// the tail's e sit at their own index); returns their sum.
+static inline uint64_t mvnl_softmax_tail_exp(const int32_t *s, int32_t m, int32_t i, int32_t n, uint16_t *e,
+                                             const mv_softmax_params *p) {
+    uint64_t sum = 0;
+    for (; i < n; i++) {
+        const uint32_t v = mvnl_exp_q15((uint32_t)m - (uint32_t)s[i], p);
+        e[i] = (uint16_t)v;
+        sum += v;
+    }
+    return sum;
 }
 
 /// floor(sqrt(x)) (integerSquareRoot).

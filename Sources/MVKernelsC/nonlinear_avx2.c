@@ -52,48 +52,45 @@ MVNL_AVX2 static inline __m256i mvnl_zp_clamp_avx2(__m256i z, __m256i zp, __m256
 // ---------------------------------------------------------------------------------------------
 // Softmax
 
-/// Bits [s, s + 32) of the unsigned 64-bit lanes even (elements 0, 2, 4, 6) and odd (1, 3, 5, 7) as
-/// eight uint32 (what srl_epi64 of both and mvnl_interleave_low32 give, for every input). The odd
-/// lanes need one shift into their high dword, not two: left by 32 - s when s <= 32, else the high
-/// dword right by s - 32 (bits from 64 up are 0 either way).
-typedef struct { __m128i even, odd; int odd_left; } mvnl_bits_avx2;
-
-MVNL_AVX2 static inline mvnl_bits_avx2 mvnl_bits_setup(int s) {
-    mvnl_bits_avx2 b;
-    b.even = _mm_cvtsi32_si128(s);
-    b.odd_left = s <= 32;
-    b.odd = _mm_cvtsi32_si128(s <= 32 ? 32 - s : s - 32);
-    return b;
-}
-
-MVNL_AVX2 static inline __m256i mvnl_bits(__m256i even, __m256i odd, const mvnl_bits_avx2 *b) {
-    const __m256i o = b->odd_left ? _mm256_sll_epi64(odd, b->odd) : _mm256_srl_epi32(odd, b->odd);
-    return _mm256_blend_epi32(_mm256_srl_epi64(even, b->even), o, 0xAA);
-}
-
-/// Softmax step 2 for 8 scores: e = 2^(-u/16384) in Q30 (IntegerSoftmax.expQ30).
+/// Softmax constants of one row (IntegerSoftmax: steps 1-4 for 8 scores in 32-bit lanes, then
+/// 16 in 16-bit lanes).
 typedef struct {
-    __m256i vm, vdmax, vmult, vround, k31, lo14, c4, c3, c2, c1, c0;
-    mvnl_bits_avx2 ushift;
-} mvnl_exp_avx2;
+    __m256i vm, vdmax, vhalf, vmult, vround, c0, c1, c2, c3, ones;
+    __m128i pre, shift;
+} mvnl_softmax_avx2;
 
-MVNL_AVX2 static inline __m256i mvnl_exp8(const int32_t *s, const mvnl_exp_avx2 *c) {
+/// u (Q11 log2 units, < 2^16) of 8 scores, in 32-bit lanes.
+MVNL_AVX2 static inline __m256i mvnl_softmax_u8(const int32_t *s, const mvnl_softmax_avx2 *c) {
     __m256i d = _mm256_sub_epi32(c->vm, _mm256_loadu_si256((const __m256i *)s));
     d = _mm256_min_epu32(d, c->vdmax);
-    const __m256i ev = _mm256_add_epi64(_mm256_mul_epu32(d, c->vmult), c->vround);
-    const __m256i od = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(d, 32), c->vmult), c->vround);
-    const __m256i u = mvnl_bits(ev, od, &c->ushift);
-    const __m256i k = _mm256_min_epu32(_mm256_srli_epi32(u, 14), c->k31);
-    const __m256i x = _mm256_and_si256(u, c->lo14);
-    __m256i a = _mm256_sub_epi32(c->c3, _mm256_srli_epi32(_mm256_mullo_epi32(c->c4, x), 17));
-    a = _mm256_sub_epi32(c->c2, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
-    a = _mm256_sub_epi32(c->c1, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 16));
-    a = _mm256_sub_epi32(c->c0, _mm256_srli_epi32(_mm256_mullo_epi32(a, x), 15));
-    return _mm256_srlv_epi32(_mm256_slli_epi32(a, 13), k);
+    d = _mm256_srl_epi32(_mm256_add_epi32(d, c->vhalf), c->pre);
+    return _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(d, c->vmult), c->vround), c->shift);
+}
+
+/// e (Q15) of 16 scores, in the order packus_epi32 leaves them: 0-3, 8-11 | 4-7, 12-15.
+MVNL_AVX2 static inline __m256i mvnl_softmax_exp16(const int32_t *s, const mvnl_softmax_avx2 *c) {
+    const __m256i u = _mm256_packus_epi32(mvnl_softmax_u8(s, c), mvnl_softmax_u8(s + 8, c));
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i k = _mm256_srli_epi16(u, 11);
+    const __m256i y = _mm256_slli_epi16(u, 5);  // (u & 2047) << 5
+    __m256i a = _mm256_sub_epi16(c->c2, _mm256_mulhi_epu16(c->c3, y));
+    a = _mm256_sub_epi16(c->c1, _mm256_mulhi_epu16(a, y));
+    const __m256i pw = _mm256_sub_epi16(c->c0, _mm256_mulhi_epu16(a, y));
+    // P >> k in 32-bit lanes (AVX2 has no per-lane 16-bit shift); unpack and pack keep the order.
+    const __m256i lo = _mm256_srlv_epi32(_mm256_unpacklo_epi16(pw, zero), _mm256_unpacklo_epi16(k, zero));
+    const __m256i hi = _mm256_srlv_epi32(_mm256_unpackhi_epi16(pw, zero), _mm256_unpackhi_epi16(k, zero));
+    return _mm256_avg_epu16(_mm256_packus_epi32(lo, hi), zero);  // ((P >> k) + 1) >> 1
+}
+
+/// Output codes (int16, in the order of e) of 16 e values.
+MVNL_AVX2 static inline __m256i mvnl_softmax_out16(__m256i e, __m256i vr, __m128i t1, __m256i vhi, __m256i vzp) {
+    const __m256i t = _mm256_mulhrs_epi16(e, vr);  // (e·R + 2^14) >> 15
+    const __m256i q = _mm256_avg_epu16(_mm256_srl_epi16(t, t1), _mm256_setzero_si256());
+    return _mm256_add_epi16(_mm256_min_epu16(q, vhi), vzp);
 }
 
 MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32_t n,
-                                            const mv_softmax_params *p, uint32_t *e) {
+                                            const mv_softmax_params *p, uint16_t *e) {
     int32_t i = 0;
     // 1. Row maximum.
     __m256i vmax = _mm256_set1_epi32(INT32_MIN);
@@ -104,92 +101,73 @@ MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32
     int32_t m = _mm_cvtsi128_si32(m4);
     for (; i < n; i++) m = s[i] > m ? s[i] : m;
 
-    // 2. e = 2^(-u/16384) in Q30 and its sum. Two e (each <= 2^30) add in 32 bits before the
-    // 64-bit sums.
-    mvnl_exp_avx2 c;
+    // 2. e in Q15 (stored in the vector order of each 16-block) and its sum: pairs of e (each
+    // <= 32766) add into 32-bit lanes by one madd.
+    mvnl_softmax_avx2 c;
     c.vm = _mm256_set1_epi32(m);
     c.vdmax = _mm256_set1_epi32((int32_t)p->max_difference);
-    c.vmult = _mm256_set1_epi64x((int64_t)p->exp_multiplier);
-    c.vround = _mm256_set1_epi64x((int64_t)1 << (p->exp_shift - 1));
-    c.ushift = mvnl_bits_setup(p->exp_shift);
-    c.k31 = _mm256_set1_epi32(31);
-    c.lo14 = _mm256_set1_epi32(0x3FFF);
-    c.c4 = _mm256_set1_epi32(227070);
-    c.c3 = _mm256_set1_epi32(222608);
-    c.c2 = _mm256_set1_epi32(250967);
-    c.c1 = _mm256_set1_epi32(181673);
-    c.c0 = _mm256_set1_epi32(131071);
-    const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
-    __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+    c.vhalf = _mm256_set1_epi32(p->exp_pre_shift > 0 ? 1 << (p->exp_pre_shift - 1) : 0);
+    c.pre = _mm_cvtsi32_si128(p->exp_pre_shift);
+    c.vmult = _mm256_set1_epi32((int32_t)p->exp_multiplier);
+    c.vround = _mm256_set1_epi32(1 << (p->exp_shift - 1));
+    c.shift = _mm_cvtsi32_si128(p->exp_shift);
+    c.c0 = _mm256_set1_epi16((short)65531);
+    c.c1 = _mm256_set1_epi16((short)45300);
+    c.c2 = _mm256_set1_epi16(15112);
+    c.c3 = _mm256_set1_epi16(2579);
+    c.ones = _mm256_set1_epi16(1);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
     for (i = 0; i + 32 <= n; i += 32) {
-        // Four independent exponential chains per step (each is ~30 dependent operations long).
-        const __m256i v0 = mvnl_exp8(s + i, &c), v1 = mvnl_exp8(s + i + 8, &c);
-        const __m256i v2 = mvnl_exp8(s + i + 16, &c), v3 = mvnl_exp8(s + i + 24, &c);
-        _mm256_storeu_si256((__m256i *)(e + i), v0);
-        _mm256_storeu_si256((__m256i *)(e + i + 8), v1);
-        _mm256_storeu_si256((__m256i *)(e + i + 16), v2);
-        _mm256_storeu_si256((__m256i *)(e + i + 24), v3);
-        const __m256i v01 = _mm256_add_epi32(v0, v1), v23 = _mm256_add_epi32(v2, v3);
-        sum0 = _mm256_add_epi64(sum0, _mm256_add_epi64(_mm256_and_si256(v01, low32), _mm256_and_si256(v23, low32)));
-        sum1 = _mm256_add_epi64(sum1, _mm256_add_epi64(_mm256_srli_epi64(v01, 32), _mm256_srli_epi64(v23, 32)));
+        const __m256i e0 = mvnl_softmax_exp16(s + i, &c), e1 = mvnl_softmax_exp16(s + i + 16, &c);
+        _mm256_storeu_si256((__m256i *)(e + i), e0);
+        _mm256_storeu_si256((__m256i *)(e + i + 16), e1);
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(e0, c.ones));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(e1, c.ones));
     }
-    for (; i + 16 <= n; i += 16) {
-        const __m256i v0 = mvnl_exp8(s + i, &c), v1 = mvnl_exp8(s + i + 8, &c);
-        _mm256_storeu_si256((__m256i *)(e + i), v0);
-        _mm256_storeu_si256((__m256i *)(e + i + 8), v1);
-        const __m256i v = _mm256_add_epi32(v0, v1);
-        sum0 = _mm256_add_epi64(sum0, _mm256_and_si256(v, low32));
-        sum1 = _mm256_add_epi64(sum1, _mm256_srli_epi64(v, 32));
+    if (i + 16 <= n) {
+        const __m256i e0 = mvnl_softmax_exp16(s + i, &c);
+        _mm256_storeu_si256((__m256i *)(e + i), e0);
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(e0, c.ones));
+        i += 16;
     }
-    for (; i + 8 <= n; i += 8) {
-        const __m256i v = mvnl_exp8(s + i, &c);
-        _mm256_storeu_si256((__m256i *)(e + i), v);
-        sum0 = _mm256_add_epi64(sum0, _mm256_and_si256(v, low32));
-        sum1 = _mm256_add_epi64(sum1, _mm256_srli_epi64(v, 32));
-    }
-    sum0 = _mm256_add_epi64(sum0, sum1);
-    __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sum0), _mm256_extracti128_si256(sum0, 1));
+    const int32_t vector_end = i;
+    // Lane sums are < 2^31 for n <= 2^19: add them as unsigned 64-bit.
+    const __m256i acc = _mm256_add_epi32(acc0, acc1);
+    const __m256i wide = _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(acc)),
+                                          _mm256_cvtepu32_epi64(_mm256_extracti128_si256(acc, 1)));
+    __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(wide), _mm256_extracti128_si256(wide, 1));
     uint64_t sum = (uint64_t)_mm_cvtsi128_si64(s2) + (uint64_t)_mm_extract_epi64(s2, 1);
-    for (; i < n; i++) {
-        uint32_t v = mvnl_exp_q30((uint32_t)m - (uint32_t)s[i], p);
-        e[i] = v;
-        sum += v;
-    }
+    sum += mvnl_softmax_tail_exp(s, m, vector_end, n, e, p);
 
-    // 3. One reciprocal per row, then q = ((e·R + 2^(S-1)) >> S) + zp, clamped.
-    uint64_t r;
-    int sh;
-    mvnl_softmax_reciprocal(sum, p, &r, &sh);
-    const __m256i vr = _mm256_set1_epi64x((int64_t)r);
-    const __m256i vhalf = _mm256_set1_epi64x((int64_t)((uint64_t)1 << (sh - 1)));
-    const mvnl_bits_avx2 qshift = mvnl_bits_setup(sh);
-    const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
-    const __m256i lo = _mm256_set1_epi32(-128 - p->output_zero_point);
-    const __m256i hi = _mm256_set1_epi32(127 - p->output_zero_point);
-#define MVNL_SOFTMAX_OUT(v)                                                                               \
-    mvnl_zp_clamp_avx2(                                                                                   \
-        mvnl_bits(_mm256_add_epi64(_mm256_mul_epu32((v), vr), vhalf),                                     \
-                  _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64((v), 32), vr), vhalf), &qshift),    \
-        zp, lo, hi)
+    // 3. One reciprocal per row, then q = (((e·R + 2^14) >> 15 >> t1) + 1) >> 1, + zp.
+    uint32_t r;
+    int t1;
+    mvnl_softmax_reciprocal(sum, p, &r, &t1);
+    const __m256i vr = _mm256_set1_epi16((short)r);
+    const __m128i vt1 = _mm_cvtsi32_si128(t1);
+    const __m256i vhi = _mm256_set1_epi16((short)(127 - p->output_zero_point));
+    const __m256i vzp = _mm256_set1_epi16((short)p->output_zero_point);
     for (i = 0; i + 32 <= n; i += 32) {
-        __m256i v0 = _mm256_loadu_si256((const __m256i *)(e + i));
-        __m256i v1 = _mm256_loadu_si256((const __m256i *)(e + i + 8));
-        __m256i v2 = _mm256_loadu_si256((const __m256i *)(e + i + 16));
-        __m256i v3 = _mm256_loadu_si256((const __m256i *)(e + i + 24));
-        mvnl_store32(out + i, MVNL_SOFTMAX_OUT(v0), MVNL_SOFTMAX_OUT(v1), MVNL_SOFTMAX_OUT(v2), MVNL_SOFTMAX_OUT(v3));
+        const __m256i q0 = mvnl_softmax_out16(_mm256_loadu_si256((const __m256i *)(e + i)), vr, vt1, vhi, vzp);
+        const __m256i q1 = mvnl_softmax_out16(_mm256_loadu_si256((const __m256i *)(e + i + 16)), vr, vt1, vhi, vzp);
+        // Dwords of the pack: 0-3, 8-11, 16-19, 24-27 | 4-7, 12-15, 20-23, 28-31.
+        const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q0, q1), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(out + i), b);
     }
-    for (; i + 8 <= n; i += 8) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(e + i));
-        mvnl_store8(out + i, MVNL_SOFTMAX_OUT(v));
+    if (i + 16 <= n) {
+        const __m256i q = mvnl_softmax_out16(_mm256_loadu_si256((const __m256i *)(e + i)), vr, vt1, vhi, vzp);
+        const __m256i ordered = _mm256_permute4x64_epi64(q, _MM_SHUFFLE(3, 1, 2, 0));
+        _mm_storeu_si128((__m128i *)(out + i),
+                         _mm_packs_epi16(_mm256_castsi256_si128(ordered), _mm256_extracti128_si256(ordered, 1)));
+        i += 16;
     }
-#undef MVNL_SOFTMAX_OUT
-    for (; i < n; i++) out[i] = mvnl_softmax_output(e[i], r, sh, p->output_zero_point);
+    for (; i < n; i++) out[i] = mvnl_softmax_output(e[i], r, t1, p->output_zero_point);
 }
 
 MVNL_AVX2 void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                                     int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
     for (int32_t r = 0; r < rows; r++)
-        mvnl_softmax_row_avx2(in + r * in_stride, out + r * out_stride, n, p, (uint32_t *)scratch);
+        mvnl_softmax_row_avx2(in + r * in_stride, out + r * out_stride, n, p, (uint16_t *)scratch);
 }
 
 // ---------------------------------------------------------------------------------------------

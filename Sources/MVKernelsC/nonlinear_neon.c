@@ -50,8 +50,22 @@ static inline int32x4_t mvnl_rq(int32x4_t x, const mvnl_rq_neon *r) {
 // ---------------------------------------------------------------------------------------------
 // Softmax
 
+/// High 16 bits of the unsigned 16x16-bit products (what x86's pmulhuw gives).
+static inline uint16x8_t mvnl_mulhi_u16(uint16x8_t a, uint16x8_t b) {
+    return vuzp2q_u16(vreinterpretq_u16_u32(vmull_u16(vget_low_u16(a), vget_low_u16(b))),
+                      vreinterpretq_u16_u32(vmull_high_u16(a, b)));
+}
+
+/// u (Q11 log2 units, < 2^16) of 4 scores (IntegerSoftmax steps 1-3).
+static inline uint32x4_t mvnl_softmax_u4(const int32_t *s, uint32x4_t vm, uint32x4_t vdmax, uint32x4_t vhalf,
+                                         int32x4_t vpre, uint32x4_t vmult, uint32x4_t vround, int32x4_t vshift) {
+    uint32x4_t d = vminq_u32(vsubq_u32(vm, vreinterpretq_u32_s32(vld1q_s32(s))), vdmax);
+    d = vshlq_u32(vaddq_u32(d, vhalf), vpre);
+    return vshlq_u32(vmlaq_u32(vround, d, vmult), vshift);
+}
+
 static void mvnl_softmax_row_neon(const int32_t *s, int8_t *out, int32_t n, const mv_softmax_params *p,
-                                  uint32_t *e) {
+                                  uint16_t *e) {
     int32_t i = 0;
     int32x4_t vmax = vdupq_n_s32(INT32_MIN);
     for (; i + 4 <= n; i += 4) vmax = vmaxq_s32(vmax, vld1q_s32(s + i));
@@ -60,64 +74,50 @@ static void mvnl_softmax_row_neon(const int32_t *s, int8_t *out, int32_t n, cons
 
     const uint32x4_t vm = vdupq_n_u32((uint32_t)m);
     const uint32x4_t vdmax = vdupq_n_u32(p->max_difference);
-    const uint32x2_t vmult = vdup_n_u32(p->exp_multiplier);
-    const uint64x2_t vround = vdupq_n_u64((uint64_t)1 << (p->exp_shift - 1));
-    const int64x2_t vshift = vdupq_n_s64(-(int64_t)p->exp_shift);
-    const uint32x4_t k31 = vdupq_n_u32(31), lo14 = vdupq_n_u32(0x3FFF);
-    const uint32x4_t c4 = vdupq_n_u32(227070), c3 = vdupq_n_u32(222608), c2 = vdupq_n_u32(250967);
-    const uint32x4_t c1 = vdupq_n_u32(181673), c0 = vdupq_n_u32(131071);
-    uint64x2_t vsum = vdupq_n_u64(0);
-    for (i = 0; i + 4 <= n; i += 4) {
-        uint32x4_t d = vsubq_u32(vm, vreinterpretq_u32_s32(vld1q_s32(s + i)));
-        d = vminq_u32(d, vdmax);
-        uint64x2_t lo = vshlq_u64(vaddq_u64(vmull_u32(vget_low_u32(d), vmult), vround), vshift);
-        uint64x2_t hi = vshlq_u64(vaddq_u64(vmull_high_u32(d, vcombine_u32(vmult, vmult)), vround), vshift);
-        uint32x4_t u = vcombine_u32(vmovn_u64(lo), vmovn_u64(hi));
-        uint32x4_t k = vminq_u32(vshrq_n_u32(u, 14), k31);
-        uint32x4_t x = vandq_u32(u, lo14);
-        uint32x4_t a = vsubq_u32(c3, vshrq_n_u32(vmulq_u32(c4, x), 17));
-        a = vsubq_u32(c2, vshrq_n_u32(vmulq_u32(a, x), 16));
-        a = vsubq_u32(c1, vshrq_n_u32(vmulq_u32(a, x), 16));
-        a = vsubq_u32(c0, vshrq_n_u32(vmulq_u32(a, x), 15));
-        uint32x4_t v = vshlq_u32(vshlq_n_u32(a, 13), vnegq_s32(vreinterpretq_s32_u32(k)));
-        vst1q_u32(e + i, v);
-        vsum = vpadalq_u32(vsum, v);
-    }
-    uint64_t sum = vaddvq_u64(vsum);
-    for (; i < n; i++) {
-        uint32_t v = mvnl_exp_q30((uint32_t)m - (uint32_t)s[i], p);
-        e[i] = v;
-        sum += v;
-    }
-
-    uint64_t r;
-    int sh;
-    mvnl_softmax_reciprocal(sum, p, &r, &sh);
-    const uint32x2_t vr = vdup_n_u32((uint32_t)r);  // r < 2^32
-    const uint32x4_t vr4 = vdupq_n_u32((uint32_t)r);
-    const uint64x2_t vhalf = vdupq_n_u64((uint64_t)1 << (sh - 1));
-    const int64x2_t vsh = vdupq_n_s64(-(int64_t)sh);
-    const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
-    const int32x4_t olo = vdupq_n_s32(-128 - p->output_zero_point);
-    const int32x4_t ohi = vdupq_n_s32(127 - p->output_zero_point);
+    const uint32x4_t vhalf = vdupq_n_u32(p->exp_pre_shift > 0 ? 1u << (p->exp_pre_shift - 1) : 0);
+    const int32x4_t vpre = vdupq_n_s32(-p->exp_pre_shift);
+    const uint32x4_t vmult = vdupq_n_u32(p->exp_multiplier);
+    const uint32x4_t vround = vdupq_n_u32(1u << (p->exp_shift - 1));
+    const int32x4_t vshift = vdupq_n_s32(-p->exp_shift);
+    const uint16x8_t c0 = vdupq_n_u16(65531), c1 = vdupq_n_u16(45300), c2 = vdupq_n_u16(15112), c3 = vdupq_n_u16(2579);
+    const uint16x8_t zero = vdupq_n_u16(0);
+    uint32x4_t vsum = vdupq_n_u32(0);
     for (i = 0; i + 8 <= n; i += 8) {
-        int32x4_t q[2];
-        for (int j = 0; j < 2; j++) {
-            uint32x4_t v = vld1q_u32(e + i + 4 * j);
-            uint64x2_t lo = vshlq_u64(vaddq_u64(vmull_u32(vget_low_u32(v), vr), vhalf), vsh);
-            uint64x2_t hi = vshlq_u64(vaddq_u64(vmull_high_u32(v, vr4), vhalf), vsh);
-            int32x4_t z = vreinterpretq_s32_u32(vcombine_u32(vmovn_u64(lo), vmovn_u64(hi)));
-            q[j] = mvnl_zp_clamp_neon(z, zp, olo, ohi);
-        }
-        vst1_s8(out + i, mvnl_narrow8(q[0], q[1]));
+        const uint16x8_t u = vcombine_u16(vmovn_u32(mvnl_softmax_u4(s + i, vm, vdmax, vhalf, vpre, vmult, vround, vshift)),
+                                          vmovn_u32(mvnl_softmax_u4(s + i + 4, vm, vdmax, vhalf, vpre, vmult, vround, vshift)));
+        const int16x8_t k = vreinterpretq_s16_u16(vshrq_n_u16(u, 11));
+        const uint16x8_t y = vshlq_n_u16(u, 5);  // (u & 2047) << 5
+        uint16x8_t a = vsubq_u16(c2, mvnl_mulhi_u16(c3, y));
+        a = vsubq_u16(c1, mvnl_mulhi_u16(a, y));
+        const uint16x8_t pw = vsubq_u16(c0, mvnl_mulhi_u16(a, y));
+        // P >> k (0 for k >= 16), then ((P >> k) + 1) >> 1.
+        const uint16x8_t v = vrhaddq_u16(vshlq_u16(pw, vnegq_s16(k)), zero);
+        vst1q_u16(e + i, v);
+        vsum = vpadalq_u16(vsum, v);
     }
-    for (; i < n; i++) out[i] = mvnl_softmax_output(e[i], r, sh, p->output_zero_point);
+    uint64_t sum = vaddlvq_u32(vsum);  // lane sums < 2^31 for n <= 2^19
+    sum += mvnl_softmax_tail_exp(s, m, i, n, e, p);
+
+    uint32_t r;
+    int t1;
+    mvnl_softmax_reciprocal(sum, p, &r, &t1);
+    const int16x8_t vr = vdupq_n_s16((int16_t)r);
+    const int16x8_t vt1 = vdupq_n_s16((int16_t)-t1);
+    const uint16x8_t vhi = vdupq_n_u16((uint16_t)(127 - p->output_zero_point));
+    const int16x8_t zp = vdupq_n_s16((int16_t)p->output_zero_point);
+    for (i = 0; i + 8 <= n; i += 8) {
+        // (e·R + 2^14) >> 15 by the rounding doubling high multiply (e, R < 2^15: no saturation).
+        const int16x8_t t = vqrdmulhq_s16(vreinterpretq_s16_u16(vld1q_u16(e + i)), vr);
+        const uint16x8_t q = vrhaddq_u16(vshlq_u16(vreinterpretq_u16_s16(t), vt1), zero);
+        vst1_s8(out + i, vmovn_s16(vaddq_s16(vreinterpretq_s16_u16(vminq_u16(q, vhi)), zp)));
+    }
+    for (; i < n; i++) out[i] = mvnl_softmax_output(e[i], r, t1, p->output_zero_point);
 }
 
 void mv_softmax_rows_neon(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                           int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
     for (int32_t r = 0; r < rows; r++)
-        mvnl_softmax_row_neon(in + r * in_stride, out + r * out_stride, n, p, (uint32_t *)scratch);
+        mvnl_softmax_row_neon(in + r * in_stride, out + r * out_stride, n, p, (uint16_t *)scratch);
 }
 
 // ---------------------------------------------------------------------------------------------

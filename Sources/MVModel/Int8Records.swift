@@ -147,6 +147,7 @@ public struct LayerNormRecord: Sendable {
 /// A transformer layer's attention: the integer softmax (`<layer>.softmax.*`) and the P·V
 /// requantisation to the context (`<layer>.pv.multiplier`, `.pv.shift`).
 public struct AttentionRecord: Sendable {
+    public var expPreShift: Int32
     public var expMultiplier: UInt32
     public var expShift: Int32
     public var maxDifference: UInt32
@@ -156,15 +157,16 @@ public struct AttentionRecord: Sendable {
     public var valueMultiplier: Int32
     public var valueShift: Int32
 
-    public init(expMultiplier: UInt32, expShift: Int32, maxDifference: UInt32, outputMultiplier: UInt32, outputShift: Int32,
-                outputZeroPoint: Int32, valueMultiplier: Int32, valueShift: Int32) {
-        (self.expMultiplier, self.expShift, self.maxDifference) = (expMultiplier, expShift, maxDifference)
+    public init(expPreShift: Int32, expMultiplier: UInt32, expShift: Int32, maxDifference: UInt32, outputMultiplier: UInt32,
+                outputShift: Int32, outputZeroPoint: Int32, valueMultiplier: Int32, valueShift: Int32) {
+        (self.expPreShift, self.expMultiplier, self.expShift, self.maxDifference) = (expPreShift, expMultiplier, expShift, maxDifference)
         (self.outputMultiplier, self.outputShift, self.outputZeroPoint) = (outputMultiplier, outputShift, outputZeroPoint)
         (self.valueMultiplier, self.valueShift) = (valueMultiplier, valueShift)
     }
 
     public func write(to m: inout QuantizedModelBuilder, _ t: TransformerLayer) {
         let n = "\(t.name).softmax"
+        m.scalars["\(n).exp_pre_shift"] = Int64(expPreShift)
         m.scalars["\(n).exp_multiplier"] = Int64(expMultiplier)
         m.scalars["\(n).exp_shift"] = Int64(expShift)
         m.scalars["\(n).max_difference"] = Int64(maxDifference)
@@ -177,8 +179,12 @@ public struct AttentionRecord: Sendable {
 
     public init(_ model: QuantizedModel, _ t: TransformerLayer) throws {
         let n = "\(t.name).softmax"
-        self.init(expMultiplier: UInt32(try model.scalar(n + ".exp_multiplier", in: 1...Int64(UInt32.max))),
-                  expShift: Int32(try model.scalar(n + ".exp_shift", in: 1...62)),
+        if model.scalars[n + ".exp_pre_shift"] == nil && model.scalars[n + ".exp_multiplier"] != nil {
+            throw InputError("\(model.path): written by an older mvquant (32-bit softmax parameters, before the 16-bit softmax); recalibrate it with this version")
+        }
+        self.init(expPreShift: Int32(try model.scalar(n + ".exp_pre_shift", in: 0...31)),
+                  expMultiplier: UInt32(try model.scalar(n + ".exp_multiplier", in: 1...Int64(UInt32.max))),
+                  expShift: Int32(try model.scalar(n + ".exp_shift", in: 1...15)),
                   maxDifference: UInt32(try model.scalar(n + ".max_difference", in: 0...Int64(UInt32.max))),
                   outputMultiplier: UInt32(try model.scalar(n + ".output_multiplier", in: 1...Int64(UInt32.max))),
                   outputShift: Int32(try model.scalar(n + ".output_shift", in: -62...62)),

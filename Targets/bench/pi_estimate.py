@@ -84,8 +84,9 @@ ARM = {
     'dwconv': ('dwconv_neon.c', r'mv_dw3x3_neon', lambda b: 8 * mulls(b) if cnt(b, r'^saddw2?\s') else 0, 'MAC'),
     'softmax_max': ('nonlinear_neon.c', r'softmax', lambda b: 4 * cnt(b, r'^smax\s+v\d+\.4s')
                     if not cnt(b, r'^(mul|umlal2?|umull2?)\s') else 0, 'element'),
-    'softmax_exp': ('nonlinear_neon.c', r'softmax', lambda b: cnt(b, r'^mul\s+v\d+\.4s')
-                    if cnt(b, r'^umlal2?\s|^umull2?\s') else 0, 'element'),
+    # 8 scores per iteration: their e (uint16) leave in one q register.
+    'softmax_exp': ('nonlinear_neon.c', r'softmax', lambda b: 8 * cnt(b, r'^(str|stur)\s+q\d+')
+                    if cnt(b, r'^umull2?\s') and cnt(b, r'^uzp2\s') else 0, 'element'),
     'softmax_out': ('nonlinear_neon.c', r'softmax', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+')
                     if not cnt(b, r'^mul\s+v') else 0, 'element'),
     'layernorm_stats': ('nonlinear_neon.c', r'layernorm', lambda b: 8 * cnt(b, r'^smull2?\s')
@@ -107,10 +108,11 @@ X86 = {
     'dwconv': ('dwconv_avx2.c', r'mv_dw3x3_avx2', lambda b: 144 * cnt(b, r'^vpmaddwd\s.*ymm') // 10, 'MAC'),
     'softmax_max': ('nonlinear_avx2.c', r'softmax', lambda b: 8 * cnt(b, r'^vpmaxsd\s.*ymm')
                     if not cnt(b, r'^vpmul') else 0, 'element'),
-    'softmax_exp': ('nonlinear_avx2.c', r'softmax', lambda b: 8 * cnt(b, r'^vmovdq[ua]\s+%ymm\d+, (?!.*%rsp).*\(')
+    # 16 e (uint16) per ymm store; 32 int8 outputs per ymm store.
+    'softmax_exp': ('nonlinear_avx2.c', r'softmax', lambda b: 16 * cnt(b, r'^vmovdq[ua]\s+%ymm\d+, (?!.*%rsp).*\(')
                     if cnt(b, r'^vpmulld\s') else 0, 'element'),
     'softmax_out': ('nonlinear_avx2.c', r'softmax', lambda b: 32 * cnt(b, r'^vmovdq[ua]\s+%ymm\d+, (?!.*%rsp).*\(')
-                    if cnt(b, r'^vpmuludq\s') and not cnt(b, r'^vpmulld\s') else 0, 'element'),
+                    if cnt(b, r'^vpmulhrsw\s') and not cnt(b, r'^vpmulld\s') else 0, 'element'),
     'layernorm_stats': ('nonlinear_avx2.c', r'layernorm', lambda b: 16 * cnt(b, r'^vpmovsxbw\s')
                         if cnt(b, r'^vpmaddwd\s') else 0, 'element'),
     'layernorm_out': ('nonlinear_avx2.c', r'layernorm', lambda b: 8 * cnt(b, r'^(v?movq)\s+%[rx]\w+, (?!.*%rsp)-?\w*\(')

@@ -11,20 +11,24 @@
 #include <stdint.h>
 
 typedef struct {
-    uint32_t exp_multiplier;     // Q16 log2 units per score unit, times 2^exp_shift
-    int32_t exp_shift;           // 1...62
+    int32_t exp_pre_shift;       // rounding right shift of the clamped difference (0...31)
+    uint32_t exp_multiplier;     // Q11 log2 units per pre-shifted score unit, times 2^exp_shift
+    int32_t exp_shift;           // 1...15
     uint32_t max_difference;     // score differences are clamped to this (e = 0 from there on)
     uint32_t output_multiplier;  // 1/output_scale = output_multiplier * 2^-output_shift
     int32_t output_shift;
     int32_t output_zero_point;
 } mv_softmax_params;
 
-/// Softmax of `rows` int32 rows of length n (row strides in elements) into int8 rows.
-/// `scratch` holds n int32 values.
+/// Softmax of `rows` int32 rows of length n (1...2^19; row strides in elements) into int8 rows.
+/// `scratch` holds (n + 1) / 2 + 32 int32 values (the row's e as uint16).
 void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                           int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch);
 void mv_softmax_rows_neon(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                           int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch);
+/// AVX-512 (F, BW) rows: x86-64 with AVX-512BW, a trapping stub elsewhere.
+void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                            int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch);
 
 typedef struct {
     int32_t channels;

@@ -1,0 +1,120 @@
+// AVX-512 (F, BW) softmax rows, bit-exact with the Swift reference (IntegerSoftmax.swift) and the
+// AVX2 rows: 32 scores per step in 16-bit lanes, the per-lane 16-bit shift (vpsrlvw) AVX2 lacks,
+// and masked loads and stores for the row tail instead of a scalar loop. x86-64; elsewhere the
+// function is a stub that traps (the rule of mv_nonlinear.h).
+#include "mv_nonlinear_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define MVNL_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+
+typedef struct {
+    __m512i vm, vdmax, vhalf, vmult, vround, vfill, c0, c1, c2, c3, ones;
+    __m128i pre, shift;
+} mvnl_softmax_avx512;
+
+/// u (Q11 log2 units, < 2^16) of 16 scores in 32-bit lanes; lanes outside `mask` read as a score
+/// at the clamped difference, so their e is 0 and the sum is unchanged.
+MVNL_AVX512 static inline __m512i mvnl_softmax_u16(const int32_t *s, __mmask16 mask, const mvnl_softmax_avx512 *c) {
+    __m512i d = _mm512_sub_epi32(c->vm, _mm512_mask_loadu_epi32(c->vfill, mask, s));
+    d = _mm512_min_epu32(d, c->vdmax);
+    d = _mm512_srl_epi32(_mm512_add_epi32(d, c->vhalf), c->pre);
+    return _mm512_srl_epi32(_mm512_add_epi32(_mm512_mullo_epi32(d, c->vmult), c->vround), c->shift);
+}
+
+/// e (Q15) of 32 scores, in packus order: per 128-bit lane L, scores 4L..4L+3 then 16+4L..16+4L+3.
+MVNL_AVX512 static inline __m512i mvnl_softmax_exp32(const int32_t *s, __mmask32 mask, const mvnl_softmax_avx512 *c) {
+    const __m512i u = _mm512_packus_epi32(mvnl_softmax_u16(s, (__mmask16)mask, c),
+                                          mvnl_softmax_u16(s + 16, (__mmask16)(mask >> 16), c));
+    const __m512i y = _mm512_slli_epi16(u, 5);  // (u & 2047) << 5
+    __m512i a = _mm512_sub_epi16(c->c2, _mm512_mulhi_epu16(c->c3, y));
+    a = _mm512_sub_epi16(c->c1, _mm512_mulhi_epu16(a, y));
+    const __m512i pw = _mm512_sub_epi16(c->c0, _mm512_mulhi_epu16(a, y));
+    // ((P >> k) + 1) >> 1; vpsrlvw gives 0 for counts >= 16.
+    return _mm512_avg_epu16(_mm512_srlv_epi16(pw, _mm512_srli_epi16(u, 11)), _mm512_setzero_si512());
+}
+
+/// The 32 output codes of 32 e values (packus order) as int8 in score order.
+MVNL_AVX512 static inline __m256i mvnl_softmax_out32(__m512i e, __m512i vr, __m128i t1, __m512i vhi, __m512i vzp) {
+    const __m512i t = _mm512_mulhrs_epi16(e, vr);  // (e·R + 2^14) >> 15
+    const __m512i q = _mm512_avg_epu16(_mm512_srl_epi16(t, t1), _mm512_setzero_si512());
+    const __m512i z = _mm512_add_epi16(_mm512_min_epu16(q, vhi), vzp);
+    // Quadwords hold scores 0-3, 16-19, 4-7, 20-23, 8-11, 24-27, 12-15, 28-31.
+    const __m512i ordered = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), z);
+    return _mm512_cvtepi16_epi8(ordered);  // codes are within int8
+}
+
+MVNL_AVX512 static inline __mmask32 mvnl_tail_mask(int32_t left) {
+    return left >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << left) - 1);
+}
+
+MVNL_AVX512 static void mvnl_softmax_row_avx512(const int32_t *s, int8_t *out, int32_t n,
+                                                const mv_softmax_params *p, uint16_t *e) {
+    // 1. Row maximum (the masked tail reads INT32_MIN).
+    __m512i vmax = _mm512_set1_epi32(INT32_MIN);
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) vmax = _mm512_max_epi32(vmax, _mm512_loadu_si512((const void *)(s + i)));
+    if (i < n) vmax = _mm512_max_epi32(vmax, _mm512_mask_loadu_epi32(vmax, (__mmask16)((1u << (n - i)) - 1), s + i));
+    const int32_t m = _mm512_reduce_max_epi32(vmax);
+
+    // 2. e in Q15 (packus order within each 32-block) and its sum.
+    mvnl_softmax_avx512 c;
+    c.vm = _mm512_set1_epi32(m);
+    c.vdmax = _mm512_set1_epi32((int32_t)p->max_difference);
+    c.vfill = _mm512_set1_epi32((int32_t)((uint32_t)m - p->max_difference));
+    c.vhalf = _mm512_set1_epi32(p->exp_pre_shift > 0 ? 1 << (p->exp_pre_shift - 1) : 0);
+    c.pre = _mm_cvtsi32_si128(p->exp_pre_shift);
+    c.vmult = _mm512_set1_epi32((int32_t)p->exp_multiplier);
+    c.vround = _mm512_set1_epi32(1 << (p->exp_shift - 1));
+    c.shift = _mm_cvtsi32_si128(p->exp_shift);
+    c.c0 = _mm512_set1_epi16((short)65531);
+    c.c1 = _mm512_set1_epi16((short)45300);
+    c.c2 = _mm512_set1_epi16(15112);
+    c.c3 = _mm512_set1_epi16(2579);
+    c.ones = _mm512_set1_epi16(1);
+    __m512i acc = _mm512_setzero_si512();
+    for (i = 0; i + 32 <= n; i += 32) {
+        const __m512i v = mvnl_softmax_exp32(s + i, 0xFFFFFFFFu, &c);
+        _mm512_storeu_si512((void *)(e + i), v);
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(v, c.ones));
+    }
+    if (i < n) {
+        const __m512i v = mvnl_softmax_exp32(s + i, mvnl_tail_mask(n - i), &c);
+        _mm512_storeu_si512((void *)(e + i), v);  // scratch has room for a whole last block
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(v, c.ones));
+    }
+    // Lane sums are < 2^31 for n <= 2^19: add them as unsigned 64-bit.
+    const __m512i wide = _mm512_add_epi64(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(acc)),
+                                          _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(acc, 1)));
+    const uint64_t sum = (uint64_t)_mm512_reduce_add_epi64(wide);
+
+    // 3. One reciprocal per row, then the codes.
+    uint32_t r;
+    int t1;
+    mvnl_softmax_reciprocal(sum, p, &r, &t1);
+    const __m512i vr = _mm512_set1_epi16((short)r);
+    const __m128i vt1 = _mm_cvtsi32_si128(t1);
+    const __m512i vhi = _mm512_set1_epi16((short)(127 - p->output_zero_point));
+    const __m512i vzp = _mm512_set1_epi16((short)p->output_zero_point);
+    for (i = 0; i + 32 <= n; i += 32)
+        _mm256_storeu_si256((__m256i *)(out + i), mvnl_softmax_out32(_mm512_loadu_si512((const void *)(e + i)), vr, vt1, vhi, vzp));
+    if (i < n) {
+        const __m256i b = mvnl_softmax_out32(_mm512_loadu_si512((const void *)(e + i)), vr, vt1, vhi, vzp);
+        _mm256_mask_storeu_epi8(out + i, mvnl_tail_mask(n - i), b);
+    }
+}
+
+MVNL_AVX512 void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                                        int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
+    for (int32_t r = 0; r < rows; r++)
+        mvnl_softmax_row_avx512(in + r * in_stride, out + r * out_stride, n, p, (uint16_t *)scratch);
+}
+
+#else
+void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                            int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
+    (void)in; (void)in_stride; (void)out; (void)out_stride; (void)n; (void)rows; (void)p; (void)scratch;
+    __builtin_trap();
+}
+#endif
