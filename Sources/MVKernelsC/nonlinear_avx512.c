@@ -1,7 +1,7 @@
-// AVX-512 (F, BW) softmax rows, bit-exact with the Swift reference (IntegerSoftmax.swift) and the
-// AVX2 rows: 32 scores per step in 16-bit lanes, the per-lane 16-bit shift (vpsrlvw) AVX2 lacks,
-// and masked loads and stores for the row tail instead of a scalar loop. x86-64; elsewhere the
-// function is a stub that traps (the rule of mv_nonlinear.h).
+// AVX-512 (F, BW) rows of the integer softmax and add, bit-exact with the Swift references
+// (IntegerSoftmax.swift, AddInt8.swift) and the AVX2 rows: twice the lanes, the per-lane 16-bit
+// shift (vpsrlvw) AVX2 lacks, and masked loads and stores for row tails instead of scalar loops.
+// x86-64; elsewhere each function is a stub that traps (the rule of mv_nonlinear.h).
 #include "mv_nonlinear_internal.h"
 
 #if defined(__x86_64__)
@@ -111,7 +111,105 @@ MVNL_AVX512 void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, 
         mvnl_softmax_row_avx512(in + r * in_stride, out + r * out_stride, n, p, (uint16_t *)scratch);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Add
+
+/// requantize((q - zp) << 20, m, s) for 16 int8 inputs (as int32), s >= 0, in 32-bit arithmetic:
+/// the AVX2 rows' mvnl_input_rq (see there for why it is exact).
+typedef struct { __m512i zp, mh, ml, round, rbit; __m128i s1, rb; } mvnl_input_rq_avx512;
+
+MVNL_AVX512 static inline mvnl_input_rq_avx512 mvnl_input_rq_setup512(int32_t zp, int32_t m, int32_t s) {
+    mvnl_input_rq_avx512 r;
+    r.zp = _mm512_set1_epi32(zp);
+    r.mh = _mm512_set1_epi32(m >> 11);
+    r.ml = _mm512_set1_epi32(m & 2047);
+    r.round = _mm512_set1_epi32(1 << 10);
+    r.rbit = _mm512_set1_epi32(s > 0 ? 1 : 0);
+    r.s1 = _mm_cvtsi32_si128(s > 0 ? s - 1 : 0);
+    r.rb = _mm_cvtsi32_si128(s > 0 ? 1 : 0);
+    return r;
+}
+
+MVNL_AVX512 static inline __m512i mvnl_input_rq512(__m512i q, const mvnl_input_rq_avx512 *r) {
+    const __m512i d = _mm512_sub_epi32(q, r->zp);
+    const __m512i y = _mm512_add_epi32(_mm512_mullo_epi32(d, r->mh),
+                                       _mm512_srai_epi32(_mm512_add_epi32(_mm512_mullo_epi32(d, r->ml), r->round), 11));
+    return _mm512_sra_epi32(_mm512_add_epi32(_mm512_sra_epi32(y, r->s1), r->rbit), r->rb);
+}
+
+/// requantize(acc, m, s) of Requantization.swift for 16 lanes with one multiplier and shift.
+typedef struct { __m512i mult, ls, rs1, rbit, round; int shift; } mvnl_output_rq_avx512;
+
+MVNL_AVX512 static inline mvnl_output_rq_avx512 mvnl_output_rq_setup512(int32_t m, int32_t s) {
+    mvnl_output_rq_avx512 r;
+    r.shift = s;
+    r.mult = _mm512_set1_epi64((int64_t)m);
+    r.ls = _mm512_set1_epi32(s < 0 ? -s : 0);
+    r.rs1 = _mm512_set1_epi32(s > 0 ? (s - 1 > 31 ? 31 : s - 1) : 0);
+    r.rbit = _mm512_set1_epi32(s > 0 ? 1 : 0);
+    // s >= 1: both roundings in one term, 2^30 + 2^(30 + min(s, 32)) (as the AVX2 rq_apply).
+    const int sc = s > 32 ? 32 : s;
+    r.round = _mm512_set1_epi64(s >= 1 ? ((int64_t)1 << 30) + ((int64_t)1 << (30 + sc)) : (int64_t)1 << 30);
+    return r;
+}
+
+MVNL_AVX512 static inline __m512i mvnl_output_rq512(__m512i acc, const mvnl_output_rq_avx512 *r) {
+    if (r->shift >= 1) {
+        // z = floor((P + 2^30 + 2^(30+s)) / 2^(31+s)) = the high dword of that sum >> (s - 1).
+        const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, r->mult), r->round);
+        const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), r->mult), r->round);
+        const __m512i hi = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(pe, 32), po);
+        return _mm512_srav_epi32(hi, r->rs1);
+    }
+    __m512i x = acc;
+    if (r->shift < 0) {
+        // Saturating left shift: where shifting back does not restore acc, saturate.
+        const __m512i sh = _mm512_sllv_epi32(acc, r->ls);
+        const __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(sh, r->ls), acc);
+        const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(INT32_MAX));
+        x = _mm512_mask_blend_epi32(ovf, sh, sat);
+    }
+    const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, r->mult), r->round);
+    const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), r->mult), r->round);
+    // Bits 31..62 of each 64-bit product: low dword of pe >> 31, high dword of po << 1.
+    return _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
+}
+
+MVNL_AVX512 void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
+                                    int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows,
+                                    const mv_add_params *p) {
+    if (p->shift_a < 0 || p->shift_b < 0) {
+        // Never from AddInt8.Parameters (it rejects them): the AVX2 rows' scalar path covers them.
+        mv_add_rows_avx2(a, a_stride, b, b_stride, out, out_stride, columns, rows, p);
+        return;
+    }
+    const mvnl_input_rq_avx512 ra = mvnl_input_rq_setup512(p->zero_point_a, p->multiplier_a, p->shift_a);
+    const mvnl_input_rq_avx512 rb = mvnl_input_rq_setup512(p->zero_point_b, p->multiplier_b, p->shift_b);
+    const mvnl_output_rq_avx512 ro = mvnl_output_rq_setup512(p->output_multiplier, p->output_shift);
+    const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
+    const __m512i lo = _mm512_set1_epi32(p->clamp_min - p->output_zero_point);
+    const __m512i hi = _mm512_set1_epi32(p->clamp_max - p->output_zero_point);
+    for (int32_t r = 0; r < rows; r++) {
+        const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
+        int8_t *po = out + r * out_stride;
+        for (int32_t i = 0; i < columns; i += 16) {
+            const __mmask16 mask = columns - i >= 16 ? 0xFFFF : (__mmask16)((1u << (columns - i)) - 1);
+            const __m512i va = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, pa + i));
+            const __m512i vb = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, pb + i));
+            __m512i z = mvnl_output_rq512(_mm512_add_epi32(mvnl_input_rq512(va, &ra), mvnl_input_rq512(vb, &rb)), &ro);
+            z = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
+            _mm_mask_storeu_epi8(po + i, mask, _mm512_cvtepi32_epi8(z));
+        }
+    }
+}
+
 #else
+void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
+                        int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p) {
+    (void)a; (void)a_stride; (void)b; (void)b_stride; (void)out; (void)out_stride; (void)columns; (void)rows; (void)p;
+    __builtin_trap();
+}
 void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                             int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
     (void)in; (void)in_stride; (void)out; (void)out_stride; (void)n; (void)rows; (void)p; (void)scratch;

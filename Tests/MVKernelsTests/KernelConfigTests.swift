@@ -8,7 +8,7 @@ final class KernelConfigTests: XCTestCase {
     /// depthwise on the dot-product ISAs, which have no code of their own there.
     func expectedISA(_ family: KernelFamily, _ requested: KernelISA) -> KernelISA {
         switch (family, requested) {
-        case (.add, .avx512vnni), (.layerNorm, .avx512vnni), (.depthwise, .avx512vnni): return .avx2
+        case (.layerNorm, .avx512vnni), (.depthwise, .avx512vnni): return .avx2
         case (.add, .neondot), (.layerNorm, .neondot), (.softmax, .neondot), (.depthwise, .neondot): return .neon
         default: return requested
         }

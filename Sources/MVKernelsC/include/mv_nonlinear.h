@@ -58,5 +58,8 @@ void mv_add_rows_avx2(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrd
                       int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
 void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                       int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
+/// AVX-512 (F, BW) rows: x86-64 with AVX-512BW, a trapping stub elsewhere.
+void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
+                        int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
 
 #endif
