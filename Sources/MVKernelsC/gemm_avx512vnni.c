@@ -1,8 +1,8 @@
 // AVX-512 VNNI int8 GEMM: 8x16 tiles, `vpdpbusd` (unsigned x signed groups of 4 bytes). A rows are
 // copied into a stack panel XORed with 0x80 (a + 128, unsigned); the packed bias already holds
-// -128 * sum_k B[n][k], so results equal the reference exactly. Requantisation in 16 lanes.
-// Compile-tested only on this project's machines (no AVX-512 CPU); the harness can run it through
-// SIMDe emulation (MV_SIMDE_EMULATION).
+// -128 * sum_k B[n][k], so results equal the reference exactly. Requantisation and the activation
+// table lookup in 16 lanes. The Swift tests run it natively on an AVX-512 VNNI host; elsewhere the
+// harness runs it through SIMDe emulation (MV_SIMDE_EMULATION).
 #include "mv_int8_internal.h"
 
 #if defined(__x86_64__)
@@ -48,6 +48,16 @@ static inline simde__m512i mv_emu_shuffle_epi32(simde__m512i a, int imm) {
 }
 #define _mm512_shuffle_epi32 mv_emu_shuffle_epi32
 #define _mm512_cmpneq_epi32_mask(a, b) mv_emu_cmp_mask((a), (b), 0)
+static inline simde__m512i mv_emu_mask_i32gather_epi32(simde__m512i src, simde__mmask16 k, simde__m512i idx,
+                                                       const void *base, int scale) {
+    int32_t x[16], i[16];
+    simde_mm512_storeu_si512(x, src);
+    simde_mm512_storeu_si512(i, idx);
+    for (int j = 0; j < 16; j++)
+        if (k & (1u << j)) memcpy(&x[j], (const char *)base + (ptrdiff_t)i[j] * scale, 4);
+    return simde_mm512_loadu_si512(x);
+}
+#define _mm512_mask_i32gather_epi32 mv_emu_mask_i32gather_epi32
 #else
 #include <immintrin.h>
 #define TV __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -89,8 +99,9 @@ TVI void kloop_vnni(__m512i *acc, const uint8_t *panel, size_t kc, const int8_t 
     acc[0] = c0; acc[1] = c1; acc[2] = c2; acc[3] = c3; acc[4] = c4; acc[5] = c5; acc[6] = c6; acc[7] = c7;
 }
 
-/// requantize() for 16 lanes; returns z clamped to [lo - zp, hi - zp] plus zp, as int8.
-TVI __m128i rq16(__m512i acc, __m512i mult, __m512i shift, __m512i lo, __m512i hi, __m512i zp) {
+/// requantize() for 16 lanes; returns z clamped to [lo - zp, hi - zp] plus zp (int32 lanes in
+/// [clamp_min, clamp_max], within [-128, 127]).
+TVI __m512i rq16(__m512i acc, __m512i mult, __m512i shift, __m512i lo, __m512i hi, __m512i zp) {
     const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
     __m512i x = acc;
     const __mmask16 neg = _mm512_cmplt_epi32_mask(shift, zero);
@@ -111,8 +122,19 @@ TVI __m128i rq16(__m512i acc, __m512i mult, __m512i shift, __m512i lo, __m512i h
     const __m512i rbit = _mm512_min_epi32(_mm512_max_epi32(shift, zero), one);
     const __m512i t = _mm512_srav_epi32(y, rs1);
     __m512i z = _mm512_srav_epi32(_mm512_add_epi32(t, rbit), rbit);
-    z = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
-    return _mm512_cvtepi32_epi8(z);
+    return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
+}
+
+/// The activation table entries of 16 codes z in [-128, 127]: lane j of `lanes` reads
+/// t[col[j] + z[j] + 128] into the low byte (col: j * 256 for per-column tables, 0 for a shared
+/// one). A gather reads whole dwords, so each lane reads at min(i, 252), which stays inside its
+/// own 256-entry table whatever memory follows it, and shifts the wanted byte down. Lanes outside
+/// `lanes` (columns beyond n) read nothing.
+TVI __m512i lut16(__m512i z, const int8_t *t, __m512i col, __mmask16 lanes) {
+    const __m512i i = _mm512_add_epi32(z, _mm512_set1_epi32(128));
+    const __m512i at = _mm512_min_epi32(i, _mm512_set1_epi32(252));
+    const __m512i w = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes, _mm512_add_epi32(col, at), t, 1);
+    return _mm512_srlv_epi32(w, _mm512_slli_epi32(_mm512_sub_epi32(i, at), 3));
 }
 
 TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
@@ -123,6 +145,10 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
     const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
     const __m512i lo = _mm512_set1_epi32(p->clamp_min - p->output_zero_point);
     const __m512i hi = _mm512_set1_epi32(p->clamp_max - p->output_zero_point);
+    // Lane j's table offset within a tile: column j's table for per-column tables.
+    const __m512i col = p->lut_stride
+        ? _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 8)
+        : _mm512_setzero_si512();
     for (size_t m0 = 0; m0 < p->m; m0 += MR) {
         const int mr = p->m - m0 < MR ? (int)(p->m - m0) : MR;
         const int8_t *arow[MR];
@@ -156,8 +182,12 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
             } else {
                 const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
                 const __m512i shift = _mm512_loadu_si512((const void *)(p->shift + n0));
+                const int8_t *t = p->lut ? p->lut + n0 * p->lut_stride : NULL;
+                const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
                 for (int r = 0; r < mr; r++) {
-                    const __m128i v = rq16(acc[r], mult, shift, lo, hi, zp);
+                    __m512i z = rq16(acc[r], mult, shift, lo, hi, zp);
+                    if (t) z = lut16(z, t, col, lanes);
+                    const __m128i v = _mm512_cvtepi32_epi8(z);  // the low byte of each lane
                     int8_t *dst = mv_c_row8(p, m0 + r) + n0;
                     if (nv == NR) {
                         _mm_storeu_si128((__m128i *)dst, v);
@@ -166,7 +196,6 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
                         _mm_storeu_si128((__m128i *)tmp, v);
                         memcpy(dst, tmp, nv);
                     }
-                    if (p->lut) mv_apply_lut_at(dst, nv, p->lut, p->lut_stride, n0);
                 }
             }
         }

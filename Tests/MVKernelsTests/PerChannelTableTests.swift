@@ -1,5 +1,8 @@
 import MVKernels
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Per-channel activation tables (`lookupTableStride` 256): every ISA matches the reference, and
 /// the reference applies channel c's table to column c.
@@ -75,5 +78,54 @@ final class PerChannelTableTests: XCTestCase {
                 XCTAssertEqual(run(isa), expected, "\(isa) \(h)x\(w)x\(c) stride \(stride)")
             }
         }
+    }
+
+    /// Tables that end right before an unreadable page, in both layouts (one shared table, one per
+    /// column), with outputs at codes -128 and 127 (the first and last entry of a table), partial
+    /// column tiles and partial row blocks: a kernel reading past the last entry (a whole dword at
+    /// code 127, or a lane beyond the last column) crashes here instead of passing by luck.
+    func testGEMMTablesEndingAtAnUnreadablePage() throws {
+        #if canImport(Glibc)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var rng = Int8TestRNG(seed: 93)
+        for (m, k, n) in [(1, 4, 16), (9, 13, 17), (8, 32, 5), (3, 7, 33), (17, 20, 48)] {
+            let a = rng.int8s(m * k), w = rng.int8s(n * k, -127, 127)
+            // acc / 2 per output: a large bias pins a column to 127 or -128 (the last to 127),
+            // a small one leaves it in between.
+            let bias: [Int32] = (0..<n).map { j in
+                j == n - 1 || j % 3 == 0 ? 1_000_000 : (j % 3 == 1 ? -1_000_000 : Int32(rng.int(-300, 300)))
+            }
+            let rq = RequantizationParameters(multipliers: [1 << 30], shifts: [0])
+            func run(_ isa: KernelISA, _ table: UnsafePointer<Int8>?, _ stride: Int) -> [Int8] {
+                let b = PackedInt8Matrix(weights: w, n: n, k: k, bias: bias, aZeroPoint: 0, requantization: rq, isa: isa)
+                var out = [Int8](repeating: 0, count: m * n)
+                a.withUnsafeBufferPointer { ab in
+                    out.withUnsafeMutableBufferPointer { ob in
+                        Int8GEMM.run(a: ab.baseAddress!, aRows: .strided(k), m: m, k: k, b: b, output: ob.baseAddress!,
+                                     outRows: .strided(n), outputZeroPoint: 0, lookupTable: table, lookupTableStride: stride)
+                    }
+                }
+                return out
+            }
+            let codes = run(.reference, nil, 0)
+            XCTAssertTrue(codes.contains(-128) && codes.contains(127))
+            for stride in [0, 256] {
+                let count = stride == 0 ? 256 : 256 * n
+                let size = (count + page - 1) / page * page
+                guard let base = mmap(nil, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                      base != UnsafeMutableRawPointer(bitPattern: -1) else { throw XCTSkip("mmap failed") }
+                defer { munmap(base, size + page) }
+                XCTAssertEqual(mprotect(base + size, page, PROT_NONE), 0)
+                let tables = base.advanced(by: size - count).bindMemory(to: Int8.self, capacity: count)
+                for i in 0..<count { tables[i] = rng.int8() }
+                let expected = codes.indices.map { i in tables[(i % n) * stride + Int(codes[i]) + 128] }
+                for isa in KernelISA.available {
+                    XCTAssertEqual(run(isa, tables, stride), expected, "\(isa) m=\(m) k=\(k) n=\(n) stride \(stride)")
+                }
+            }
+        }
+        #else
+        throw XCTSkip("needs mmap/mprotect (Glibc)")
+        #endif
     }
 }

@@ -58,9 +58,11 @@ static int gemm_case(const char *isa, layout L, int iter) {
     const int32_t zo = zps[ri(0, 3)];
     const int32_t lo = ri(0, 1) ? -128 : ri(-128, 0);
     const int32_t hi = ri(0, 1) ? 127 : ri(lo, 127);
-    int8_t lut[256];
-    for (int i = 0; i < 256; i++) lut[i] = (int8_t)ri(-128, 127);
-    const int use_lut = ri(0, 1);
+    // No table, one shared table, or one per column (lut_stride 256), exactly as long as needed.
+    const int lut_mode = ri(0, 2);
+    const size_t lut_stride = lut_mode == 2 ? 256 : 0, lut_len = lut_mode == 2 ? 256 * (size_t)n : 256;
+    int8_t *lut = malloc(lut_len);
+    for (size_t i = 0; i < lut_len; i++) lut[i] = (int8_t)ri(-128, 127);
     const int np = (n + L.nr - 1) / L.nr * L.nr, kp = (k + L.kpad - 1) / L.kpad * L.kpad;
     int32_t *bias = calloc(np, 4), *mult = calloc(np, 4), *shift = calloc(np, 4), *rawbias = calloc(n, 4);
     int8_t *packed = calloc((size_t)np * kp, 1);
@@ -110,7 +112,7 @@ static int gemm_case(const char *isa, layout L, int iter) {
     args.m = m; args.k = k; args.n = n;
     args.packed = packed; args.bias = bias; args.multiplier = mult; args.shift = shift;
     args.b_zero_point = zb; args.output_zero_point = zo; args.clamp_min = lo; args.clamp_max = hi;
-    args.lut = use_lut ? lut : NULL; args.flags = hasmin ? MV_GEMM_B_HAS_MIN : 0;
+    args.lut = lut_mode ? lut : NULL; args.lut_stride = lut_stride; args.flags = hasmin ? MV_GEMM_B_HAS_MIN : 0;
     if (!strcmp(isa, "neon")) mv_gemm_q8_neon(&args);
     else if (!strcmp(isa, "neondot")) mv_gemm_q8_neondot(&args);
     else mv_gemm_q8_avx512vnni(&args);
@@ -123,7 +125,7 @@ static int gemm_case(const char *isa, layout L, int iter) {
         for (int j = 0; j < n; j++) {
             int64_t acc = rawbias[j];
             for (int kk = 0; kk < k; kk++) acc += ((int64_t)a[aoff[i] + kk] - za) * ((int64_t)b[j * k + kk] - zb);
-            const int8_t want = out_stage((int32_t)acc, mult[j], shift[j], zo, lo, hi, use_lut ? lut : NULL);
+            const int8_t want = out_stage((int32_t)acc, mult[j], shift[j], zo, lo, hi, lut_mode ? lut + j * lut_stride : NULL);
             if (c8[i * ldc + j] != want || c32[i * ldc + j] != (int32_t)acc) {
                 fprintf(stderr, "%s gemm case %d (m%d n%d k%d) row %d col %d: got %d/%d want %d/%d\n", isa, iter, m, n, k, i, j,
                         c8[i * ldc + j], c32[i * ldc + j], want, (int32_t)acc);
@@ -133,7 +135,7 @@ static int gemm_case(const char *isa, layout L, int iter) {
         }
         for (int j = n; j < ldc; j++) if (c8[i * ldc + j] != 0x55) { fprintf(stderr, "%s gemm case %d wrote past N\n", isa, iter); bad = 1; }
     }
-    free(a); free(aoff); free(b); free(sums); free(bias); free(mult); free(shift); free(rawbias); free(packed); free(c8); free(c32);
+    free(a); free(aoff); free(b); free(sums); free(bias); free(mult); free(shift); free(rawbias); free(packed); free(c8); free(c32); free(lut);
     return !bad;
 }
 
