@@ -125,6 +125,32 @@ TVI __m512i rq16(__m512i acc, __m512i mult, __m512i shift, __m512i lo, __m512i h
     return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
 }
 
+/// rq16 for a tile whose shifts are all >= 1 (per-channel requantisation almost always is): the
+/// two roundings fold into one, as in the AVX2 rq_apply. With P = acc * mult (exact in 64 bits),
+///   z = floor((floor((P + 2^30) / 2^31) + 2^(s-1)) / 2^s) = floor((P + 2^30 + 2^(30+s)) / 2^(31+s)),
+/// the high dword of P + 2^30 + 2^(30+s) shifted right by s - 1 (|high dword| < 2^31). For s >= 32
+/// the reference gives 0, and so does this: the round term 2^30 + 2^62 > |P| makes the high dword
+/// positive and smaller than 2^31, and srav by >= 31 leaves 0.
+typedef struct { __m512i mult_odd, round_even, round_odd, rs1; } rq16_positive;
+
+TVI rq16_positive rq16_positive_setup(__m512i mult, __m512i shift) {
+    rq16_positive q;
+    const __m512i sc = _mm512_min_epi32(shift, _mm512_set1_epi32(32));
+    const __m512i r30 = _mm512_set1_epi64((int64_t)1 << 30);
+    q.mult_odd = _mm512_srli_epi64(mult, 32);
+    q.round_even = _mm512_add_epi64(r30, _mm512_sllv_epi64(r30, _mm512_and_si512(sc, _mm512_set1_epi64(0xFFFFFFFF))));
+    q.round_odd = _mm512_add_epi64(r30, _mm512_sllv_epi64(r30, _mm512_srli_epi64(sc, 32)));
+    q.rs1 = _mm512_sub_epi32(shift, _mm512_set1_epi32(1));
+    return q;
+}
+
+TVI __m512i rq16_positive_apply(__m512i acc, __m512i mult, const rq16_positive *q, __m512i lo, __m512i hi, __m512i zp) {
+    const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, mult), q->round_even);
+    const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), q->mult_odd), q->round_odd);
+    const __m512i z = _mm512_srav_epi32(_mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(pe, 32), po), q->rs1);
+    return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
+}
+
 /// The activation table entries of 16 codes z in [-128, 127]: lane j of `lanes` reads
 /// t[col[j] + z[j] + 128] into the low byte (col: j * 256 for per-column tables, 0 for a shared
 /// one). A gather reads whole dwords, so each lane reads at min(i, 252), which stays inside its
@@ -182,10 +208,13 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
             } else {
                 const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
                 const __m512i shift = _mm512_loadu_si512((const void *)(p->shift + n0));
+                // Padding columns of a partial tile hold shift 0 or garbage: only the valid ones decide.
+                const int positive = (_mm512_cmplt_epi32_mask(shift, _mm512_set1_epi32(1)) & (__mmask16)((1u << nv) - 1)) == 0;
+                const rq16_positive qp = rq16_positive_setup(mult, shift);
                 const int8_t *t = p->lut ? p->lut + n0 * p->lut_stride : NULL;
                 const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
                 for (int r = 0; r < mr; r++) {
-                    __m512i z = rq16(acc[r], mult, shift, lo, hi, zp);
+                    __m512i z = positive ? rq16_positive_apply(acc[r], mult, &qp, lo, hi, zp) : rq16(acc[r], mult, shift, lo, hi, zp);
                     if (t) z = lut16(z, t, col, lanes);
                     const __m128i v = _mm512_cvtepi32_epi8(z);  // the low byte of each lane
                     int8_t *dst = mv_c_row8(p, m0 + r) + n0;
