@@ -1,5 +1,6 @@
 import Dispatch
 import MVKernels
+import MVKernelsC
 import XCTest
 
 /// A random GEMM problem with its own (unpacked) data, for comparing paths.
@@ -250,6 +251,38 @@ final class Int8GEMMTests: XCTestCase {
                 XCTAssertEqual(c.runInt32(packed), noBias.naiveInt32(), "\(isa)")
                 for row in 0..<c.n { for col in 0..<c.k where (row + col) % 7 == 0 { XCTAssertEqual(packed.element(row, col), c.bElement(row, col)) } }
             }
+        }
+    }
+
+    /// The AVX2 packer of the VNNI layout writes the same bytes, column sums and -128 flag as the
+    /// portable packer, for row- and column-major sources, any N, K and strides, -128 present or not.
+    func testVNNIPackMatchesPortable() throws {
+        guard KernelISA.avx2.isSupported else { throw XCTSkip("no AVX2 on this machine") }
+        var rng = Int8TestRNG(seed: 31)
+        for it in 0..<400 {
+            let n = it < 64 ? it + 1 : rng.int(1, 300), k = it < 64 ? 64 - it : rng.int(1, 300)
+            let columnMajor = it % 2 == 1
+            let stride = (columnMajor ? n : k) + rng.int(0, 9)
+            var src = rng.int8s((columnMajor ? k : n) * stride)
+            if it % 3 == 0 { for i in src.indices where src[i] == -128 { src[i] = -127 } }
+            let kp = (k + 3) / 4 * 4, np = (n + 15) / 16 * 16
+            var results: [([Int8], [Int32], Int32)] = []
+            for avx2 in [false, true] {
+                var dst = [Int8](repeating: 0, count: np * kp)
+                var sums = [Int32](repeating: 7, count: n)
+                let flag = src.withUnsafeBufferPointer { s in
+                    dst.withUnsafeMutableBytes { d in
+                        sums.withUnsafeMutableBufferPointer { sm in
+                            (avx2 ? mv_pack_b_int8_avx2 : mv_pack_b_int8)(s.baseAddress!, columnMajor ? 1 : stride, columnMajor ? stride : 1,
+                                                                          n, k, 16, 4, kp, d.baseAddress!, sm.baseAddress!)
+                        }
+                    }
+                }
+                results.append((dst, sums, flag))
+            }
+            XCTAssertEqual(results[0].0, results[1].0, "bytes n=\(n) k=\(k) columnMajor=\(columnMajor)")
+            XCTAssertEqual(results[0].1, results[1].1, "sums n=\(n) k=\(k) columnMajor=\(columnMajor)")
+            XCTAssertEqual(results[0].2, results[1].2, "flag n=\(n) k=\(k) columnMajor=\(columnMajor)")
         }
     }
 }

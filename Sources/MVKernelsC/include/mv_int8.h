@@ -133,11 +133,15 @@ void mv_winograd3x3_avx2(const mv_wino_args *args);
 /// to kp) at dst, which must be zeroed beforehand; writes the column sums to sums[0 ..< n]. Returns
 /// 1 when some element is -128. `mv_pack_b_int8` is portable and packs every int8 layout;
 /// `mv_pack_b_int16_avx2` packs the AVX2 layout (int16 elements, nr MV_AVX2_NR, kr MV_AVX2_KR) with
-/// AVX2 loads. The GEMM kernel table (KernelConfigs.swift) holds the one each ISA's layout needs.
+/// AVX2 loads; `mv_pack_b_int8_avx2` packs int8 layouts with the VNNI one (nr 16, kr 4) in AVX2 loads
+/// and shuffles and any other through `mv_pack_b_int8`. The GEMM kernel table (KernelConfigs.swift)
+/// holds the one each ISA's layout needs.
 int mv_pack_b_int8(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
                    size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums);
 int mv_pack_b_int16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
                          size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums);
+int mv_pack_b_int8_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                        size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums);
 
 /// Writes a message to standard error (Swift 6 cannot touch `stderr` directly).
 void mv_log_stderr(const char *message);
