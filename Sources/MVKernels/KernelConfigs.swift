@@ -29,10 +29,8 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         switch (self, requested) {
         case (_, .reference), (.gemm, _), (.conv, _), (_, .avx2), (_, .neon):
             return (requested, nil)
-        case (.softmax, .avx512vnni), (.add, .avx512vnni):
+        case (.softmax, .avx512vnni), (.add, .avx512vnni), (.layerNorm, .avx512vnni):
             return (requested, nil)
-        case (.layerNorm, .avx512vnni):
-            return (.avx2, "no AVX-512 rows yet: no int8 dot products for VNNI to speed up")
         case (.add, .neondot), (.layerNorm, .neondot), (.softmax, .neondot):
             return (.neon, "no SDOT rows, none needed: no int8 dot products for SDOT to speed up")
         case (.depthwise, .avx512vnni):
@@ -205,7 +203,7 @@ typealias SoftmaxRows = @convention(c) (UnsafePointer<Int32>?, Int, UnsafeMutabl
 // One table per ISA and family, built on first use (generic types cannot hold static lets).
 private let addTables = KernelISA.allCases.map { RowKernels<AddRows>(.add, $0, x86: mv_add_rows_avx2, x86AVX512: mv_add_rows_avx512, arm: mv_add_rows_neon) }
 private let layerNormTables = KernelISA.allCases.map {
-    RowKernels<LayerNormRows>(.layerNorm, $0, x86: mv_layernorm_rows_avx2, arm: mv_layernorm_rows_neon)
+    RowKernels<LayerNormRows>(.layerNorm, $0, x86: mv_layernorm_rows_avx2, x86AVX512: mv_layernorm_rows_avx512, arm: mv_layernorm_rows_neon)
 }
 private let softmaxTables = KernelISA.allCases.map {
     RowKernels<SoftmaxRows>(.softmax, $0, x86: mv_softmax_rows_avx2, x86AVX512: mv_softmax_rows_avx512, arm: mv_softmax_rows_neon)

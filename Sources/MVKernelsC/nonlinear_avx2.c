@@ -27,15 +27,6 @@ MVNL_AVX2 static inline void mvnl_store8(int8_t *dst, __m256i v) {
     __builtin_memcpy(dst, &both, 8);
 }
 
-/// Thirty-two int32 (within -128..127) in four vectors to 32 int8.
-MVNL_AVX2 static inline void mvnl_store32(int8_t *dst, __m256i a, __m256i b, __m256i c, __m256i d) {
-    __m256i ab = _mm256_packs_epi32(a, b);
-    __m256i cd = _mm256_packs_epi32(c, d);
-    __m256i abcd = _mm256_packs_epi16(ab, cd);
-    abcd = _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256((__m256i *)dst, abcd);
-}
-
 /// Eight int8 at `src` sign-extended to int32.
 MVNL_AVX2 static inline __m256i mvnl_load8(const int8_t *src) {
     int64_t v;

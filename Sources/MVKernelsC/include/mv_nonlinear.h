@@ -45,6 +45,9 @@ void mv_layernorm_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, 
                             int32_t tokens, const mv_layernorm_params *p);
 void mv_layernorm_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                             int32_t tokens, const mv_layernorm_params *p);
+/// AVX-512 (F, BW) rows: x86-64 with AVX-512BW, a trapping stub elsewhere.
+void mv_layernorm_rows_avx512(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
+                              int32_t tokens, const mv_layernorm_params *p);
 
 typedef struct {
     int32_t zero_point_a, multiplier_a, shift_a;
