@@ -5,9 +5,81 @@
 #include "mv_nonlinear_internal.h"
 
 #if defined(__x86_64__)
+#if defined(MV_SIMDE_EMULATION)
+// Test-only (never defined by the package build): NonlinearCrossISAHarnessTests compiles this file
+// with SIMDe emulating the intrinsics, so that hosts without AVX-512 still check it. Shims for what
+// SIMDe 0.7 lacks, with Intel's semantics (masked-off lanes are neither read nor written, so they
+// cannot fault).
+#include <string.h>
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#if defined(__clang__)
+// Newer clang headers define __m128bh even without AVX512-BF16, which SIMDe 0.7 then aliases with
+// a different type unless it sees the header first (it then reuses clang's types).
 #include <immintrin.h>
-
+#endif
+#include <simde/x86/avx512.h>
+#define MVNL_AVX512
+#define __mmask16 simde__mmask16
+#define __mmask32 simde__mmask32
+static inline simde__m512i mvnl_emu_mask_loadu_epi32(simde__m512i src, simde__mmask16 k, const void *p) {
+    int32_t x[16];
+    simde_mm512_storeu_si512(x, src);
+    for (int i = 0; i < 16; i++)
+        if ((k >> i) & 1) memcpy(&x[i], (const char *)p + 4 * i, 4);
+    return simde_mm512_loadu_si512(x);
+}
+#undef _mm512_mask_loadu_epi32
+#define _mm512_mask_loadu_epi32 mvnl_emu_mask_loadu_epi32
+static inline void mvnl_emu_mask_storeu_epi8_256(void *p, simde__mmask32 k, simde__m256i a) {
+    uint8_t x[32];
+    simde_mm256_storeu_si256(x, a);
+    for (int i = 0; i < 32; i++)
+        if ((k >> i) & 1) ((uint8_t *)p)[i] = x[i];
+}
+#undef _mm256_mask_storeu_epi8
+#define _mm256_mask_storeu_epi8 mvnl_emu_mask_storeu_epi8_256
+static inline simde__m512i mvnl_emu_mulhi_epu16(simde__m512i a, simde__m512i b) {
+    uint16_t x[32], y[32];
+    simde_mm512_storeu_si512(x, a);
+    simde_mm512_storeu_si512(y, b);
+    for (int i = 0; i < 32; i++) x[i] = (uint16_t)(((uint32_t)x[i] * y[i]) >> 16);
+    return simde_mm512_loadu_si512(x);
+}
+#undef _mm512_mulhi_epu16
+#define _mm512_mulhi_epu16 mvnl_emu_mulhi_epu16
+static inline int32_t mvnl_emu_reduce_max_epi32(simde__m512i a) {
+    int32_t x[16];
+    simde_mm512_storeu_si512(x, a);
+    int32_t m = x[0];
+    for (int i = 1; i < 16; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+#undef _mm512_reduce_max_epi32
+#define _mm512_reduce_max_epi32 mvnl_emu_reduce_max_epi32
+static inline int64_t mvnl_emu_reduce_add_epi64(simde__m512i a) {
+    uint64_t x[8], s = 0;
+    simde_mm512_storeu_si512(x, a);
+    for (int i = 0; i < 8; i++) s += x[i];  // wraps, as vpaddq does
+    return (int64_t)s;
+}
+#undef _mm512_reduce_add_epi64
+#define _mm512_reduce_add_epi64 mvnl_emu_reduce_add_epi64
+static inline simde__m512i mvnl_emu_cvtepu32_epi64(simde__m256i a) {
+    uint32_t x[8];
+    uint64_t y[8];
+    simde_mm256_storeu_si256(x, a);
+    for (int i = 0; i < 8; i++) y[i] = x[i];
+    return simde_mm512_loadu_si512(y);
+}
+#undef _mm512_cvtepu32_epi64
+#define _mm512_cvtepu32_epi64 mvnl_emu_cvtepu32_epi64
+// SIMDe 0.7.4 defines the _mm512_madd_epi16 alias with four parameters (the masked form's).
+#undef _mm512_madd_epi16
+#define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16((a), (b))
+#else
+#include <immintrin.h>
 #define MVNL_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+#endif
 
 typedef struct {
     __m512i vm, vdmax, vhalf, vmult, vround, vfill, c0, c1, c2, c3, ones;
