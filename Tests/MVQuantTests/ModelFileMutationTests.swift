@@ -65,6 +65,30 @@ final class ModelFileMutationTests: XCTestCase {
         XCTAssertGreaterThan(ran, 0)
     }
 
+    /// A file written before the 16-bit softmax (no `<layer>.softmax.exp_pre_shift`, its other
+    /// softmax scalars meaning the 32-bit computation) is refused with one line that says to
+    /// recalibrate, not run with misread parameters.
+    func testModelWithTheOldSoftmaxParametersIsRefused() throws {
+        guard let s = EndToEndInt8Tests.setup else { return }
+        let reader = s.model.file
+        guard case var .object(sections) = reader.model else { return XCTFail("the model header is not an object") }
+        guard let i = sections.firstIndex(where: { $0.0 == "scalars" }), case let .object(scalars) = sections[i].1 else {
+            return XCTFail("no scalars section")
+        }
+        let old = scalars.filter { !$0.0.hasSuffix(".softmax.exp_pre_shift") }
+        XCTAssertLessThan(old.count, scalars.count, "the model has no softmax pre-shift to remove")
+        sections[i].1 = .object(old)
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("old-softmax.mvq")
+        try MVQFile.write(header: .object(sections), tensors: try reader.copiedTensors(), to: path)
+        XCTAssertThrowsError(try Int8Executor(model: try QuantizedModel(path: path), threads: 1)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("older mvquant") && message.contains("recalibrate"), message)
+            XCTAssertFalse(message.contains("\n"), message)
+        }
+    }
+
     static func leafCount(_ json: JSON) -> Int {
         switch json {
         case let .array(a): return max(1, a.reduce(0) { $0 + leafCount($1) })
