@@ -99,6 +99,33 @@ TVI void kloop_vnni(__m512i *acc, const uint8_t *panel, size_t kc, const int8_t 
     acc[0] = c0; acc[1] = c1; acc[2] = c2; acc[3] = c3; acc[4] = c4; acc[5] = c5; acc[6] = c6; acc[7] = c7;
 }
 
+/// kloop_vnni for two adjacent 16-column blocks: each broadcast of an A group feeds two
+/// multiply-adds (16 accumulators), half the broadcasts per multiply-add of one block at a time.
+TVI void kloop_vnni2(__m512i *acc0, __m512i *acc1, const uint8_t *panel, size_t kc, const int8_t *b0,
+                     const int8_t *b1, size_t groups) {
+    __m512i c0 = acc0[0], c1 = acc0[1], c2 = acc0[2], c3 = acc0[3], c4 = acc0[4], c5 = acc0[5], c6 = acc0[6], c7 = acc0[7];
+    __m512i d0 = acc1[0], d1 = acc1[1], d2 = acc1[2], d3 = acc1[3], d4 = acc1[4], d5 = acc1[5], d6 = acc1[6], d7 = acc1[7];
+    const uint8_t *p0 = panel, *p1 = panel + kc, *p2 = panel + 2 * kc, *p3 = panel + 3 * kc;
+    const uint8_t *p4 = panel + 4 * kc, *p5 = panel + 5 * kc, *p6 = panel + 6 * kc, *p7 = panel + 7 * kc;
+    for (size_t i = 0; i < groups; i++) {
+        const __m512i bv = _mm512_loadu_si512((const void *)(b0 + 64 * i));
+        const __m512i bw = _mm512_loadu_si512((const void *)(b1 + 64 * i));
+        int32_t v;
+#define ROW(C, D, P)                                 \
+    memcpy(&v, P + 4 * i, 4);                        \
+    {                                                \
+        const __m512i a = _mm512_set1_epi32(v);      \
+        C = _mm512_dpbusd_epi32(C, a, bv);           \
+        D = _mm512_dpbusd_epi32(D, a, bw);           \
+    }
+        ROW(c0, d0, p0) ROW(c1, d1, p1) ROW(c2, d2, p2) ROW(c3, d3, p3)
+        ROW(c4, d4, p4) ROW(c5, d5, p5) ROW(c6, d6, p6) ROW(c7, d7, p7)
+#undef ROW
+    }
+    acc0[0] = c0; acc0[1] = c1; acc0[2] = c2; acc0[3] = c3; acc0[4] = c4; acc0[5] = c5; acc0[6] = c6; acc0[7] = c7;
+    acc1[0] = d0; acc1[1] = d1; acc1[2] = d2; acc1[3] = d3; acc1[4] = d4; acc1[5] = d5; acc1[6] = d6; acc1[7] = d7;
+}
+
 /// requantize() for 16 lanes; returns z clamped to [lo - zp, hi - zp] plus zp (int32 lanes in
 /// [clamp_min, clamp_max], within [-128, 127]).
 TVI __m512i rq16(__m512i acc, __m512i mult, __m512i shift, __m512i lo, __m512i hi, __m512i zp) {
@@ -163,6 +190,40 @@ TVI __m512i lut16(__m512i z, const int8_t *t, __m512i col, __mmask16 lanes) {
     return _mm512_srlv_epi32(w, _mm512_slli_epi32(_mm512_sub_epi32(i, at), 3));
 }
 
+/// Rows m0 ..< m0 + mr of the 16 columns from n0 (nv of them valid): int32 stores, or
+/// requantisation, the activation table and int8 stores.
+TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, size_t m0, int mr, size_t n0,
+                      size_t nv, __m512i lo, __m512i hi, __m512i zp, __m512i col) {
+    if (int32_out) {
+        for (int r = 0; r < mr; r++) {
+            int32_t tmp[16];
+            _mm512_storeu_si512((void *)tmp, acc[r]);
+            memcpy(mv_c_row32(p, m0 + r) + n0, tmp, nv * 4);
+        }
+        return;
+    }
+    const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
+    const __m512i shift = _mm512_loadu_si512((const void *)(p->shift + n0));
+    // Padding columns of a partial tile hold shift 0 or garbage: only the valid ones decide.
+    const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
+    const int positive = (_mm512_cmplt_epi32_mask(shift, _mm512_set1_epi32(1)) & lanes) == 0;
+    const rq16_positive qp = rq16_positive_setup(mult, shift);
+    const int8_t *t = p->lut ? p->lut + n0 * p->lut_stride : NULL;
+    for (int r = 0; r < mr; r++) {
+        __m512i z = positive ? rq16_positive_apply(acc[r], mult, &qp, lo, hi, zp) : rq16(acc[r], mult, shift, lo, hi, zp);
+        if (t) z = lut16(z, t, col, lanes);
+        const __m128i v = _mm512_cvtepi32_epi8(z);  // the low byte of each lane
+        int8_t *dst = mv_c_row8(p, m0 + r) + n0;
+        if (nv == NR) {
+            _mm_storeu_si128((__m128i *)dst, v);
+        } else {
+            int8_t tmp[16];
+            _mm_storeu_si128((__m128i *)tmp, v);
+            memcpy(dst, tmp, nv);
+        }
+    }
+}
+
 TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
     const size_t k = p->k, n = p->n, kp = (k + 3) & ~(size_t)3;
     const int single = kp <= KMAX;
@@ -184,49 +245,32 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
             roff[r] = p->b_zero_point ? mv_row_correction(arow[r], k, p->b_zero_point) : 0;
         }
         if (single) panel_rows(panel, arow, 0, kp, k);
-        for (size_t n0 = 0; n0 < n; n0 += NR) {
-            const size_t nv = n - n0 < NR ? n - n0 : NR;
-            const int8_t *b = packed + n0 * kp;
-            const __m512i bias = _mm512_loadu_si512((const void *)(p->bias + n0));
-            __m512i acc[MR];
-            for (int r = 0; r < MR; r++) acc[r] = _mm512_add_epi32(bias, _mm512_set1_epi32(roff[r]));
+        // Two 16-column blocks at a time (one where a single block is left).
+        for (size_t n0 = 0; n0 < n; n0 += 2 * NR) {
+            const size_t left = n - n0;
+            const int two = left > NR;
+            const size_t nv0 = left < NR ? left : NR, nv1 = two ? (left - NR < NR ? left - NR : NR) : 0;
+            const int8_t *b0 = packed + n0 * kp, *b1 = b0 + NR * kp;
+            __m512i acc0[MR], acc1[MR];
+            const __m512i bias0 = _mm512_loadu_si512((const void *)(p->bias + n0));
+            for (int r = 0; r < MR; r++) acc0[r] = _mm512_add_epi32(bias0, _mm512_set1_epi32(roff[r]));
+            if (two) {
+                const __m512i bias1 = _mm512_loadu_si512((const void *)(p->bias + n0 + NR));
+                for (int r = 0; r < MR; r++) acc1[r] = _mm512_add_epi32(bias1, _mm512_set1_epi32(roff[r]));
+            }
             if (single) {
-                kloop_vnni(acc, panel, kp, b, kp / 4);
+                if (two) kloop_vnni2(acc0, acc1, panel, kp, b0, b1, kp / 4);
+                else kloop_vnni(acc0, panel, kp, b0, kp / 4);
             } else {
                 for (size_t k0 = 0; k0 < kp; k0 += KMAX) {
                     const size_t kc = kp - k0 < KMAX ? kp - k0 : KMAX;
                     panel_rows(panel, arow, k0, kc, k);
-                    kloop_vnni(acc, panel, kc, b + k0 * NR, kc / 4);
+                    if (two) kloop_vnni2(acc0, acc1, panel, kc, b0 + k0 * NR, b1 + k0 * NR, kc / 4);
+                    else kloop_vnni(acc0, panel, kc, b0 + k0 * NR, kc / 4);
                 }
             }
-            if (int32_out) {
-                for (int r = 0; r < mr; r++) {
-                    int32_t tmp[16];
-                    _mm512_storeu_si512((void *)tmp, acc[r]);
-                    memcpy(mv_c_row32(p, m0 + r) + n0, tmp, nv * 4);
-                }
-            } else {
-                const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
-                const __m512i shift = _mm512_loadu_si512((const void *)(p->shift + n0));
-                // Padding columns of a partial tile hold shift 0 or garbage: only the valid ones decide.
-                const int positive = (_mm512_cmplt_epi32_mask(shift, _mm512_set1_epi32(1)) & (__mmask16)((1u << nv) - 1)) == 0;
-                const rq16_positive qp = rq16_positive_setup(mult, shift);
-                const int8_t *t = p->lut ? p->lut + n0 * p->lut_stride : NULL;
-                const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
-                for (int r = 0; r < mr; r++) {
-                    __m512i z = positive ? rq16_positive_apply(acc[r], mult, &qp, lo, hi, zp) : rq16(acc[r], mult, shift, lo, hi, zp);
-                    if (t) z = lut16(z, t, col, lanes);
-                    const __m128i v = _mm512_cvtepi32_epi8(z);  // the low byte of each lane
-                    int8_t *dst = mv_c_row8(p, m0 + r) + n0;
-                    if (nv == NR) {
-                        _mm_storeu_si128((__m128i *)dst, v);
-                    } else {
-                        int8_t tmp[16];
-                        _mm_storeu_si128((__m128i *)tmp, v);
-                        memcpy(dst, tmp, nv);
-                    }
-                }
-            }
+            store_tile16(p, int32_out, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
+            if (two) store_tile16(p, int32_out, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col);
         }
     }
 }

@@ -81,20 +81,56 @@ static void mvnl_softmax_row_neon(const int32_t *s, int8_t *out, int32_t n, cons
     const int32x4_t vshift = vdupq_n_s32(-p->exp_shift);
     const uint16x8_t c0 = vdupq_n_u16(65531), c1 = vdupq_n_u16(45300), c2 = vdupq_n_u16(15112), c3 = vdupq_n_u16(2579);
     const uint16x8_t zero = vdupq_n_u16(0);
-    uint32x4_t vsum = vdupq_n_u32(0);
-    for (i = 0; i + 8 <= n; i += 8) {
-        const uint16x8_t u = vcombine_u16(vmovn_u32(mvnl_softmax_u4(s + i, vm, vdmax, vhalf, vpre, vmult, vround, vshift)),
-                                          vmovn_u32(mvnl_softmax_u4(s + i + 4, vm, vdmax, vhalf, vpre, vmult, vround, vshift)));
-        const int16x8_t k = vreinterpretq_s16_u16(vshrq_n_u16(u, 11));
-        const uint16x8_t y = vshlq_n_u16(u, 5);  // (u & 2047) << 5
-        uint16x8_t a = vsubq_u16(c2, mvnl_mulhi_u16(c3, y));
-        a = vsubq_u16(c1, mvnl_mulhi_u16(a, y));
-        const uint16x8_t pw = vsubq_u16(c0, mvnl_mulhi_u16(a, y));
-        // P >> k (0 for k >= 16), then ((P >> k) + 1) >> 1.
-        const uint16x8_t v = vrhaddq_u16(vshlq_u16(pw, vnegq_s16(k)), zero);
-        vst1q_u16(e + i, v);
-        vsum = vpadalq_u16(vsum, v);
+    uint32x4_t vsum = vdupq_n_u32(0), vsum2 = vdupq_n_u32(0);
+    // e of 8 scores: u (steps 1-3) in 32-bit lanes, narrowed; the polynomial and the shift in
+    // 16-bit lanes.
+#define MVNL_SOFTMAX_E8(V, S)                                                                                 \
+    do {                                                                                                  \
+        const uint16x8_t u = vcombine_u16(vmovn_u32(mvnl_softmax_u4((S), vm, vdmax, vhalf, vpre, vmult, vround, vshift)), \
+                                          vmovn_u32(mvnl_softmax_u4((S) + 4, vm, vdmax, vhalf, vpre, vmult, vround, vshift))); \
+        const int16x8_t k = vreinterpretq_s16_u16(vshrq_n_u16(u, 11));                                   \
+        const uint16x8_t y = vshlq_n_u16(u, 5); /* (u & 2047) << 5 */                                     \
+        uint16x8_t a = vsubq_u16(c2, mvnl_mulhi_u16(c3, y));                                              \
+        a = vsubq_u16(c1, mvnl_mulhi_u16(a, y));                                                          \
+        const uint16x8_t pw = vsubq_u16(c0, mvnl_mulhi_u16(a, y));                                        \
+        /* P >> k (0 for k >= 16), then ((P >> k) + 1) >> 1. */                                           \
+        (V) = vrhaddq_u16(vshlq_u16(pw, vnegq_s16(k)), zero);                                             \
+    } while (0)
+    // Four independent blocks per step: each is a chain of about 20 dependent operations, which
+    // alone would leave the pipelines idle (llvm-mca: 8.5 cycles per score with one, 4.4 with two).
+    for (i = 0; i + 32 <= n; i += 32) {
+        uint16x8_t v0, v1, v2, v3;
+        MVNL_SOFTMAX_E8(v0, s + i);
+        MVNL_SOFTMAX_E8(v1, s + i + 8);
+        MVNL_SOFTMAX_E8(v2, s + i + 16);
+        MVNL_SOFTMAX_E8(v3, s + i + 24);
+        vst1q_u16(e + i, v0);
+        vst1q_u16(e + i + 8, v1);
+        vst1q_u16(e + i + 16, v2);
+        vst1q_u16(e + i + 24, v3);
+        vsum = vpadalq_u16(vsum, v0);
+        vsum2 = vpadalq_u16(vsum2, v1);
+        vsum = vpadalq_u16(vsum, v2);
+        vsum2 = vpadalq_u16(vsum2, v3);
     }
+    for (; i + 16 <= n; i += 16) {
+        uint16x8_t v0, v1;
+        MVNL_SOFTMAX_E8(v0, s + i);
+        MVNL_SOFTMAX_E8(v1, s + i + 8);
+        vst1q_u16(e + i, v0);
+        vst1q_u16(e + i + 8, v1);
+        vsum = vpadalq_u16(vsum, v0);
+        vsum2 = vpadalq_u16(vsum2, v1);
+    }
+    if (i + 8 <= n) {
+        uint16x8_t v0;
+        MVNL_SOFTMAX_E8(v0, s + i);
+        vst1q_u16(e + i, v0);
+        vsum = vpadalq_u16(vsum, v0);
+        i += 8;
+    }
+#undef MVNL_SOFTMAX_E8
+    vsum = vaddq_u32(vsum, vsum2);
     uint64_t sum = vaddlvq_u32(vsum);  // lane sums < 2^31 for n <= 2^19
     sum += mvnl_softmax_tail_exp(s, m, i, n, e, p);
 
@@ -105,12 +141,18 @@ static void mvnl_softmax_row_neon(const int32_t *s, int8_t *out, int32_t n, cons
     const int16x8_t vt1 = vdupq_n_s16((int16_t)-t1);
     const uint16x8_t vhi = vdupq_n_u16((uint16_t)(127 - p->output_zero_point));
     const int16x8_t zp = vdupq_n_s16((int16_t)p->output_zero_point);
-    for (i = 0; i + 8 <= n; i += 8) {
-        // (e·R + 2^14) >> 15 by the rounding doubling high multiply (e, R < 2^15: no saturation).
-        const int16x8_t t = vqrdmulhq_s16(vreinterpretq_s16_u16(vld1q_u16(e + i)), vr);
-        const uint16x8_t q = vrhaddq_u16(vshlq_u16(vreinterpretq_u16_s16(t), vt1), zero);
-        vst1_s8(out + i, vmovn_s16(vaddq_s16(vreinterpretq_s16_u16(vminq_u16(q, vhi)), zp)));
+    // (e·R + 2^14) >> 15 by the rounding doubling high multiply (e, R < 2^15: no saturation), then
+    // the rounding shift, the clamp and the zero point; 8 codes.
+#define MVNL_SOFTMAX_Q8(E)                                                                            \
+    vmovn_s16(vaddq_s16(vreinterpretq_s16_u16(vminq_u16(                                             \
+        vrhaddq_u16(vshlq_u16(vreinterpretq_u16_s16(vqrdmulhq_s16(vreinterpretq_s16_u16(vld1q_u16(E)), vr)), vt1), zero), \
+        vhi)), zp))
+    for (i = 0; i + 32 <= n; i += 32) {  // four independent chains per step
+        vst1q_s8(out + i, vcombine_s8(MVNL_SOFTMAX_Q8(e + i), MVNL_SOFTMAX_Q8(e + i + 8)));
+        vst1q_s8(out + i + 16, vcombine_s8(MVNL_SOFTMAX_Q8(e + i + 16), MVNL_SOFTMAX_Q8(e + i + 24)));
     }
+    for (; i + 8 <= n; i += 8) vst1_s8(out + i, MVNL_SOFTMAX_Q8(e + i));
+#undef MVNL_SOFTMAX_Q8
     for (; i < n; i++) out[i] = mvnl_softmax_output(e[i], r, t1, p->output_zero_point);
 }
 

@@ -84,11 +84,13 @@ ARM = {
     'dwconv': ('dwconv_neon.c', r'mv_dw3x3_neon', lambda b: 8 * mulls(b) if cnt(b, r'^saddw2?\s') else 0, 'MAC'),
     'softmax_max': ('nonlinear_neon.c', r'softmax', lambda b: 4 * cnt(b, r'^smax\s+v\d+\.4s')
                     if not cnt(b, r'^(mul|umlal2?|umull2?)\s') else 0, 'element'),
-    # 8 scores per iteration: their e (uint16) leave in one q register.
-    'softmax_exp': ('nonlinear_neon.c', r'softmax', lambda b: 8 * cnt(b, r'^(str|stur)\s+q\d+')
+    # 8 scores' e (uint16) leave per q register stored (str, or stp of two).
+    'softmax_exp': ('nonlinear_neon.c', r'softmax', lambda b: 8 * cnt(b, r'^(str|stur)\s+q\d+') + 16 * cnt(b, r'^stp\s+q\d+')
                     if cnt(b, r'^umull2?\s') and cnt(b, r'^uzp2\s') else 0, 'element'),
+    # int8 codes: 8 per d register stored, 16 per q register, 32 per stp of two q.
     'softmax_out': ('nonlinear_neon.c', r'softmax', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+')
-                    if not cnt(b, r'^mul\s+v') else 0, 'element'),
+                    + 16 * cnt(b, r'^(str|stur)\s+q\d+') + 32 * cnt(b, r'^stp\s+q\d+')
+                    if cnt(b, r'^sqrdmulh\s') else 0, 'element'),
     'layernorm_stats': ('nonlinear_neon.c', r'layernorm', lambda b: 8 * cnt(b, r'^smull2?\s')
                         if not cnt(b, r'^(str|stur)\s+d\d+') else 0, 'element'),
     'layernorm_out': ('nonlinear_neon.c', r'layernorm', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+')
