@@ -59,11 +59,39 @@ static inline uint64_t mvnl_softmax_tail_exp(const int32_t *s, int32_t m, int32_
     return sum;
 }
 
-/// floor(sqrt(x)) (integerSquareRoot).
+/// ceil(16 * sqrt(t + 1)) for t = 64 ... 255: an over-estimate of the square root from the top 8
+/// bits, so Newton's iteration below starts within 2% (about 3 divisions fewer than from a power of
+/// two; the divisions were a quarter of LayerNorm's time).
+static const uint16_t mvnl_isqrt_seed[192] = {
+    129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144,
+    144, 145, 146, 147, 148, 149, 150, 151, 151, 152, 153, 154, 155, 156, 156, 157,
+    158, 159, 160, 160, 161, 162, 163, 164, 164, 165, 166, 167, 168, 168, 169, 170,
+    171, 171, 172, 173, 174, 174, 175, 176, 176, 177, 178, 179, 179, 180, 181, 182,
+    182, 183, 184, 184, 185, 186, 186, 187, 188, 188, 189, 190, 190, 191, 192, 192,
+    193, 194, 194, 195, 196, 196, 197, 198, 198, 199, 200, 200, 201, 202, 202, 203,
+    204, 204, 205, 205, 206, 207, 207, 208, 208, 209, 210, 210, 211, 212, 212, 213,
+    213, 214, 215, 215, 216, 216, 217, 218, 218, 219, 219, 220, 220, 221, 222, 222,
+    223, 223, 224, 224, 225, 226, 226, 227, 227, 228, 228, 229, 230, 230, 231, 231,
+    232, 232, 233, 233, 234, 235, 235, 236, 236, 237, 237, 238, 238, 239, 239, 240,
+    240, 241, 242, 242, 243, 243, 244, 244, 245, 245, 246, 246, 247, 247, 248, 248,
+    249, 249, 250, 250, 251, 251, 252, 252, 253, 253, 254, 254, 255, 255, 256, 256,
+};
+
+/// floor(sqrt(x)) (integerSquareRoot): Newton's iteration from an over-estimate, which decreases
+/// monotonically to the floor of the root (the classic integer square root; any start >= the root
+/// gives the same result).
 static inline uint64_t mvnl_isqrt(uint64_t x) {
     if (x < 2) return x;
-    int bits = 64 - __builtin_clzll(x);
-    uint64_t y = (uint64_t)1 << ((bits + 1) / 2);
+    const int bits = 64 - __builtin_clzll(x);
+    const int s = (bits - 1) & ~1;  // x in [2^s, 2^(s+2))
+    uint64_t y;
+    if (s >= 6) {
+        // t = the top 8 bits; sqrt(x) < sqrt(t + 1) * 2^((s - 6) / 2) <= seed * 2^((s - 6) / 2) / 16.
+        const uint64_t t = x >> (s - 6);
+        y = (((uint64_t)mvnl_isqrt_seed[t - 64] << ((s - 6) / 2)) + 15) >> 4;
+    } else {
+        y = (uint64_t)1 << ((bits + 1) / 2);
+    }
     for (;;) {
         uint64_t next = (y + x / y) >> 1;
         if (next >= y) return y;

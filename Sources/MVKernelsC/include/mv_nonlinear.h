@@ -65,4 +65,8 @@ void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrd
 void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                         int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
 
+/// The C kernels' rounded integer square root (LayerNorm), exported for the tests that hold it
+/// equal to the Swift reference `integerSquareRootRounded`.
+uint64_t mv_isqrt_rounded_for_tests(uint64_t x);
+
 #endif
