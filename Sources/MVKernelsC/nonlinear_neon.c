@@ -194,7 +194,33 @@ static void mvnl_layernorm_token_neon(const int8_t *x, int8_t *out, const mv_lay
     const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
     const int32x4_t olo = vdupq_n_s32(-128 - p->output_zero_point);
     const int32x4_t ohi = vdupq_n_s32(127 - p->output_zero_point);
-    for (i = 0; i + 8 <= c; i += 8) {
+    // Output code of 4 channels (their first at channel ch) from widened inputs.
+#define MVNL_LAYERNORM_Z4(Z, A, CH)                                                                   \
+    do {                                                                                          \
+        const int ch_ = (CH);                                                                     \
+        int32x4_t d = vsubq_s32(vmulq_n_s32((A), c), vsum);                                       \
+        int64x2_t nlo = vshlq_s64(vaddq_s64(vmull_n_s32(vget_low_s32(d), vf), vround), vt);       \
+        int64x2_t nhi = vshlq_s64(vaddq_s64(vmull_high_n_s32(d, vf), vround), vt);                \
+        int32x4_t n = vcombine_s32(vmovn_s64(nlo), vmovn_s64(nhi));                               \
+        int32x4_t g = vld1q_s32(p->gamma_multipliers + ch_);                                      \
+        int32x4_t h = vnegq_s32(vld1q_s32(p->shifts + ch_));                                      \
+        int64x2_t ylo = vaddq_s64(vmull_s32(vget_low_s32(n), vget_low_s32(g)), vld1q_s64(p->biases + ch_)); \
+        int64x2_t yhi = vaddq_s64(vmull_high_s32(n, g), vld1q_s64(p->biases + ch_ + 2));          \
+        ylo = vshlq_s64(ylo, vmovl_s32(vget_low_s32(h)));                                         \
+        yhi = vshlq_s64(yhi, vmovl_high_s32(h));                                                  \
+        (Z) = mvnl_zp_clamp_neon(vcombine_s32(vmovn_s64(ylo), vmovn_s64(yhi)), zp, olo, ohi);     \
+    } while (0)
+    // 16 channels per step: four independent chains (one 8-channel step left the pipelines idle:
+    // llvm-mca 6.3 cycles per element).
+    for (i = 0; i + 16 <= c; i += 16) {
+        int32x4_t a[4], z[4];
+        mvnl_widen8(x + i, &a[0], &a[1]);
+        mvnl_widen8(x + i + 8, &a[2], &a[3]);
+        for (int j = 0; j < 4; j++) MVNL_LAYERNORM_Z4(z[j], a[j], i + 4 * j);
+        vst1q_s8(out + i, vcombine_s8(mvnl_narrow8(z[0], z[1]), mvnl_narrow8(z[2], z[3])));
+    }
+#undef MVNL_LAYERNORM_Z4
+    for (; i + 8 <= c; i += 8) {
         int32x4_t a[2], z[2];
         mvnl_widen8(x + i, &a[0], &a[1]);
         for (int j = 0; j < 2; j++) {
@@ -239,6 +265,22 @@ void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrd
         const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
         int8_t *po = out + r * out_stride;
         int32_t i = 0;
+        // 16 columns per step: four independent chains of about 15 dependent operations each
+        // (one 8-column step left the pipelines idle: llvm-mca 6.6 cycles per element).
+        for (; i + 16 <= columns; i += 16) {
+            int32x4_t xa[4], xb[4], z[4];
+            mvnl_widen8(pa + i, &xa[0], &xa[1]);
+            mvnl_widen8(pa + i + 8, &xa[2], &xa[3]);
+            mvnl_widen8(pb + i, &xb[0], &xb[1]);
+            mvnl_widen8(pb + i + 8, &xb[2], &xb[3]);
+            for (int j = 0; j < 4; j++) {
+                int32x4_t u = vshlq_n_s32(vsubq_s32(xa[j], za), 20);
+                int32x4_t v = vshlq_n_s32(vsubq_s32(xb[j], zb), 20);
+                int32x4_t s = vaddq_s32(mvnl_rq(u, &ra), mvnl_rq(v, &rb));
+                z[j] = mvnl_zp_clamp_neon(mvnl_rq(s, &ro), zp, lo, hi);
+            }
+            vst1q_s8(po + i, vcombine_s8(mvnl_narrow8(z[0], z[1]), mvnl_narrow8(z[2], z[3])));
+        }
         for (; i + 8 <= columns; i += 8) {
             int32x4_t xa[2], xb[2], z[2];
             mvnl_widen8(pa + i, &xa[0], &xa[1]);

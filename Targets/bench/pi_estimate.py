@@ -93,11 +93,11 @@ ARM = {
                     if cnt(b, r'^sqrdmulh\s') else 0, 'element'),
     'layernorm_stats': ('nonlinear_neon.c', r'layernorm', lambda b: 8 * cnt(b, r'^smull2?\s')
                         if not cnt(b, r'^(str|stur)\s+d\d+') else 0, 'element'),
-    'layernorm_out': ('nonlinear_neon.c', r'layernorm', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+')
+    'layernorm_out': ('nonlinear_neon.c', r'layernorm', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+') + 16 * cnt(b, r'^(str|stur)\s+q\d+')
                       if cnt(b, r'^smlal2?\s') else 0, 'element'),
     # The activation table (SiLU etc.) applied after a GEMM or depthwise tile: a loop of its own.
     'lut': ('gemm_neon.c', r'gemm_neon', lambda b: cnt(b, r'^strb\s') if cnt(b, r'^ldrb\s') and len(b) < 16 else 0, 'element'),
-    'add': ('nonlinear_neon.c', r'mv_add_rows', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+')
+    'add': ('nonlinear_neon.c', r'mv_add_rows', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+') + 16 * cnt(b, r'^(str|stur)\s+q\d+')
             if cnt(b, r'^sqrdmulh\s') else 0, 'element'),
 }
 # GEMM tiles (include/mv_int8.h): MR x NR outputs, K padded to 16.
