@@ -219,26 +219,13 @@ static void mvnl_layernorm_token_neon(const int8_t *x, int8_t *out, const mv_lay
         for (int j = 0; j < 4; j++) MVNL_LAYERNORM_Z4(z[j], a[j], i + 4 * j);
         vst1q_s8(out + i, vcombine_s8(mvnl_narrow8(z[0], z[1]), mvnl_narrow8(z[2], z[3])));
     }
-#undef MVNL_LAYERNORM_Z4
     for (; i + 8 <= c; i += 8) {
         int32x4_t a[2], z[2];
         mvnl_widen8(x + i, &a[0], &a[1]);
-        for (int j = 0; j < 2; j++) {
-            const int ch = i + 4 * j;
-            int32x4_t d = vsubq_s32(vmulq_n_s32(a[j], c), vsum);
-            int64x2_t nlo = vshlq_s64(vaddq_s64(vmull_n_s32(vget_low_s32(d), vf), vround), vt);
-            int64x2_t nhi = vshlq_s64(vaddq_s64(vmull_high_n_s32(d, vf), vround), vt);
-            int32x4_t n = vcombine_s32(vmovn_s64(nlo), vmovn_s64(nhi));
-            int32x4_t g = vld1q_s32(p->gamma_multipliers + ch);
-            int32x4_t h = vnegq_s32(vld1q_s32(p->shifts + ch));
-            int64x2_t ylo = vaddq_s64(vmull_s32(vget_low_s32(n), vget_low_s32(g)), vld1q_s64(p->biases + ch));
-            int64x2_t yhi = vaddq_s64(vmull_high_s32(n, g), vld1q_s64(p->biases + ch + 2));
-            ylo = vshlq_s64(ylo, vmovl_s32(vget_low_s32(h)));
-            yhi = vshlq_s64(yhi, vmovl_high_s32(h));
-            z[j] = mvnl_zp_clamp_neon(vcombine_s32(vmovn_s64(ylo), vmovn_s64(yhi)), zp, olo, ohi);
-        }
+        for (int j = 0; j < 2; j++) MVNL_LAYERNORM_Z4(z[j], a[j], i + 4 * j);
         vst1_s8(out + i, mvnl_narrow8(z[0], z[1]));
     }
+#undef MVNL_LAYERNORM_Z4
     for (; i < c; i++)
         out[i] = mvnl_layernorm_output(x[i], c, sum, f, t, round, p->gamma_multipliers[i], p->shifts[i],
                                        p->biases[i], p->output_zero_point);
@@ -252,15 +239,27 @@ void mv_layernorm_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, 
 // ---------------------------------------------------------------------------------------------
 // Add
 
+/// The add's constants: the three requantisations, zero points and clamp.
+typedef struct {
+    mvnl_rq_neon ra, rb, ro;
+    int32x4_t za, zb, zp, lo, hi;
+} mvnl_add_neon;
+
+/// Four outputs of the add from four widened inputs of each operand.
+static inline int32x4_t mvnl_add4(int32x4_t xa, int32x4_t xb, const mvnl_add_neon *c) {
+    const int32x4_t u = vshlq_n_s32(vsubq_s32(xa, c->za), 20);
+    const int32x4_t v = vshlq_n_s32(vsubq_s32(xb, c->zb), 20);
+    const int32x4_t s = vaddq_s32(mvnl_rq(u, &c->ra), mvnl_rq(v, &c->rb));
+    return mvnl_zp_clamp_neon(mvnl_rq(s, &c->ro), c->zp, c->lo, c->hi);
+}
+
 void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                       int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p) {
-    mvnl_rq_neon ra = mvnl_rq_setup(p->multiplier_a, p->shift_a);
-    mvnl_rq_neon rb = mvnl_rq_setup(p->multiplier_b, p->shift_b);
-    mvnl_rq_neon ro = mvnl_rq_setup(p->output_multiplier, p->output_shift);
-    const int32x4_t za = vdupq_n_s32(p->zero_point_a), zb = vdupq_n_s32(p->zero_point_b);
-    const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
-    const int32x4_t lo = vdupq_n_s32(p->clamp_min - p->output_zero_point);
-    const int32x4_t hi = vdupq_n_s32(p->clamp_max - p->output_zero_point);
+    const mvnl_add_neon c = {
+        mvnl_rq_setup(p->multiplier_a, p->shift_a), mvnl_rq_setup(p->multiplier_b, p->shift_b),
+        mvnl_rq_setup(p->output_multiplier, p->output_shift),
+        vdupq_n_s32(p->zero_point_a), vdupq_n_s32(p->zero_point_b), vdupq_n_s32(p->output_zero_point),
+        vdupq_n_s32(p->clamp_min - p->output_zero_point), vdupq_n_s32(p->clamp_max - p->output_zero_point)};
     for (int32_t r = 0; r < rows; r++) {
         const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
         int8_t *po = out + r * out_stride;
@@ -273,25 +272,14 @@ void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrd
             mvnl_widen8(pa + i + 8, &xa[2], &xa[3]);
             mvnl_widen8(pb + i, &xb[0], &xb[1]);
             mvnl_widen8(pb + i + 8, &xb[2], &xb[3]);
-            for (int j = 0; j < 4; j++) {
-                int32x4_t u = vshlq_n_s32(vsubq_s32(xa[j], za), 20);
-                int32x4_t v = vshlq_n_s32(vsubq_s32(xb[j], zb), 20);
-                int32x4_t s = vaddq_s32(mvnl_rq(u, &ra), mvnl_rq(v, &rb));
-                z[j] = mvnl_zp_clamp_neon(mvnl_rq(s, &ro), zp, lo, hi);
-            }
+            for (int j = 0; j < 4; j++) z[j] = mvnl_add4(xa[j], xb[j], &c);
             vst1q_s8(po + i, vcombine_s8(mvnl_narrow8(z[0], z[1]), mvnl_narrow8(z[2], z[3])));
         }
         for (; i + 8 <= columns; i += 8) {
-            int32x4_t xa[2], xb[2], z[2];
+            int32x4_t xa[2], xb[2];
             mvnl_widen8(pa + i, &xa[0], &xa[1]);
             mvnl_widen8(pb + i, &xb[0], &xb[1]);
-            for (int j = 0; j < 2; j++) {
-                int32x4_t u = vshlq_n_s32(vsubq_s32(xa[j], za), 20);
-                int32x4_t v = vshlq_n_s32(vsubq_s32(xb[j], zb), 20);
-                int32x4_t s = vaddq_s32(mvnl_rq(u, &ra), mvnl_rq(v, &rb));
-                z[j] = mvnl_zp_clamp_neon(mvnl_rq(s, &ro), zp, lo, hi);
-            }
-            vst1_s8(po + i, mvnl_narrow8(z[0], z[1]));
+            vst1_s8(po + i, mvnl_narrow8(mvnl_add4(xa[0], xb[0], &c), mvnl_add4(xa[1], xb[1], &c)));
         }
         for (; i < columns; i++) po[i] = mvnl_add(pa[i], pb[i], p);
     }
