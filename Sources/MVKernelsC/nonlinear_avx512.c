@@ -287,43 +287,8 @@ MVNL_AVX512 static inline __m512i mvnl_input_rq512(__m512i q, const mvnl_input_r
     return _mm512_sra_epi32(_mm512_add_epi32(_mm512_sra_epi32(y, r->s1), r->rbit), r->rb);
 }
 
-/// requantize(acc, m, s) of Requantization.swift for 16 lanes with one multiplier and shift.
-typedef struct { __m512i mult, ls, rs1, rbit, round; int shift; } mvnl_output_rq_avx512;
-
-MVNL_AVX512 static inline mvnl_output_rq_avx512 mvnl_output_rq_setup512(int32_t m, int32_t s) {
-    mvnl_output_rq_avx512 r;
-    r.shift = s;
-    r.mult = _mm512_set1_epi64((int64_t)m);
-    r.ls = _mm512_set1_epi32(s < 0 ? -s : 0);
-    r.rs1 = _mm512_set1_epi32(s > 0 ? (s - 1 > 31 ? 31 : s - 1) : 0);
-    r.rbit = _mm512_set1_epi32(s > 0 ? 1 : 0);
-    // s >= 1: both roundings in one term, 2^30 + 2^(30 + min(s, 32)) (as the AVX2 rq_apply).
-    const int sc = s > 32 ? 32 : s;
-    r.round = _mm512_set1_epi64(s >= 1 ? ((int64_t)1 << 30) + ((int64_t)1 << (30 + sc)) : (int64_t)1 << 30);
-    return r;
-}
-
-MVNL_AVX512 static inline __m512i mvnl_output_rq512(__m512i acc, const mvnl_output_rq_avx512 *r) {
-    if (r->shift >= 1) {
-        // z = floor((P + 2^30 + 2^(30+s)) / 2^(31+s)) = the high dword of that sum >> (s - 1).
-        const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, r->mult), r->round);
-        const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), r->mult), r->round);
-        const __m512i hi = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(pe, 32), po);
-        return _mm512_srav_epi32(hi, r->rs1);
-    }
-    __m512i x = acc;
-    if (r->shift < 0) {
-        // Saturating left shift: where shifting back does not restore acc, saturate.
-        const __m512i sh = _mm512_sllv_epi32(acc, r->ls);
-        const __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(sh, r->ls), acc);
-        const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(INT32_MAX));
-        x = _mm512_mask_blend_epi32(ovf, sh, sat);
-    }
-    const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, r->mult), r->round);
-    const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), r->mult), r->round);
-    // Bits 31..62 of each 64-bit product: low dword of pe >> 31, high dword of po << 1.
-    return _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
-}
+#define MV_RQ512 MVNL_AVX512 static inline
+#include "mv_requantize_avx512.h"
 
 MVNL_AVX512 void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                                     int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows,
@@ -335,7 +300,10 @@ MVNL_AVX512 void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const i
     }
     const mvnl_input_rq_avx512 ra = mvnl_input_rq_setup512(p->zero_point_a, p->multiplier_a, p->shift_a);
     const mvnl_input_rq_avx512 rb = mvnl_input_rq_setup512(p->zero_point_b, p->multiplier_b, p->shift_b);
-    const mvnl_output_rq_avx512 ro = mvnl_output_rq_setup512(p->output_multiplier, p->output_shift);
+    // The output requantisation with one multiplier and shift in every lane.
+    const __m512i om = _mm512_set1_epi32(p->output_multiplier), os = _mm512_set1_epi32(p->output_shift);
+    const int positive = p->output_shift >= 1;
+    const rq16_positive qp = rq16_positive_setup(om, os);
     const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
     const __m512i lo = _mm512_set1_epi32(p->clamp_min - p->output_zero_point);
     const __m512i hi = _mm512_set1_epi32(p->clamp_max - p->output_zero_point);
@@ -346,8 +314,8 @@ MVNL_AVX512 void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const i
             const __mmask16 mask = columns - i >= 16 ? 0xFFFF : (__mmask16)((1u << (columns - i)) - 1);
             const __m512i va = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, pa + i));
             const __m512i vb = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, pb + i));
-            __m512i z = mvnl_output_rq512(_mm512_add_epi32(mvnl_input_rq512(va, &ra), mvnl_input_rq512(vb, &rb)), &ro);
-            z = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
+            const __m512i sum = _mm512_add_epi32(mvnl_input_rq512(va, &ra), mvnl_input_rq512(vb, &rb));
+            const __m512i z = positive ? rq16_positive_apply(sum, om, &qp, lo, hi, zp) : rq16(sum, om, os, lo, hi, zp);
             _mm_mask_storeu_epi8(po + i, mask, _mm512_cvtepi32_epi8(z));
         }
     }
