@@ -3,7 +3,8 @@
 ///
 ///     offset  size  field
 ///     0       8     magic "MVQUANT\0"
-///     8       4     format version (little-endian u32), currently 1
+///     8       4     format version (little-endian u32), currently 2 (1: before the 16-bit softmax,
+///                   whose scalars meant another computation; refused with "recalibrate")
 ///     12      4     flags (0)
 ///     16      8     header length in bytes (u64)
 ///     24      8     data offset (u64, multiple of 64)
@@ -17,7 +18,7 @@
 /// Files are written atomically (temporary file, then rename).
 public enum MVQFile {
     public static let magic: [UInt8] = Array("MVQUANT".utf8) + [0]
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
     public static let alignment = 64
 
     public struct Tensor: Sendable {
@@ -128,6 +129,9 @@ public final class MVQReader: @unchecked Sendable {
         guard Array(b[0..<8]) == MVQFile.magic else { throw fail("not an .mvq model (bad magic)") }
         func u64(_ i: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[i + $1]) << (8 * UInt64($1)) } }
         let version = UInt32(truncatingIfNeeded: u64(8))
+        guard version >= MVQFile.version else {
+            throw fail("written by an older mvquant (.mvq format version \(version), this one reads \(MVQFile.version)): recalibrate the model with this version")
+        }
         guard version == MVQFile.version else {
             throw fail("unsupported .mvq format version \(version) (this mvquant reads version \(MVQFile.version))")
         }

@@ -179,9 +179,6 @@ public struct AttentionRecord: Sendable {
 
     public init(_ model: QuantizedModel, _ t: TransformerLayer) throws {
         let n = "\(t.name).softmax"
-        if model.scalars[n + ".exp_pre_shift"] == nil && model.scalars[n + ".exp_multiplier"] != nil {
-            throw InputError("\(model.path): written by an older mvquant (32-bit softmax parameters, before the 16-bit softmax); recalibrate it with this version")
-        }
         self.init(expPreShift: Int32(try model.scalar(n + ".exp_pre_shift", in: 0...31)),
                   expMultiplier: UInt32(try model.scalar(n + ".exp_multiplier", in: 1...Int64(UInt32.max))),
                   expShift: Int32(try model.scalar(n + ".exp_shift", in: 1...15)),

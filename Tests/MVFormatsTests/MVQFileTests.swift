@@ -43,7 +43,7 @@ final class MVQFileTests: XCTestCase {
             rejects(flipped, "bit flip at \(position)")
         }
         var future = good
-        future[8] = 2
+        future[8] = UInt8(MVQFile.version + 1)
         rejects(future, "unknown version")
     }
 

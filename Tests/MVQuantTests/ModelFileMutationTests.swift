@@ -65,24 +65,23 @@ final class ModelFileMutationTests: XCTestCase {
         XCTAssertGreaterThan(ran, 0)
     }
 
-    /// A file written before the 16-bit softmax (no `<layer>.softmax.exp_pre_shift`, its other
-    /// softmax scalars meaning the 32-bit computation) is refused with one line that says to
-    /// recalibrate, not run with misread parameters.
-    func testModelWithTheOldSoftmaxParametersIsRefused() throws {
+    /// A file written before the 16-bit softmax (format version 1: its softmax scalars mean the
+    /// 32-bit computation) is refused with one line that says to recalibrate, not run with misread
+    /// parameters; the version check is what refuses it.
+    func testModelOfTheFormatBeforeThe16BitSoftmaxIsRefused() throws {
         guard let s = EndToEndInt8Tests.setup else { return }
         let reader = s.model.file
-        guard case var .object(sections) = reader.model else { return XCTFail("the model header is not an object") }
-        guard let i = sections.firstIndex(where: { $0.0 == "scalars" }), case let .object(scalars) = sections[i].1 else {
-            return XCTFail("no scalars section")
-        }
-        let old = scalars.filter { !$0.0.hasSuffix(".softmax.exp_pre_shift") }
-        XCTAssertLessThan(old.count, scalars.count, "the model has no softmax pre-shift to remove")
-        sections[i].1 = .object(old)
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.file("old-softmax.mvq")
-        try MVQFile.write(header: .object(sections), tensors: try reader.copiedTensors(), to: path)
-        XCTAssertThrowsError(try Int8Executor(model: try QuantizedModel(path: path), threads: 1)) { error in
+        let path = dir.file("version1.mvq")
+        try MVQFile.write(header: reader.model, tensors: try reader.copiedTensors(), to: path)
+        var bytes = try FileSystem.read(path)
+        XCTAssertEqual(bytes[8], UInt8(MVQFile.version))
+        bytes[8] = 1
+        let sum = bytes.withUnsafeBytes { MVQFile.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 8)])) }
+        for i in 0..<8 { bytes[bytes.count - 8 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+        try FileSystem.writeAtomically(path, bytes: bytes)
+        XCTAssertThrowsError(try QuantizedModel(path: path)) { error in
             let message = "\(error)"
             XCTAssertTrue(message.contains("older mvquant") && message.contains("recalibrate"), message)
             XCTAssertFalse(message.contains("\n"), message)
