@@ -71,8 +71,11 @@ final class CSession {
     }
 }
 
-private func cModel(_ p: OpaquePointer) -> CModel { Unmanaged<CModel>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue() }
-private func cSession(_ p: OpaquePointer) -> CSession { Unmanaged<CSession>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue() }
+/// C handles: each owns one reference to its object, dropped by the matching close/destroy.
+private func handle<T: AnyObject>(_ object: T) -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(object).toOpaque()) }
+private func object<T: AnyObject>(_ p: OpaquePointer, _: T.Type) -> Unmanaged<T> { Unmanaged<T>.fromOpaque(UnsafeRawPointer(p)) }
+private func cModel(_ p: OpaquePointer) -> CModel { object(p, CModel.self).takeUnretainedValue() }
+private func cSession(_ p: OpaquePointer) -> CSession { object(p, CSession.self).takeUnretainedValue() }
 
 nonisolated(unsafe) private let versionString: UnsafeMutablePointer<CChar> = strdup(mvquantRuntimeVersion)!
 
@@ -98,7 +101,7 @@ public func mvq_model_open(_ path: UnsafePointer<CChar>?, _ model: UnsafeMutable
     guard !p.isEmpty else { return fail(.invalidArgument, "mvq_model_open: path is empty") }
     do {
         let m = CModel(try MVQModel(path: p))
-        model.pointee = OpaquePointer(Unmanaged.passRetained(m).toOpaque())
+        model.pointee = handle(m)
         return MVQStatus.ok
     } catch {
         return fail(error)
@@ -108,7 +111,7 @@ public func mvq_model_open(_ path: UnsafePointer<CChar>?, _ model: UnsafeMutable
 @_cdecl("mvq_model_close")
 public func mvq_model_close(_ model: OpaquePointer?) {
     guard let model else { return }
-    Unmanaged<CModel>.fromOpaque(UnsafeRawPointer(model)).release()
+    object(model, CModel.self).release()
 }
 
 @_cdecl("mvq_model_num_labels")
@@ -156,7 +159,7 @@ public func mvq_session_create(_ model: OpaquePointer?, _ threads: Int32, _ sess
     let m = cModel(model)
     do {
         let s = CSession(model: m, session: try m.model.makeSession(threads: Int(threads)))
-        session.pointee = OpaquePointer(Unmanaged.passRetained(s).toOpaque())
+        session.pointee = handle(s)
         return MVQStatus.ok
     } catch {
         return fail(error)
@@ -166,7 +169,7 @@ public func mvq_session_create(_ model: OpaquePointer?, _ threads: Int32, _ sess
 @_cdecl("mvq_session_destroy")
 public func mvq_session_destroy(_ session: OpaquePointer?) {
     guard let session else { return }
-    Unmanaged<CSession>.fromOpaque(UnsafeRawPointer(session)).release()
+    object(session, CSession.self).release()
 }
 
 /// Checks the logits buffer: non-NULL and at least the label count.
