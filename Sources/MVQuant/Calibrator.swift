@@ -13,10 +13,15 @@ public struct Calibrator {
     /// Tensors whose second moment E[x xᵀ] is collected (the inputs of GEMMs, for
     /// error-compensating weight rounding).
     public let secondMomentTensors: Set<String>
+    /// Tensors quantised per channel, whose second pass also keeps a histogram per channel (for a
+    /// clipping range per channel).
+    public let perChannelTensors: Set<String>
 
-    public init(checkpoint: Checkpoint, height: Int, width: Int, threads: Int, secondMomentTensors: Set<String> = []) {
+    public init(checkpoint: Checkpoint, height: Int, width: Int, threads: Int, secondMomentTensors: Set<String> = [],
+                perChannelTensors: Set<String> = []) {
         self.checkpoint = checkpoint
         self.secondMomentTensors = secondMomentTensors
+        self.perChannelTensors = perChannelTensors
         self.height = height
         self.width = width
         self.threads = max(1, threads)
@@ -42,7 +47,10 @@ public struct Calibrator {
                     throw InputError("the float model's activation '\(bad)' is NaN or infinite on the calibration images "
                                      + "(\(merged[bad]!.nonFiniteCount) values): its weights overflow float32")
                 }
-                for o in merged.values { o.beginHistogram() }
+                for (name, o) in merged {
+                    o.beginHistogram()
+                    if perChannelTensors.contains(name) { o.beginChannelHistograms() }
+                }
                 perThread = (0..<threads).map { _ in
                     var d: [String: RangeObserver] = [:]
                     for (name, o) in merged {
@@ -83,6 +91,9 @@ public struct Calibrator {
                                 if shape.count == 3 { o.observeChannels(values, channels: shape[2]) }
                             } else if let o = observers[name] {
                                 o.observeHistogram(values)
+                                if shape.count == 3, perChannelTensors.contains(name) {
+                                    o.observeChannelHistograms(values, channels: shape[2])
+                                }
                                 if secondMomentTensors.contains(name) {
                                     o.observeRowProducts(values, channels: shape[shape.count - 1])
                                 }

@@ -46,7 +46,8 @@ public func quantize(_ checkpoint: Checkpoint, height: Int, width: Int, imageCou
                      image: @escaping @Sendable (Int) throws -> [Float],
                      progress: (Int) -> Void = { _ in }) throws -> QuantizationResult {
     let calibrator = Calibrator(checkpoint: checkpoint, height: height, width: width, threads: options.threads,
-                                secondMomentTensors: options.errorCompensatingRounding ? checkpoint.graph.network.gemmInputTensors : [])
+                                secondMomentTensors: options.errorCompensatingRounding ? checkpoint.graph.network.gemmInputTensors : [],
+                                perChannelTensors: options.perChannelActivations ? Set(checkpoint.graph.network.perChannelTensors) : [])
     let observers = try calibrator.collect(count: imageCount, image: image, progress: progress)
     var ranges: [String: (lo: Float, hi: Float)] = [:]
     var channelRanges: [String: [(lo: Float, hi: Float)]] = [:]
@@ -54,7 +55,9 @@ public func quantize(_ checkpoint: Checkpoint, height: Int, width: Int, imageCou
     for (name, o) in observers {
         if let m = o.secondMoment { secondMoments[name] = m }
         ranges[name] = o.range(options.method, percentile: options.percentile)
-        if options.perChannelActivations, let c = o.channelRanges { channelRanges[name] = c }
+        if options.perChannelActivations, let c = o.channelRanges(options.method, percentile: options.percentile) {
+            channelRanges[name] = c
+        }
     }
     let info = JSON.object([("method", .string(options.method.rawValue)), ("images", .number(Double(imageCount))),
                             ("per_channel_activations", .bool(options.perChannelActivations)),

@@ -28,6 +28,10 @@ public final class RangeObserver: @unchecked Sendable {
     /// Per-channel minimum and maximum (channels innermost, as NHWC tensors are observed).
     public private(set) var channelMinimum: [Float] = []
     public private(set) var channelMaximum: [Float] = []
+    /// Second pass, per-channel tensors only: a histogram of `channelBins` bins per channel over
+    /// that channel's [min(lo, 0), max(hi, 0)], [channels][channelBins]; empty when not collected.
+    public private(set) var channelHistograms: [Double] = []
+    public static let channelBins = 256
     /// Σ x xᵀ over the observed rows ([channels][channels], row-major) and the number of rows: the
     /// input statistics of error-compensating weight rounding. Only for tensors that feed a GEMM,
     /// and only when asked for (second pass).
@@ -113,6 +117,61 @@ public final class RangeObserver: @unchecked Sendable {
         }
     }
 
+    /// Per-channel ranges chosen by `method` from the channel histograms (`mse` and `percentile`;
+    /// the other methods, or without histograms, each channel's observed [lo, hi]). Each channel is
+    /// judged alone, as if it had 256 levels of its own: the shared zero point is chosen afterwards
+    /// (`QuantParams(channelRanges:)`).
+    public func channelRanges(_ method: CalibrationMethod, percentile: Double = 99.99) -> [(lo: Float, hi: Float)]? {
+        guard let spans = channelRanges else { return nil }
+        let bins = Self.channelBins
+        guard channelHistograms.count == spans.count * bins, method == .mse || method == .percentile else { return spans }
+        return spans.indices.map { c in
+            let span = spans[c]
+            guard span.hi > span.lo else { return span }
+            let stats = HistogramStatistics(Array(channelHistograms[(c * bins)..<((c + 1) * bins)]),
+                                            low: Double(span.lo), high: Double(span.hi))
+            guard stats.total > 0 else { return span }
+            let (lo, hi): (Double, Double)
+            if method == .mse {
+                (lo, hi) = stats.mseRange()
+            } else {
+                let tail = (100 - percentile) / 100
+                (lo, hi) = (stats.quantile(tail), stats.quantile(1 - tail))
+            }
+            return (Float(min(lo, 0)), Float(max(hi, 0)))
+        }
+    }
+
+    /// Starts the per-channel histograms of the second pass (after the first pass's channel spans
+    /// are merged).
+    public func beginChannelHistograms() {
+        channelHistograms = [Double](repeating: 0, count: channelMinimum.count * Self.channelBins)
+    }
+
+    /// Second pass, per channel: `values` is [..., channels], each value counted in its channel's
+    /// histogram (clamped to the channel's span).
+    public func observeChannelHistograms(_ values: UnsafeBufferPointer<Float>, channels: Int) {
+        let bins = Self.channelBins
+        guard channels == channelMinimum.count, channelHistograms.count == channels * bins, values.count % channels == 0 else { return }
+        let spans = channelRanges!
+        let lows = spans.map(\.lo)
+        let scales = spans.map { $0.hi > $0.lo ? Float(bins) / ($0.hi - $0.lo) : 0 }
+        let last = bins - 1
+        channelHistograms.withUnsafeMutableBufferPointer { h in
+            var i = 0
+            while i < values.count {
+                for c in 0..<channels {
+                    let v = values[i + c]
+                    guard v.isFinite else { continue }
+                    let x = (v - lows[c]) * scales[c]
+                    let b = x >= 0 ? (x < Float(last) ? Int(x) : last) : 0
+                    h[c * bins + b] += 1
+                }
+                i += channels
+            }
+        }
+    }
+
     /// First pass.
     public func observeRange(_ values: UnsafeBufferPointer<Float>) {
         var lo = minimum, hi = maximum
@@ -147,6 +206,7 @@ public final class RangeObserver: @unchecked Sendable {
         histogramLow = other.histogramLow
         histogramHigh = other.histogramHigh
         histogram = [Double](repeating: 0, count: Self.bins)
+        channelHistograms = [Double](repeating: 0, count: other.channelHistograms.count)
         rowProducts = []
         rowCount = 0
     }
@@ -179,6 +239,14 @@ public final class RangeObserver: @unchecked Sendable {
                     channelMinimum[c] = min(channelMinimum[c], other.channelMinimum[c])
                     channelMaximum[c] = max(channelMaximum[c], other.channelMaximum[c])
                 }
+            }
+        }
+        if !other.channelHistograms.isEmpty {
+            if channelHistograms.isEmpty {
+                channelHistograms = other.channelHistograms
+            } else {
+                precondition(channelHistograms.count == other.channelHistograms.count, "channel histograms of different widths merged")
+                for i in 0..<channelHistograms.count { channelHistograms[i] += other.channelHistograms[i] }
             }
         }
         if other.rowCount > 0 {

@@ -132,4 +132,74 @@ final class RangeObserverTests: XCTestCase {
         XCTAssertEqual(total.range(.percentile, percentile: 100).hi, whole.range(.percentile, percentile: 100).hi, accuracy: 0.01)
         XCTAssertGreaterThan(total.range(.percentile, percentile: 99).hi, 3)
     }
+
+    /// Two channels interleaved as NHWC ([pixels][2]): channel 0 Laplacian(1), channel 1 the
+    /// one-sided |Laplacian(0.1)|.
+    func twoChannels(pixels: Int, seed: UInt64) -> [Float] {
+        var rng = Random(state: seed)
+        var values: [Float] = []
+        for p in 0..<pixels {
+            values.append(Float(rng.laplace(1)))
+            values.append(Float(abs(rng.laplace(0.1))))
+        }
+        return values
+    }
+
+    func observeChannels(_ parts: [[Float]], channels: Int) -> RangeObserver {
+        let first = RangeObserver()
+        for part in parts { part.withUnsafeBufferPointer { first.observeRange($0); first.observeChannels($0, channels: channels) } }
+        first.beginHistogram()
+        first.beginChannelHistograms()
+        // One observer per part, as the calibrator's threads, merged.
+        let merged = RangeObserver()
+        for part in parts {
+            let o = RangeObserver()
+            o.adoptSpan(of: first)
+            part.withUnsafeBufferPointer { o.observeHistogram($0); o.observeChannelHistograms($0, channels: channels) }
+            merged.merge(o)
+        }
+        return merged
+    }
+
+    /// Per-channel tensors get their clipping range per channel from the channel's own histogram:
+    /// each channel's tail clipped near its own MSE optimum (for 256 levels about 9.9·b either side
+    /// of a Laplacian(b), Banner et al.; a little less on the one-sided channel, which spends every
+    /// level on one side), whatever the other channel's scale; `minmax` (and an observer without
+    /// channel histograms) keeps each channel's observed span.
+    func testPerChannelRangesFromChannelHistograms() throws {
+        let values = twoChannels(pixels: 200_000, seed: 11)
+        let o = observeChannels([values], channels: 2)
+        XCTAssertEqual(o.channelHistograms.count, 2 * RangeObserver.channelBins)
+        XCTAssertEqual(o.channelHistograms.reduce(0, +), Double(values.count))
+        let spans = try XCTUnwrap(o.channelRanges)
+        let mse = try XCTUnwrap(o.channelRanges(.mse))
+        XCTAssertGreaterThan(mse[0].hi, 7)
+        XCTAssertLessThan(mse[0].hi, 12)
+        XCTAssertLessThan(-mse[0].lo, -spans[0].lo * 0.9)
+        XCTAssertGreaterThan(-mse[0].lo, 7)
+        XCTAssertEqual(mse[1].lo, 0)
+        XCTAssertGreaterThan(mse[1].hi, 0.6)
+        XCTAssertLessThan(mse[1].hi, 1.2)
+        XCTAssertLessThan(mse[1].hi, spans[1].hi * 0.9)
+        // The 99.9th percentile of |Laplacian(0.1)| is 0.1·ln(1000) ≈ 0.69.
+        let p = try XCTUnwrap(o.channelRanges(.percentile, percentile: 99.9))
+        XCTAssertEqual(Double(p[1].hi), 0.69, accuracy: 0.03)
+        let minmax = try XCTUnwrap(o.channelRanges(.minmax))
+        XCTAssertEqual(minmax.map(\.lo), spans.map(\.lo))
+        XCTAssertEqual(minmax.map(\.hi), spans.map(\.hi))
+        // Without the second pass's channel histograms: the spans.
+        let plain = RangeObserver()
+        values.withUnsafeBufferPointer { plain.observeChannels($0, channels: 2) }
+        XCTAssertEqual(try XCTUnwrap(plain.channelRanges(.mse)).map(\.hi), spans.map(\.hi))
+    }
+
+    /// Channel histograms merged from several observers equal one observer seeing everything.
+    func testMergedChannelHistogramsEqualObservingTogether() {
+        let values = twoChannels(pixels: 10_000, seed: 3)
+        let half = values.count / 2
+        let whole = observeChannels([values], channels: 2)
+        let split = observeChannels([Array(values[..<half]), Array(values[half...])], channels: 2)
+        XCTAssertEqual(split.channelHistograms, whole.channelHistograms)
+        XCTAssertEqual(split.channelRanges(.mse)!.map(\.hi), whole.channelRanges(.mse)!.map(\.hi))
+    }
 }
