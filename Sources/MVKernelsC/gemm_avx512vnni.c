@@ -58,6 +58,25 @@ static inline simde__m512i mv_emu_mask_i32gather_epi32(simde__m512i src, simde__
     return simde_mm512_loadu_si512(x);
 }
 #define _mm512_mask_i32gather_epi32 mv_emu_mask_i32gather_epi32
+#define __mmask64 simde__mmask64
+static inline simde__m512i mv_emu_maskz_loadu_epi8(simde__mmask64 k, const void *p) {
+    int8_t x[64] = {0};
+    for (int i = 0; i < 64; i++) if (k & ((simde__mmask64)1 << i)) x[i] = ((const int8_t *)p)[i];
+    return simde_mm512_loadu_si512(x);
+}
+#define _mm512_maskz_loadu_epi8 mv_emu_maskz_loadu_epi8
+static inline void mv_emu_mask_storeu_epi8(void *p, simde__mmask64 k, simde__m512i a) {
+    int8_t x[64];
+    simde_mm512_storeu_si512(x, a);
+    for (int i = 0; i < 64; i++) if (k & ((simde__mmask64)1 << i)) ((int8_t *)p)[i] = x[i];
+}
+#define _mm512_mask_storeu_epi8 mv_emu_mask_storeu_epi8
+static inline void mv_emu_mask_storeu_epi32(void *p, simde__mmask16 k, simde__m512i a) {
+    int32_t x[16];
+    simde_mm512_storeu_si512(x, a);
+    for (int i = 0; i < 16; i++) if (k & (1u << i)) memcpy((char *)p + 4 * i, &x[i], 4);
+}
+#define _mm512_mask_storeu_epi32 mv_emu_mask_storeu_epi32
 #else
 #include <immintrin.h>
 #define TV __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -68,8 +87,13 @@ static inline simde__m512i mv_emu_mask_i32gather_epi32(simde__m512i src, simde__
 #define NR MV_VNNI_NR
 #define KMAX 4096  // bytes per row of the A panel (stack: MR * KMAX)
 
+/// Bit i set for i < n (n ≤ 64).
+TVI __mmask64 mask_below(size_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+
 /// rows[r][k0 ..< k0 + kc] XOR 0x80 into panel[r * kc ...]; beyond k the value does not matter
-/// (the packed weights are zero there) and is set to 0x80.
+/// (the packed weights are zero there) and is set to 0x80. Masked loads and stores, so a short
+/// row (the small K of MobileViT's first layers and of attention) costs one of each, not a byte
+/// loop: a masked-off byte loads as 0, which the XOR turns into the 0x80 padding.
 TVI void panel_rows(uint8_t *panel, const int8_t *const *rows, size_t k0, size_t kc, size_t k) {
     const size_t valid = k - k0 < kc ? k - k0 : kc;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
@@ -79,8 +103,10 @@ TVI void panel_rows(uint8_t *panel, const int8_t *const *rows, size_t k0, size_t
         size_t i = 0;
         for (; i + 64 <= valid; i += 64)
             _mm512_storeu_si512((void *)(dst + i), _mm512_xor_si512(_mm512_loadu_si512((const void *)(src + i)), flip));
-        for (; i < valid; i++) dst[i] = (uint8_t)(src[i] ^ 0x80);
-        for (; i < kc; i++) dst[i] = 0x80;
+        for (; i < kc; i += 64) {
+            const __m512i a = _mm512_maskz_loadu_epi8(mask_below(valid > i ? valid - i : 0), (const void *)(src + i));
+            _mm512_mask_storeu_epi8((void *)(dst + i), mask_below(kc - i), _mm512_xor_si512(a, flip));
+        }
     }
 }
 
@@ -146,11 +172,8 @@ TVI __m512i lut16(__m512i z, const int8_t *t, __m512i col, __mmask16 lanes) {
 TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, size_t m0, int mr, size_t n0,
                       size_t nv, __m512i lo, __m512i hi, __m512i zp, __m512i col) {
     if (int32_out) {
-        for (int r = 0; r < mr; r++) {
-            int32_t tmp[16];
-            _mm512_storeu_si512((void *)tmp, acc[r]);
-            memcpy(mv_c_row32(p, m0 + r) + n0, tmp, nv * 4);
-        }
+        const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
+        for (int r = 0; r < mr; r++) _mm512_mask_storeu_epi32((void *)(mv_c_row32(p, m0 + r) + n0), lanes, acc[r]);
         return;
     }
     const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
