@@ -131,8 +131,9 @@ public enum IntegerSoftmax {
     /// Longest row the kernels take (the SIMD paths sum e in 32-bit lanes).
     public static let maxRowLength = 1 << 19
 
-    /// Int32 scratch elements one call needs (per thread): room for the row's e values.
-    public static func scratchCount(rowLength: Int) -> Int { max((rowLength + 1) / 2 + 32, 1) }
+    /// Int32 scratch elements one call needs (per thread): room for two rows' e values (16-bit,
+    /// each row rounded up to 32), which the AVX-512 rows compute side by side.
+    public static func scratchCount(rowLength: Int) -> Int { max(rowLength + 32, 1) }
 
     /// 2^16 · 2^(−x/2048) for x in 0…2047: a degree-3 polynomial (minimax in relative error,
     /// coefficients searched over the integers) in nested Horner form on y = x·32 ∈ [0, 2^16) with

@@ -121,16 +121,18 @@ MVNL_AVX512 static inline __mmask32 mvnl_tail_mask(int32_t left) {
     return left >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << left) - 1);
 }
 
-MVNL_AVX512 static void mvnl_softmax_row_avx512(const int32_t *s, int8_t *out, int32_t n,
-                                                const mv_softmax_params *p, uint16_t *e) {
-    // 1. Row maximum (the masked tail reads INT32_MIN).
+/// Step 1 of a row: its maximum (the masked tail reads INT32_MIN).
+MVNL_AVX512 static inline int32_t mvnl_softmax_max512(const int32_t *s, int32_t n) {
     __m512i vmax = _mm512_set1_epi32(INT32_MIN);
     int32_t i = 0;
     for (; i + 16 <= n; i += 16) vmax = _mm512_max_epi32(vmax, _mm512_loadu_si512((const void *)(s + i)));
     if (i < n) vmax = _mm512_max_epi32(vmax, _mm512_mask_loadu_epi32(vmax, (__mmask16)((1u << (n - i)) - 1), s + i));
-    const int32_t m = _mm512_reduce_max_epi32(vmax);
+    return _mm512_reduce_max_epi32(vmax);
+}
 
-    // 2. e in Q15 (packus order within each 32-block) and its sum.
+/// Step 2 of a row: e in Q15 (packus order within each 32-block) into `e`, and its sum.
+MVNL_AVX512 static inline uint64_t mvnl_softmax_exp_row512(const int32_t *s, int32_t n, int32_t m,
+                                                           const mv_softmax_params *p, uint16_t *e) {
     mvnl_softmax_avx512 c;
     c.vm = _mm512_set1_epi32(m);
     c.vdmax = _mm512_set1_epi32((int32_t)p->max_difference);
@@ -146,7 +148,8 @@ MVNL_AVX512 static void mvnl_softmax_row_avx512(const int32_t *s, int8_t *out, i
     c.c3 = _mm512_set1_epi16(2579);
     c.ones = _mm512_set1_epi16(1);
     __m512i acc = _mm512_setzero_si512();
-    for (i = 0; i + 32 <= n; i += 32) {
+    int32_t i = 0;
+    for (; i + 32 <= n; i += 32) {
         const __m512i v = mvnl_softmax_exp32(s + i, 0xFFFFFFFFu, &c);
         _mm512_storeu_si512((void *)(e + i), v);
         acc = _mm512_add_epi32(acc, _mm512_madd_epi16(v, c.ones));
@@ -159,9 +162,12 @@ MVNL_AVX512 static void mvnl_softmax_row_avx512(const int32_t *s, int8_t *out, i
     // Lane sums are < 2^31 for n <= 2^19: add them as unsigned 64-bit.
     const __m512i wide = _mm512_add_epi64(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(acc)),
                                           _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(acc, 1)));
-    const uint64_t sum = (uint64_t)_mm512_reduce_add_epi64(wide);
+    return (uint64_t)_mm512_reduce_add_epi64(wide);
+}
 
-    // 3. One reciprocal per row, then the codes.
+/// Step 3 of a row: one reciprocal, then the codes.
+MVNL_AVX512 static inline void mvnl_softmax_out_row512(const uint16_t *e, int8_t *out, int32_t n, uint64_t sum,
+                                                       const mv_softmax_params *p) {
     uint32_t r;
     int t1;
     mvnl_softmax_reciprocal(sum, p, &r, &t1);
@@ -169,7 +175,8 @@ MVNL_AVX512 static void mvnl_softmax_row_avx512(const int32_t *s, int8_t *out, i
     const __m128i vt1 = _mm_cvtsi32_si128(t1);
     const __m512i vhi = _mm512_set1_epi16((short)(127 - p->output_zero_point));
     const __m512i vzp = _mm512_set1_epi16((short)p->output_zero_point);
-    for (i = 0; i + 32 <= n; i += 32)
+    int32_t i = 0;
+    for (; i + 32 <= n; i += 32)
         _mm256_storeu_si256((__m256i *)(out + i), mvnl_softmax_out32(_mm512_loadu_si512((const void *)(e + i)), vr, vt1, vhi, vzp));
     if (i < n) {
         const __m256i b = mvnl_softmax_out32(_mm512_loadu_si512((const void *)(e + i)), vr, vt1, vhi, vzp);
@@ -177,10 +184,25 @@ MVNL_AVX512 static void mvnl_softmax_row_avx512(const int32_t *s, int8_t *out, i
     }
 }
 
+/// Two rows at a time, step by step: each step's reductions (maximum, sum) and the scalar
+/// reciprocal are latency chains, which the other row's independent work now overlaps. The
+/// scratch holds both rows' e (`IntegerSoftmax.scratchCount`).
 MVNL_AVX512 void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                                         int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
-    for (int32_t r = 0; r < rows; r++)
-        mvnl_softmax_row_avx512(in + r * in_stride, out + r * out_stride, n, p, (uint16_t *)scratch);
+    uint16_t *e0 = (uint16_t *)scratch, *e1 = e0 + ((n + 31) & ~31);
+    int32_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        const int32_t *s0 = in + r * in_stride, *s1 = s0 + in_stride;
+        const int32_t m0 = mvnl_softmax_max512(s0, n), m1 = mvnl_softmax_max512(s1, n);
+        const uint64_t sum0 = mvnl_softmax_exp_row512(s0, n, m0, p, e0);
+        const uint64_t sum1 = mvnl_softmax_exp_row512(s1, n, m1, p, e1);
+        mvnl_softmax_out_row512(e0, out + r * out_stride, n, sum0, p);
+        mvnl_softmax_out_row512(e1, out + (r + 1) * out_stride, n, sum1, p);
+    }
+    if (r < rows) {
+        const int32_t *s0 = in + r * in_stride;
+        mvnl_softmax_out_row512(e0, out + r * out_stride, n, mvnl_softmax_exp_row512(s0, n, mvnl_softmax_max512(s0, n), p, e0), p);
+    }
 }
 
 
