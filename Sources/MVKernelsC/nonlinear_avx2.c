@@ -80,10 +80,9 @@ MVNL_AVX2 static inline __m256i mvnl_softmax_out16(__m256i e, __m256i vr, __m128
     return _mm256_add_epi16(_mm256_min_epu16(q, vhi), vzp);
 }
 
-MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32_t n,
-                                            const mv_softmax_params *p, uint16_t *e) {
+/// Step 1 of a row: its maximum.
+MVNL_AVX2 static inline int32_t mvnl_softmax_max_avx2(const int32_t *s, int32_t n) {
     int32_t i = 0;
-    // 1. Row maximum.
     __m256i vmax = _mm256_set1_epi32(INT32_MIN);
     for (; i + 8 <= n; i += 8) vmax = _mm256_max_epi32(vmax, _mm256_loadu_si256((const __m256i *)(s + i)));
     __m128i m4 = _mm_max_epi32(_mm256_castsi256_si128(vmax), _mm256_extracti128_si256(vmax, 1));
@@ -91,9 +90,14 @@ MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32
     m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, _MM_SHUFFLE(2, 3, 0, 1)));
     int32_t m = _mm_cvtsi128_si32(m4);
     for (; i < n; i++) m = s[i] > m ? s[i] : m;
+    return m;
+}
 
-    // 2. e in Q15 (stored in the vector order of each 16-block) and its sum: pairs of e (each
-    // <= 32766) add into 32-bit lanes by one madd.
+/// Step 2 of a row: e in Q15 (stored in the vector order of each 16-block) into `e`, and its sum:
+/// pairs of e (each <= 32766) add into 32-bit lanes by one madd.
+MVNL_AVX2 static inline uint64_t mvnl_softmax_exp_row_avx2(const int32_t *s, int32_t n, int32_t m,
+                                                           const mv_softmax_params *p, uint16_t *e) {
+    int32_t i;
     mvnl_softmax_avx2 c;
     c.vm = _mm256_set1_epi32(m);
     c.vdmax = _mm256_set1_epi32((int32_t)p->max_difference);
@@ -128,9 +132,13 @@ MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32
                                           _mm256_cvtepu32_epi64(_mm256_extracti128_si256(acc, 1)));
     __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(wide), _mm256_extracti128_si256(wide, 1));
     uint64_t sum = (uint64_t)_mm_cvtsi128_si64(s2) + (uint64_t)_mm_extract_epi64(s2, 1);
-    sum += mvnl_softmax_tail_exp(s, m, vector_end, n, e, p);
+    return sum + mvnl_softmax_tail_exp(s, m, vector_end, n, e, p);
+}
 
-    // 3. One reciprocal per row, then q = (((e·R + 2^14) >> 15 >> t1) + 1) >> 1, + zp.
+/// Step 3 of a row: one reciprocal, then q = (((e·R + 2^14) >> 15 >> t1) + 1) >> 1, + zp.
+MVNL_AVX2 static inline void mvnl_softmax_out_row_avx2(const uint16_t *e, int8_t *out, int32_t n, uint64_t sum,
+                                                       const mv_softmax_params *p) {
+    int32_t i;
     uint32_t r;
     int t1;
     mvnl_softmax_reciprocal(sum, p, &r, &t1);
@@ -155,10 +163,24 @@ MVNL_AVX2 static void mvnl_softmax_row_avx2(const int32_t *s, int8_t *out, int32
     for (; i < n; i++) out[i] = mvnl_softmax_output(e[i], r, t1, p->output_zero_point);
 }
 
+/// Two rows at a time, step by step, as the AVX-512 rows: one row's reductions and scalar
+/// reciprocal overlap the other's work. The scratch holds both rows' e (`IntegerSoftmax.scratchCount`).
 MVNL_AVX2 void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                                     int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
-    for (int32_t r = 0; r < rows; r++)
-        mvnl_softmax_row_avx2(in + r * in_stride, out + r * out_stride, n, p, (uint16_t *)scratch);
+    uint16_t *e0 = (uint16_t *)scratch, *e1 = e0 + ((n + 31) & ~31);
+    int32_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        const int32_t *s0 = in + r * in_stride, *s1 = s0 + in_stride;
+        const int32_t m0 = mvnl_softmax_max_avx2(s0, n), m1 = mvnl_softmax_max_avx2(s1, n);
+        const uint64_t sum0 = mvnl_softmax_exp_row_avx2(s0, n, m0, p, e0);
+        const uint64_t sum1 = mvnl_softmax_exp_row_avx2(s1, n, m1, p, e1);
+        mvnl_softmax_out_row_avx2(e0, out + r * out_stride, n, sum0, p);
+        mvnl_softmax_out_row_avx2(e1, out + (r + 1) * out_stride, n, sum1, p);
+    }
+    if (r < rows) {
+        const int32_t *s0 = in + r * in_stride;
+        mvnl_softmax_out_row_avx2(e0, out + r * out_stride, n, mvnl_softmax_exp_row_avx2(s0, n, mvnl_softmax_max_avx2(s0, n), p, e0), p);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
