@@ -90,6 +90,22 @@ static inline void mv_emu_mask_storeu_epi32(void *p, simde__mmask16 k, simde__m5
 /// Bit i set for i < n (n ≤ 64).
 TVI __mmask64 mask_below(size_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
 
+/// mv_row_correction 64 bytes a step (attention's P·V has rows of hundreds of probabilities, where
+/// the byte loop cost several times the multiply-adds): Σa by vpsadbw over a XOR 0x80, where each
+/// masked-off byte loads as 0 and so counts 128, like each valid one's offset, taken off at the end.
+TVI int32_t row_correction_vnni(const int8_t *a, size_t k, int32_t b_zero_point) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    __m512i acc = zero;
+    size_t i = 0;
+    for (; i < k; i += 64)
+        acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_xor_si512(_mm512_maskz_loadu_epi8(mask_below(k - i), a + i), flip), zero));
+    int64_t lanes[8], total = 0;
+    _mm512_storeu_si512((void *)lanes, acc);
+    for (int j = 0; j < 8; j++) total += lanes[j];
+    const int32_t s = (int32_t)(total - 128 * (int64_t)i);
+    return (int32_t)((uint32_t)0 - (uint32_t)s * (uint32_t)b_zero_point);
+}
+
 /// rows[r][k0 ..< k0 + kc] XOR 0x80 into panel[r * kc ...]; beyond k the value does not matter
 /// (the packed weights are zero there) and is set to 0x80. Masked loads and stores, so a short
 /// row (the small K of MobileViT's first layers and of attention) costs one of each, not a byte
@@ -216,7 +232,7 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
         int32_t roff[MR];
         for (int r = 0; r < MR; r++) {
             arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
-            roff[r] = p->b_zero_point ? mv_row_correction(arow[r], k, p->b_zero_point) : 0;
+            roff[r] = p->b_zero_point ? row_correction_vnni(arow[r], k, p->b_zero_point) : 0;
         }
         if (single) panel_rows(panel, arow, 0, kp, k);
         // Two 16-column blocks at a time (one where a single block is left).
