@@ -138,7 +138,7 @@ final class RangeObserverTests: XCTestCase {
     func twoChannels(pixels: Int, seed: UInt64) -> [Float] {
         var rng = Random(state: seed)
         var values: [Float] = []
-        for p in 0..<pixels {
+        for _ in 0..<pixels {
             values.append(Float(rng.laplace(1)))
             values.append(Float(abs(rng.laplace(0.1))))
         }
