@@ -187,15 +187,14 @@ TVI __m512i lut16(__m512i z, const int8_t *t, __m512i col, __mmask16 lanes) {
 /// requantisation, the activation table and int8 stores.
 TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, size_t m0, int mr, size_t n0,
                       size_t nv, __m512i lo, __m512i hi, __m512i zp, __m512i col) {
+    const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
     if (int32_out) {
-        const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
         for (int r = 0; r < mr; r++) _mm512_mask_storeu_epi32((void *)(mv_c_row32(p, m0 + r) + n0), lanes, acc[r]);
         return;
     }
     const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
     const __m512i shift = _mm512_loadu_si512((const void *)(p->shift + n0));
     // Padding columns of a partial tile hold shift 0 or garbage: only the valid ones decide.
-    const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
     const int positive = (_mm512_cmplt_epi32_mask(shift, _mm512_set1_epi32(1)) & lanes) == 0;
     const rq16_positive qp = rq16_positive_setup(mult, shift);
     const int8_t *t = p->lut ? p->lut + n0 * p->lut_stride : NULL;

@@ -117,28 +117,22 @@ public final class RangeObserver: @unchecked Sendable {
         }
     }
 
-    /// Per-channel ranges chosen by `method` from the channel histograms (`mse` and `percentile`;
-    /// the other methods, or without histograms, each channel's observed [lo, hi]). Each channel is
-    /// judged alone, as if it had 256 levels of its own: the shared zero point is chosen afterwards
-    /// (`QuantParams(channelRanges:)`).
+    /// Per-channel ranges chosen by `method` from the channel histograms, by the same rule as the
+    /// tensor's `range` (without histograms: each channel's observed [lo, hi]). `minmax` keeps each
+    /// span, and so does `entropy`, whose window is never narrower than 256 bins, all that a
+    /// channel has (so it is not searched). Each channel is judged alone, as if it had 256 levels of its own: the shared
+    /// zero point is chosen afterwards (`QuantParams(channelRanges:)`).
     public func channelRanges(_ method: CalibrationMethod, percentile: Double = 99.99) -> [(lo: Float, hi: Float)]? {
         guard let spans = channelRanges else { return nil }
         let bins = Self.channelBins
-        guard channelHistograms.count == spans.count * bins, method == .mse || method == .percentile else { return spans }
+        guard channelHistograms.count == spans.count * bins, method != .entropy else { return spans }
         return spans.indices.map { c in
             let span = spans[c]
             guard span.hi > span.lo else { return span }
             let stats = HistogramStatistics(Array(channelHistograms[(c * bins)..<((c + 1) * bins)]),
                                             low: Double(span.lo), high: Double(span.hi))
             guard stats.total > 0 else { return span }
-            let (lo, hi): (Double, Double)
-            if method == .mse {
-                (lo, hi) = stats.mseRange()
-            } else {
-                let tail = (100 - percentile) / 100
-                (lo, hi) = (stats.quantile(tail), stats.quantile(1 - tail))
-            }
-            return (Float(min(lo, 0)), Float(max(hi, 0)))
+            return stats.clippingRange(method, percentile: percentile) ?? span
         }
     }
 
@@ -276,16 +270,7 @@ public final class RangeObserver: @unchecked Sendable {
         let lo0 = min(minimum.isFinite ? minimum : 0, 0), hi0 = max(maximum.isFinite ? maximum : 0, 0)
         guard !histogram.isEmpty, method != .minmax else { return (lo0, hi0) }
         let stats = HistogramStatistics(histogram, low: Double(histogramLow), high: Double(histogramHigh))
-        let (lo, hi): (Double, Double)
-        switch method {
-        case .minmax: (lo, hi) = (Double(lo0), Double(hi0))
-        case .percentile:
-            let tail = (100 - percentile) / 100
-            (lo, hi) = (stats.quantile(tail), stats.quantile(1 - tail))
-        case .mse: (lo, hi) = stats.mseRange()
-        case .entropy: (lo, hi) = stats.entropyRange()
-        }
-        return (Float(min(lo, 0)), Float(max(hi, 0)))
+        return stats.clippingRange(method, percentile: percentile) ?? (lo0, hi0)
     }
 }
 
@@ -314,6 +299,21 @@ struct HistogramStatistics {
     }
 
     func edge(_ i: Int) -> Double { low + Double(i) * width }
+
+    /// The clipping range [lo, hi] (lo ≤ 0 ≤ hi) that `method` picks from this histogram; nil for
+    /// `minmax`, whose range is the observed span rather than the histogram's bins.
+    func clippingRange(_ method: CalibrationMethod, percentile: Double) -> (lo: Float, hi: Float)? {
+        let (lo, hi): (Double, Double)
+        switch method {
+        case .minmax: return nil
+        case .percentile:
+            let tail = (100 - percentile) / 100
+            (lo, hi) = (quantile(tail), quantile(1 - tail))
+        case .mse: (lo, hi) = mseRange()
+        case .entropy: (lo, hi) = entropyRange()
+        }
+        return (Float(min(lo, 0)), Float(max(hi, 0)))
+    }
 
     /// Value below which a fraction q of the mass lies (interpolated inside the bin).
     func quantile(_ q: Double) -> Double {
