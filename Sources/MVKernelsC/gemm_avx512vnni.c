@@ -126,6 +126,20 @@ TVI void panel_rows(uint8_t *panel, const int8_t *const *rows, size_t k0, size_t
     }
 }
 
+/// The panel of MR whole rows of K ≤ 4096 bytes (K a multiple of 4, so kc = K) that lie one after
+/// another in memory (a 1x1 convolution's NHWC input): one stream of 64-byte XORs instead of a
+/// masked load and store per row.
+TVI void panel_contiguous(uint8_t *panel, const int8_t *a, size_t bytes) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    size_t i = 0;
+    for (; i + 64 <= bytes; i += 64)
+        _mm512_store_si512((void *)(panel + i), _mm512_xor_si512(_mm512_loadu_si512((const void *)(a + i)), flip));
+    if (i < bytes) {
+        const __mmask64 m = mask_below(bytes - i);
+        _mm512_mask_storeu_epi8((void *)(panel + i), m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, (const void *)(a + i)), flip));
+    }
+}
+
 TVI void kloop_vnni(__m512i *acc, const uint8_t *panel, size_t kc, const int8_t *b, size_t groups) {
     __m512i c0 = acc[0], c1 = acc[1], c2 = acc[2], c3 = acc[3], c4 = acc[4], c5 = acc[5], c6 = acc[6], c7 = acc[7];
     const uint8_t *p0 = panel, *p1 = panel + kc, *p2 = panel + 2 * kc, *p3 = panel + 3 * kc;
@@ -198,10 +212,17 @@ TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, 
     const int positive = (_mm512_cmplt_epi32_mask(shift, _mm512_set1_epi32(1)) & lanes) == 0;
     const rq16_positive qp = rq16_positive_setup(mult, shift);
     const int8_t *t = p->lut ? p->lut + n0 * p->lut_stride : NULL;
+    // All rows' requantisation, then all their table gathers, then the stores: each step's rows
+    // are independent, so the gathers' latencies overlap (rows beyond mr are computed and dropped).
+    __m512i z[MR];
+    if (positive)
+        for (int r = 0; r < MR; r++) z[r] = rq16_positive_apply(acc[r], mult, &qp, lo, hi, zp);
+    else
+        for (int r = 0; r < MR; r++) z[r] = rq16(acc[r], mult, shift, lo, hi, zp);
+    if (t)
+        for (int r = 0; r < MR; r++) z[r] = lut16(z[r], t, col, lanes);
     for (int r = 0; r < mr; r++) {
-        __m512i z = positive ? rq16_positive_apply(acc[r], mult, &qp, lo, hi, zp) : rq16(acc[r], mult, shift, lo, hi, zp);
-        if (t) z = lut16(z, t, col, lanes);
-        const __m128i v = _mm512_cvtepi32_epi8(z);  // the low byte of each lane
+        const __m128i v = _mm512_cvtepi32_epi8(z[r]);  // the low byte of each lane
         int8_t *dst = mv_c_row8(p, m0 + r) + n0;
         if (nv == NR) {
             _mm_storeu_si128((__m128i *)dst, v);
@@ -225,6 +246,7 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
     const __m512i col = p->lut_stride
         ? _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 8)
         : _mm512_setzero_si512();
+    const int contiguous = !p->a_offsets && p->a_stride == (ptrdiff_t)k && k == kp;
     for (size_t m0 = 0; m0 < p->m; m0 += MR) {
         const int mr = p->m - m0 < MR ? (int)(p->m - m0) : MR;
         const int8_t *arow[MR];
@@ -233,7 +255,10 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
             arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
             roff[r] = p->b_zero_point ? row_correction_vnni(arow[r], k, p->b_zero_point) : 0;
         }
-        if (single) panel_rows(panel, arow, 0, kp, k);
+        if (single) {
+            if (contiguous && mr == MR) panel_contiguous(panel, arow[0], MR * k);
+            else panel_rows(panel, arow, 0, kp, k);
+        }
         // Two 16-column blocks at a time (one where a single block is left).
         for (size_t n0 = 0; n0 < n; n0 += 2 * NR) {
             const size_t left = n - n0;
