@@ -5,9 +5,23 @@ import XCTest
 final class BilinearArgmaxInt32Tests: XCTestCase {
     func testMatchesDirectComputationAndBreaksTiesLow() throws {
         var rng = SystemRandomNumberGenerator()
-        for (h, w, classes, oh, ow) in [(4, 5, 3, 16, 20), (1, 1, 2, 7, 3), (13, 19, 21, 200, 300), (8, 8, 1, 8, 8), (6, 4, 5, 3, 2)] {
+        let cases = [(4, 5, 3, 16, 20, false), (1, 1, 2, 7, 3, false), (13, 19, 21, 200, 300, false), (8, 8, 1, 8, 8, false),
+                     (6, 4, 5, 3, 2, false), (16, 16, 21, 128, 128, true), (9, 11, 4, 72, 88, true)]
+        for (h, w, classes, oh, ow, regions) in cases {
             // Small values make ties common; a few huge ones check there is no overflow.
             var values = (0..<(h * w * classes)).map { _ in Int32.random(in: -3...3, using: &rng) }
+            if regions {
+                // A segmentation-like map: blocks of one leading class, so most output pixels lie
+                // between source columns that agree (the shortcut), some between blocks, and some
+                // pixels where the leader ties with another class, lower or higher.
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let lead = (y / 3 + x / 4) % classes, base = (y * w + x) * classes
+                        values[base + lead] = 6
+                        if (x + y) % 5 == 0 { values[base + (lead + 1) % classes] = 6 }
+                    }
+                }
+            }
             values[0] = Int32.max
             values[values.count - 1] = Int32.min
             let plan = try BilinearArgmaxInt32.Plan(height: h, width: w, classes: classes, outputHeight: oh, outputWidth: ow)
