@@ -1,5 +1,6 @@
 @testable import MVCLI
 import MVFormats
+import MVImage
 import TestSupport
 import XCTest
 #if canImport(Glibc)
@@ -59,6 +60,20 @@ final class CLIOutputTests: XCTestCase {
         XCTAssertTrue(times.allSatisfy { $0 >= 0 })
         XCTAssertGreaterThan(times.reduce(0, +), 0)
         XCTAssertEqual(CLI.main(["bench", "--model", checkpoint, "--iterations", "1", "--layers"]), 1)
+    }
+
+    /// bench --image times the model on a real image (a segmentation model's label map costs what
+    /// the image's regions make it); a file that is not an image is bad input (exit 2).
+    func testBenchOnAnImage() throws {
+        let model = try calibrated()
+        let calib = FileSystem.join(SharedFixtures.packageRoot, "Calibration/calib")
+        let image = try XCTUnwrap(ImageDataset.load(path: calib).items.first?.path)
+        XCTAssertEqual(CLI.main(["bench", "--model", model, "--image", image, "--iterations", "1", "--warmup", "0",
+                                 "--threads", "1"]), 0)
+        let notAnImage = dir.file("not-an-image.jpg")
+        try FileSystem.writeAtomically(notAnImage, bytes: Array("plain text".utf8))
+        XCTAssertEqual(CLI.main(["bench", "--model", model, "--image", notAnImage, "--iterations", "1"]), 2)
+        XCTAssertEqual(CLI.main(["bench", "--model", model, "--image", dir.file("missing.jpg"), "--iterations", "1"]), 2)
     }
 
     /// Runs `body` with file descriptor 1 sent to a file; its exit code and what it wrote there.

@@ -5,10 +5,11 @@ import MVModel
 let benchCommand = Command(
     name: "bench",
     summary: "Measure single-image latency (min/median/p90/p99), peak memory and model size",
-    usage: "--model DIR|FILE.mvq [--size HxW] [--threads N] [--iterations K] [--warmup W] [--json OUT] [--layers] [--verbose]",
+    usage: "--model DIR|FILE.mvq [--size HxW] [--image FILE] [--threads N] [--iterations K] [--warmup W] [--json OUT] [--layers] [--verbose]",
     options: [
         OptionSpec(name: "--model", value: "PATH", help: "checkpoint directory (float) or .mvq file (int8)"),
         OptionSpec(name: "--size", value: "HxW", help: "input size (default: the model's)"),
+        OptionSpec(name: "--image", value: "FILE", help: "time on this image, preprocessed as the model says at --size, instead of the pseudo-random one"),
         OptionSpec(name: "--threads", value: "N", help: "threads (default: number of cores; the float path uses 1)"),
         OptionSpec(name: "--iterations", value: "K", help: "timed runs (default 30)"),
         OptionSpec(name: "--warmup", value: "W", help: "untimed runs first (default 3)"),
@@ -16,7 +17,7 @@ let benchCommand = Command(
         OptionSpec(name: "--layers", value: nil, help: "int8: also time each layer (median over the runs)"),
         OptionSpec(name: "--verbose", value: nil, help: "log the kernels selected for this CPU"),
     ],
-    details: "The input is a fixed pseudo-random image; latency covers one forward pass (logits included; for a segmentation model also the label map at the input size)."
+    details: "The input is a fixed pseudo-random image, or --image; latency covers one forward pass (logits included; for a segmentation model also the label map at the input size, whose cost depends on the image: a noise image's map is all region borders)."
 ) { args in
     let path = try args.required("--model")
     let model = try LoadedModel.load(path)
@@ -30,9 +31,16 @@ let benchCommand = Command(
     }
     let c = model.graph.config.numChannels
     var state: UInt32 = 12345
-    let input = (0..<(c * h * w)).map { _ -> Float in
+    var input = (0..<(c * h * w)).map { _ -> Float in
         state = state &* 1_664_525 &+ 1_013_904_223
         return Float(state >> 8) / Float(1 << 24)
+    }
+    if let image = args.value("--image") {
+        let x = try ImageLoading(args).requiredPixelValues(try model.checkedPreprocessor(size: (h, w)), path: image)
+        guard x.height == h, x.width == w, x.values.count == input.count else {
+            throw InputError("\(image): preprocessed to \(x.height)×\(x.width), not the \(h)×\(w) to time")
+        }
+        input = x.values
     }
     let wantsLayers = args.has("--layers")
     if wantsLayers && !model.isInt8 { throw UsageError("--layers needs an int8 .mvq model") }
