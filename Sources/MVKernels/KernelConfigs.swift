@@ -160,7 +160,7 @@ struct GEMMKernels: @unchecked Sendable {  // C function pointers and values: no
         case .avx2:
             return GEMMKernels(isa, layout(MV_AVX2_NR, MV_AVX2_KR, MV_AVX2_KPAD, 2), mv_pack_b_int16_avx2, mv_gemm_q8_avx2, mv_gemm_i32_avx2)
         case .avx512vnni:
-            return GEMMKernels(isa, layout(MV_VNNI_NR, MV_VNNI_KR, MV_VNNI_KPAD, 1), mv_pack_b_int8_avx2,
+            return GEMMKernels(isa, layout(MV_VNNI_NR, MV_VNNI_KR, MV_VNNI_KPAD, 1), mv_pack_b_int8_avx512vnni,
                                mv_gemm_q8_avx512vnni, mv_gemm_i32_avx512vnni)
         case .neon:
             return GEMMKernels(isa, layout(MV_NEON_NR, MV_NEON_KR, MV_NEON_KPAD, 1), mv_pack_b_int8, mv_gemm_q8_neon, mv_gemm_i32_neon)

@@ -292,7 +292,44 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
 TV void mv_gemm_q8_avx512vnni(const mv_gemm_args *p) { gemm_vnni(p, 0); }
 TV void mv_gemm_i32_avx512vnni(const mv_gemm_args *p) { gemm_vnni(p, 1); }
 
+/// The VNNI layout from row-major B (k_stride 1) with K a multiple of 4 (attention's keys, packed
+/// per (patch position, head) at every inference): group g of a 16-column block is one gather of
+/// dword g of the block's 16 rows, so the block is K/4 gathers and stores, where the AVX2 packer
+/// copies each row's dwords one at a time. Row sums by vpdpbusd with unsigned ones (the sum of the
+/// lane's four signed bytes); columns past n are written as zeros. Everything else goes to the
+/// AVX2 packer.
+TV int mv_pack_b_int8_avx512vnni(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                                 size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums) {
+    if (nr != NR || kr != 4 || k_stride != 1 || k % 4 != 0 || k == 0 || n_stride <= 0 || n_stride > INT32_MAX / 16)
+        return mv_pack_b_int8_avx2(src, n_stride, k_stride, n, k, nr, kr, kp, dst, sums);
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int32_t)n_stride));
+    const __m512i ones = _mm512_set1_epi8(1), minus128 = _mm512_set1_epi8(-128);
+    __mmask64 seen = 0;
+    for (size_t n0 = 0; n0 < n; n0 += NR) {
+        const size_t nv = n - n0 < NR ? n - n0 : NR;
+        const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
+        const int8_t *block = src + (ptrdiff_t)n0 * n_stride;
+        int8_t *d = (int8_t *)dst + n0 * kp;
+        __m512i sum = _mm512_setzero_si512();
+        for (size_t g = 0; g < k / 4; g++) {
+            const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes, rows, block + 4 * g, 1);
+            seen |= _mm512_cmpeq_epi8_mask(v, minus128);
+            sum = _mm512_dpbusd_epi32(sum, ones, v);
+            _mm512_storeu_si512((void *)(d + 64 * g), v);
+        }
+        for (size_t g = k / 4; g < kp / 4; g++) _mm512_storeu_si512((void *)(d + 64 * g), _mm512_setzero_si512());
+        _mm512_mask_storeu_epi32((void *)(sums + n0), lanes, sum);
+    }
+    return seen != 0;
+}
+
 #else
 void mv_gemm_q8_avx512vnni(const mv_gemm_args *p) { (void)p; __builtin_trap(); }
 void mv_gemm_i32_avx512vnni(const mv_gemm_args *p) { (void)p; __builtin_trap(); }
+int mv_pack_b_int8_avx512vnni(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                              size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums) {
+    (void)src; (void)n_stride; (void)k_stride; (void)n; (void)k; (void)nr; (void)kr; (void)kp; (void)dst; (void)sums;
+    __builtin_trap();
+}
 #endif

@@ -254,10 +254,12 @@ final class Int8GEMMTests: XCTestCase {
         }
     }
 
-    /// The AVX2 packer of the VNNI layout writes the same bytes, column sums and -128 flag as the
-    /// portable packer, for row- and column-major sources, any N, K and strides, -128 present or not.
+    /// The AVX2 packer of the VNNI layout (and the AVX-512 one, where the CPU has it) writes the
+    /// same bytes, column sums and -128 flag as the portable packer, for row- and column-major
+    /// sources, any N, K and strides, -128 present or not.
     func testVNNIPackMatchesPortable() throws {
         guard KernelISA.avx2.isSupported else { throw XCTSkip("no AVX2 on this machine") }
+        let packers = [mv_pack_b_int8, mv_pack_b_int8_avx2] + (KernelISA.avx512vnni.isSupported ? [mv_pack_b_int8_avx512vnni] : [])
         var rng = Int8TestRNG(seed: 31)
         for it in 0..<400 {
             let n = it < 64 ? it + 1 : rng.int(1, 300), k = it < 64 ? 64 - it : rng.int(1, 300)
@@ -267,22 +269,24 @@ final class Int8GEMMTests: XCTestCase {
             if it % 3 == 0 { for i in src.indices where src[i] == -128 { src[i] = -127 } }
             let kp = (k + 3) / 4 * 4, np = (n + 15) / 16 * 16
             var results: [([Int8], [Int32], Int32)] = []
-            for avx2 in [false, true] {
+            for pack in packers {
                 var dst = [Int8](repeating: 0, count: np * kp)
                 var sums = [Int32](repeating: 7, count: n)
                 let flag = src.withUnsafeBufferPointer { s in
                     dst.withUnsafeMutableBytes { d in
                         sums.withUnsafeMutableBufferPointer { sm in
-                            (avx2 ? mv_pack_b_int8_avx2 : mv_pack_b_int8)(s.baseAddress!, columnMajor ? 1 : stride, columnMajor ? stride : 1,
-                                                                          n, k, 16, 4, kp, d.baseAddress!, sm.baseAddress!)
+                            pack(s.baseAddress!, columnMajor ? 1 : stride, columnMajor ? stride : 1,
+                                 n, k, 16, 4, kp, d.baseAddress!, sm.baseAddress!)
                         }
                     }
                 }
                 results.append((dst, sums, flag))
             }
-            XCTAssertEqual(results[0].0, results[1].0, "bytes n=\(n) k=\(k) columnMajor=\(columnMajor)")
-            XCTAssertEqual(results[0].1, results[1].1, "sums n=\(n) k=\(k) columnMajor=\(columnMajor)")
-            XCTAssertEqual(results[0].2, results[1].2, "flag n=\(n) k=\(k) columnMajor=\(columnMajor)")
+            for (i, r) in results.enumerated().dropFirst() {
+                XCTAssertEqual(results[0].0, r.0, "packer \(i): bytes n=\(n) k=\(k) columnMajor=\(columnMajor)")
+                XCTAssertEqual(results[0].1, r.1, "packer \(i): sums n=\(n) k=\(k) columnMajor=\(columnMajor)")
+                XCTAssertEqual(results[0].2, r.2, "packer \(i): flag n=\(n) k=\(k) columnMajor=\(columnMajor)")
+            }
         }
     }
 }

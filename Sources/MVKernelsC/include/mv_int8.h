@@ -142,6 +142,10 @@ int mv_pack_b_int16_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stri
                          size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums);
 int mv_pack_b_int8_avx2(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
                         size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums);
+/// The VNNI layout on an AVX-512 VNNI CPU: row-major sources with K a multiple of 4 by dword
+/// gathers (gemm_avx512vnni.c), anything else through `mv_pack_b_int8_avx2`.
+int mv_pack_b_int8_avx512vnni(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
+                              size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums);
 
 /// Writes a message to standard error (Swift 6 cannot touch `stderr` directly).
 void mv_log_stderr(const char *message);
