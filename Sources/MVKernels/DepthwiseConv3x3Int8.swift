@@ -130,11 +130,15 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     ///   - output: pixel (y, x) at `output + (y·outputWidth + x)·outputPixelStride`.
     ///   - lookupTable: nil or 256 entries indexed by `out + 128`; with `lookupTableStride` 256, one
     ///     table per channel (channel c's at `lookupTable + c * 256`).
+    ///   - blockTableLookups: on AVX2 with per-channel tables, apply them to blocks of 64 pixels
+    ///     with AVX-512 VBMI where the CPU has it (`mv_channel_lut_block_vbmi`; the same bytes).
+    ///     False keeps the byte-by-byte lookups (for tests of both).
     public func run(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride: Int? = nil, stride: Int,
         dilation: Int = 1, output: UnsafeMutablePointer<Int8>, outputPixelStride: Int? = nil,
         outputZeroPoint: Int32, clampMin: Int32 = -128, clampMax: Int32 = 127,
-        lookupTable: UnsafePointer<Int8>? = nil, lookupTableStride: Int = 0, rows: Range<Int>
+        lookupTable: UnsafePointer<Int8>? = nil, lookupTableStride: Int = 0, rows: Range<Int>,
+        blockTableLookups: Bool = true
     ) {
         precondition(stride == 1 || stride == 2, "depthwise stride must be 1 or 2")
         precondition(dilation >= 1 && dilation <= Int(Int32.max), "depthwise dilation must be at least 1")
@@ -179,10 +183,16 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         a.clamp_max = clampMax
         a.lut = lookupTable
         a.lut_stride = lookupTableStride
+        if isa == .avx2 && lookupTableStride == 256 && blockTableLookups && Self.hasVBMI {
+            a.lut_block = mv_channel_lut_block_vbmi
+        }
         withUnsafePointer(to: &a) { p in
             if isa == .avx2 { mv_dw3x3_avx2(p) } else { mv_dw3x3_neon(p) }
         }
     }
+
+    /// Whether this CPU runs `mv_channel_lut_block_vbmi` (AVX-512 VBMI and BW).
+    static let hasVBMI = KernelISA.cpuFeatures & MV_CPU_AVX512VBMI != 0
 
     private func runReference(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, ips: Int, stride: Int,

@@ -8,6 +8,7 @@ uint32_t mv_cpu_features(void) {
     if (__builtin_cpu_supports("fma")) f |= MV_CPU_FMA;
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
         f |= MV_CPU_AVX512VNNI;
+    if (__builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw")) f |= MV_CPU_AVX512VBMI;
     return f;
 }
 #elif defined(__aarch64__)

@@ -32,6 +32,7 @@ TA void mv_dw3x3_avx2(const mv_dw_args *p) {
     const __m256i zp = _mm256_set1_epi16((int16_t)p->output_zero_point);
     const __m128i lo = _mm_set1_epi8((int8_t)p->clamp_min), hi = _mm_set1_epi8((int8_t)p->clamp_max);
     const int8_t *taps[XCHUNK * 9];
+    int8_t block[XCHUNK * 16] __attribute__((aligned(64)));  // for p->lut_block
     for (size_t y = p->y0; y < p->y1; y++) {
         int8_t *orow = p->out + (ptrdiff_t)y * p->out_row_stride;
         for (size_t x0 = 0; x0 < p->out_w; x0 += XCHUNK) {
@@ -46,31 +47,43 @@ TA void mv_dw3x3_avx2(const mv_dw_args *p) {
                 const rq_consts q1 = rq_prepare(p->multiplier + c0 + 8, p->shift + c0 + 8);
                 int8_t *o = orow + (ptrdiff_t)x0 * p->out_pixel_stride + c0;
                 if (nv == 16) {
+                    // With p->lut_block the codes go to `block` and its tables are applied to the
+                    // whole block (XCHUNK = 64 pixels), then copied out.
+                    const int blocked = p->lut && p->lut_stride && p->lut_block;
+                    int8_t *const out0 = o;
+                    const ptrdiff_t ops = p->out_pixel_stride;
+                    if (blocked) o = block;
+                    const int8_t *const lut = blocked ? NULL : p->lut;
                     size_t i = 0;
                     // Four (then two) pixels per step: their chains (tap loads, madds,
                     // requantisation, table lookups) are independent and overlap, where one pixel
                     // at a time mostly waits on its own chain. Written out: the loop form over an
                     // array of results compiles to slower code.
-                    const ptrdiff_t ps = p->out_pixel_stride;
+                    const ptrdiff_t ps = blocked ? 16 : ops;
                     for (; i + 4 <= nx; i += 4, o += 4 * ps) {
                         const __m128i r0 = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         const __m128i r1 = dw16(taps + (i + 1) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         const __m128i r2 = dw16(taps + (i + 2) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         const __m128i r3 = dw16(taps + (i + 3) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
-                        mv_store16_avx2(o, r0, p->lut, p->lut_stride, c0);
-                        mv_store16_avx2(o + ps, r1, p->lut, p->lut_stride, c0);
-                        mv_store16_avx2(o + 2 * ps, r2, p->lut, p->lut_stride, c0);
-                        mv_store16_avx2(o + 3 * ps, r3, p->lut, p->lut_stride, c0);
+                        mv_store16_avx2(o, r0, lut, p->lut_stride, c0);
+                        mv_store16_avx2(o + ps, r1, lut, p->lut_stride, c0);
+                        mv_store16_avx2(o + 2 * ps, r2, lut, p->lut_stride, c0);
+                        mv_store16_avx2(o + 3 * ps, r3, lut, p->lut_stride, c0);
                     }
                     for (; i + 2 <= nx; i += 2, o += 2 * ps) {
                         const __m128i r0 = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
                         const __m128i r1 = dw16(taps + (i + 1) * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
-                        mv_store16_avx2(o, r0, p->lut, p->lut_stride, c0);
-                        mv_store16_avx2(o + ps, r1, p->lut, p->lut_stride, c0);
+                        mv_store16_avx2(o, r0, lut, p->lut_stride, c0);
+                        mv_store16_avx2(o + ps, r1, lut, p->lut_stride, c0);
                     }
                     if (i < nx) {
                         const __m128i r = dw16(taps + i * 9, c0, w, bias_lo, bias_hi, &q0, &q1, zp, lo, hi);
-                        mv_store16_avx2(o, r, p->lut, p->lut_stride, c0);
+                        mv_store16_avx2(o, r, lut, p->lut_stride, c0);
+                    }
+                    if (blocked) {
+                        p->lut_block(block, p->lut + c0 * 256);
+                        for (size_t j = 0; j < nx; j++)
+                            _mm_storeu_si128((__m128i *)(out0 + (ptrdiff_t)j * ops), _mm_load_si128((const __m128i *)(block + 16 * j)));
                     }
                 } else {
                     for (size_t i = 0; i < nx; i++, o += p->out_pixel_stride) {

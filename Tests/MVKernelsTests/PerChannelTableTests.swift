@@ -53,21 +53,23 @@ final class PerChannelTableTests: XCTestCase {
 
     func testDepthwisePerChannelTablesOnEveryISA() {
         var rng = Int8TestRNG(seed: 92)
-        for (h, w, c, stride) in [(5, 7, 3, 1), (9, 6, 37, 2), (8, 8, 32, 1)] {
+        // Wide rows give whole and partial 64-pixel blocks (the AVX2 loop's VBMI table lookups).
+        for (h, w, c, stride) in [(5, 7, 3, 1), (9, 6, 37, 2), (8, 8, 32, 1), (3, 70, 48, 1), (4, 131, 16, 2)] {
             let input = rng.int8s(h * w * c), weights = rng.int8s(c * 9, -127, 127)
             let bias = (0..<c).map { _ in Int32(rng.int(-3000, 3000)) }
             let pairs = (0..<c).map { _ in randomRequantPair(&rng, allowNegativeShift: false) }
             let rq = RequantizationParameters(multipliers: pairs.map(\.0), shifts: pairs.map(\.1))
             let tables = rng.int8s(256 * c)
             let (oh, ow) = DepthwiseConv3x3Int8.outputSize(inputHeight: h, inputWidth: w, stride: stride)
-            func run(_ isa: KernelISA) -> [Int8] {
+            func run(_ isa: KernelISA, blocks: Bool = true) -> [Int8] {
                 let dw = DepthwiseConv3x3Int8(weights: weights, bias: bias, channels: c, inputZeroPoint: 3, requantization: rq, isa: isa)
                 var out = [Int8](repeating: 0, count: oh * ow * c)
                 input.withUnsafeBufferPointer { ib in
                     out.withUnsafeMutableBufferPointer { ob in
                         tables.withUnsafeBufferPointer { t in
                             dw.run(input: ib.baseAddress!, inputHeight: h, inputWidth: w, stride: stride, output: ob.baseAddress!,
-                                   outputZeroPoint: -5, lookupTable: t.baseAddress, lookupTableStride: 256, rows: 0..<oh)
+                                   outputZeroPoint: -5, lookupTable: t.baseAddress, lookupTableStride: 256, rows: 0..<oh,
+                                   blockTableLookups: blocks)
                         }
                     }
                 }
@@ -76,6 +78,7 @@ final class PerChannelTableTests: XCTestCase {
             let expected = run(.reference)
             for isa in KernelISA.available where isa != .reference {
                 XCTAssertEqual(run(isa), expected, "\(isa) \(h)x\(w)x\(c) stride \(stride)")
+                XCTAssertEqual(run(isa, blocks: false), expected, "\(isa) byte lookups \(h)x\(w)x\(c) stride \(stride)")
             }
         }
     }

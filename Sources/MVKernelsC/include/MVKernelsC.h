@@ -10,6 +10,7 @@ uint32_t mv_cpu_features(void);
 #define MV_CPU_AVX2 (1u << 0)
 #define MV_CPU_AVX512VNNI (1u << 1)
 #define MV_CPU_FMA (1u << 2)
+#define MV_CPU_AVX512VBMI (1u << 3)
 #define MV_CPU_NEON (1u << 8)
 #define MV_CPU_DOTPROD (1u << 9)
 #define MV_CPU_I8MM (1u << 10)

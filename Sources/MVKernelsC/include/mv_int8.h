@@ -92,9 +92,15 @@ typedef struct mv_dw_args {
     int32_t output_zero_point, clamp_min, clamp_max;
     const int8_t *lut;
     size_t lut_stride;  ///< 0: one table; 256: one per channel, channel c's at lut + c * 256
+    /// NULL, or (AVX2 loop, per-channel tables) `mv_channel_lut_block_vbmi`: each 16-channel
+    /// group's tables applied to blocks of 64 pixels at once instead of byte by byte.
+    void (*lut_block)(int8_t *block, const int8_t *tables);
 } mv_dw_args;
 
 void mv_dw3x3_avx2(const mv_dw_args *args);
+/// Per-channel tables over 64 rows of 16 codes in place (1024 bytes, 64-byte aligned): code x in
+/// column c becomes tables[c * 256 + x + 128]. Needs AVX-512 VBMI (channel_lut_avx512vbmi.c).
+void mv_channel_lut_block_vbmi(int8_t *block, const int8_t *tables);
 void mv_dw3x3_neon(const mv_dw_args *args);
 
 // Exact integer Winograd F(2x2, 3x3) for a 3x3, stride 1, padding 1 convolution (NHWC), output
