@@ -34,7 +34,7 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         case (.add, .neondot), (.layerNorm, .neondot), (.softmax, .neondot):
             return (.neon, "no SDOT rows, none needed: no int8 dot products for SDOT to speed up")
         case (.depthwise, .avx512vnni):
-            return (.avx2, "no AVX-512 VNNI loop: 9 taps per channel, not a K-long dot product")
+            return (.avx2, "no AVX-512 VNNI loop: 9 taps per channel, not a K-long dot product; per-channel tables by AVX-512 VBMI blocks where the CPU has VBMI")
         case (.depthwise, .neondot):
             return (.neon, "no SDOT loop: 9 taps per channel, not a K-long dot product")
         }
