@@ -116,15 +116,6 @@ extension Int8Executor {
         let isa: KernelISA
 
         func run(_ units: Range<Int>, worker: Int) {
-            // Whole rows one after another in all three tensors: one long row, so the kernels'
-            // vector loops do not restart (and mask a tail) at every pixel of 16-96 channels.
-            let count = units.count * columns
-            if aStride == columns, bStride == columns, outputStride == columns, count <= Int(Int32.max) {
-                let start = units.lowerBound * columns
-                AddInt8.run(a: a + start, aRowStride: count, b: b + start, bRowStride: count, output: output + start,
-                            outputRowStride: count, columns: count, rows: 0..<1, parameters: parameters, isa: isa)
-                return
-            }
             AddInt8.run(a: a, aRowStride: aStride, b: b, bRowStride: bStride, output: output,
                         outputRowStride: outputStride, columns: columns, rows: units, parameters: parameters, isa: isa)
         }

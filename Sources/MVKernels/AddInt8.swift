@@ -94,6 +94,15 @@ public enum AddInt8 {
                            output: UnsafeMutablePointer<Int8>, outputRowStride: Int,
                            columns: Int, rows: Range<Int>, parameters p: Parameters, isa: KernelISA = .best) {
         if rows.isEmpty || columns <= 0 { return }
+        // Rows one after another in all three tensors: one long row, so the SIMD loops do not
+        // restart (and mask a tail) at every row of a few dozen channels (residual adds).
+        let count = rows.count * columns
+        if aRowStride == columns, bRowStride == columns, outputRowStride == columns, rows.count > 1, count <= Int(Int32.max) {
+            let start = rows.lowerBound * columns
+            run(a: a + start, aRowStride: count, b: b + start, bRowStride: count, output: output + start,
+                outputRowStride: count, columns: count, rows: 0..<1, parameters: p, isa: isa)
+            return
+        }
         let kernels = RowKernels<AddRows>.for(isa)
         if let addRows = kernels.rows {
             precondition(kernels.isa.isSupported, "add rows for \(kernels.isa.rawValue), which this CPU cannot run")

@@ -296,8 +296,8 @@ TV void mv_gemm_i32_avx512vnni(const mv_gemm_args *p) { gemm_vnni(p, 1); }
 /// per (patch position, head) at every inference): group g of a 16-column block is one gather of
 /// dword g of the block's 16 rows, so the block is K/4 gathers and stores, where the AVX2 packer
 /// copies each row's dwords one at a time. Row sums by vpdpbusd with unsigned ones (the sum of the
-/// lane's four signed bytes); columns past n are written as zeros. Everything else goes to the
-/// AVX2 packer.
+/// lane's four signed bytes); columns past n are written as zeros (groups past K stay the zeros
+/// dst already holds). Everything else goes to the AVX2 packer.
 TV int mv_pack_b_int8_avx512vnni(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
                                  size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums) {
     if (nr != NR || kr != 4 || k_stride != 1 || k % 4 != 0 || k == 0 || n_stride <= 0 || n_stride > INT32_MAX / 16)
@@ -318,7 +318,6 @@ TV int mv_pack_b_int8_avx512vnni(const int8_t *src, ptrdiff_t n_stride, ptrdiff_
             sum = _mm512_dpbusd_epi32(sum, ones, v);
             _mm512_storeu_si512((void *)(d + 64 * g), v);
         }
-        for (size_t g = k / 4; g < kp / 4; g++) _mm512_storeu_si512((void *)(d + 64 * g), _mm512_setzero_si512());
         _mm512_mask_storeu_epi32((void *)(sums + n0), lanes, sum);
     }
     return seen != 0;
