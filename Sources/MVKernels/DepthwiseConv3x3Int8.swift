@@ -26,23 +26,35 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     ///   - weights: `[C][1][3][3]` int8 (PyTorch layout), symmetric per channel.
     ///   - bias: C int32 values at input_scale·weight_scale[c], or nil.
     ///   - requantization: per-channel (C entries) or one shared pair.
-    public init(weights: UnsafePointer<Int8>, bias inBias: UnsafePointer<Int32>?, channels: Int, inputZeroPoint: Int32,
-                requantization: RequantizationParameters, isa requested: KernelISA = .best) {
+    public convenience init(weights: UnsafePointer<Int8>, bias inBias: UnsafePointer<Int32>?, channels: Int, inputZeroPoint: Int32,
+                            requantization: RequantizationParameters, isa requested: KernelISA = .best) {
         precondition(channels >= 1)
-        precondition(inputZeroPoint >= -128 && inputZeroPoint <= 127)
-        precondition(requantization.isShared || requantization.multipliers.count == channels)
         // The family's table says which loop runs (and which runs when a weight is −128).
         let table = DepthwiseKernels.for(requested)
         let hasMinus128 = table.isaWithMinus128Weights != table.isa && (0..<channels * 9).contains { weights[$0] == -128 }
-        let isa = hasMinus128 ? table.isaWithMinus128Weights : table.isa
+        self.init(weights: weights, bias: inBias, channels: channels, inputZeroPoint: inputZeroPoint,
+                  requantization: requantization, loop: hasMinus128 ? table.isaWithMinus128Weights : table.isa)
+    }
+
+    /// Packs for the loop of `isa` itself, whatever the family's table selects: for tests of a
+    /// loop the table does not (yet) choose, such as AVX-512's (see `KernelFamily.resolve`). The
+    /// loop must accept the weights (NEON's: none is −128).
+    init(weights: UnsafePointer<Int8>, bias inBias: UnsafePointer<Int32>?, channels: Int, inputZeroPoint: Int32,
+         requantization: RequantizationParameters, loop isa: KernelISA) {
+        precondition(channels >= 1)
+        precondition(inputZeroPoint >= -128 && inputZeroPoint <= 127)
+        precondition(requantization.isShared || requantization.multipliers.count == channels)
+        precondition(isa != .neondot, "no depthwise loop of its own for neondot")
         self.isa = isa
         self.channels = channels
         self.inputZeroPoint = inputZeroPoint
-        let cp = (channels + 15) / 16 * 16
+        // AVX-512 works in groups of 32 channels, the others in groups of 16.
+        let cp = isa == .avx512vnni ? (channels + 31) / 32 * 32 : (channels + 15) / 16 * 16
         paddedChannels = cp
         let weightBytes: Int
         switch isa {
         case .avx2: weightBytes = cp / 16 * 160 * 2
+        case .avx512vnni: weightBytes = cp / 32 * 384
         case .neon: weightBytes = cp * 9
         default: weightBytes = channels * 9
         }
@@ -74,6 +86,17 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
                     let e = ((g * 5 + j) * 2 + half) * 16 + lane * 2 + tap
                     packed.storeBytes(of: Int16(weights[c * 9 + t]), toByteOffset: 2 * e, as: Int16.self)
                 }
+            } else if isa == .avx512vnni {
+                // Accumulator k, lane L, channel j of each group of 32 (see mv_int8.h); the
+                // kernel adds 128 to every activation (unsigned for `vpdpbusd`), so the bias
+                // subtracts 128·Σ_t w[t][c].
+                let g = c / 32, i = c % 32
+                let lane = i / 16, k = (i % 16) / 4, j = i % 4
+                slot = g * 32 + k * 8 + lane * 4 + j
+                for t in 0..<9 {
+                    let offset = g * 384 + ((t / 4) * 4 + k) * 32 + (lane * 4 + j) * 4 + t % 4
+                    packed.storeBytes(of: weights[c * 9 + t], toByteOffset: offset, as: Int8.self)
+                }
             } else if isa == .neon {
                 slot = c
                 let g = c / 16, i = c % 16
@@ -86,7 +109,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
                     packed.storeBytes(of: weights[c * 9 + t], toByteOffset: t * channels + c, as: Int8.self)
                 }
             }
-            bias[slot] = folded
+            bias[slot] = isa == .avx512vnni ? folded &- 128 &* sum : folded
             multiplier[slot] = m
             shift[slot] = s
         }
@@ -187,7 +210,11 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
             a.lut_block = mv_channel_lut_block_vbmi
         }
         withUnsafePointer(to: &a) { p in
-            if isa == .avx2 { mv_dw3x3_avx2(p) } else { mv_dw3x3_neon(p) }
+            switch isa {
+            case .avx2: mv_dw3x3_avx2(p)
+            case .avx512vnni: mv_dw3x3_avx512(p)
+            default: mv_dw3x3_neon(p)
+            }
         }
     }
 

@@ -221,7 +221,7 @@ extension RowKernels where Rows == SoftmaxRows {
 
 /// The depthwise family for one ISA; `DepthwiseConv3x3Int8.init` packs for the ISA it names.
 struct DepthwiseKernels: Sendable {
-    /// The ISA whose weight layout and loop run (`avx2`, `neon` or `reference`).
+    /// The ISA whose weight layout and loop run (`avx2`, `avx512vnni`, `neon` or `reference`).
     let isa: KernelISA
     /// The ISA that runs instead when a weight is −128 (`isa` itself where that needs nothing).
     let isaWithMinus128Weights: KernelISA

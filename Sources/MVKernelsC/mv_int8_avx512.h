@@ -1,4 +1,4 @@
-// AVX-512 setup shared by the AVX-512 kernel files (x86-64 only): the target
+// AVX-512 setup shared by gemm_avx512vnni.c and dwconv_avx512.c (x86-64 only): the target
 // attributes, or, for the cross-ISA harness (MV_SIMDE_EMULATION), SIMDe's emulation of the
 // intrinsics plus shims for what SIMDe lacks, so AVX-512 code is also tested on hosts without it.
 #ifndef MV_INT8_AVX512_H
@@ -77,6 +77,27 @@ static inline void mv_emu_mask_storeu_epi32(void *p, simde__mmask16 k, simde__m5
     for (int i = 0; i < 16; i++) if (k & (1u << i)) memcpy((char *)p + 4 * i, &x[i], 4);
 }
 #define _mm512_mask_storeu_epi32 mv_emu_mask_storeu_epi32
+// Byte-masked loads and stores of 16 and 32 bytes (dwconv_avx512.c's channel tails): bytes outside
+// the mask are neither read nor written.
+#define __mmask32 simde__mmask32
+static inline simde__m128i mv_emu_maskz_loadu_epi8_128(simde__mmask16 k, const void *p) {
+    int8_t x[16] = {0};
+    for (int i = 0; i < 16; i++) if ((k >> i) & 1) x[i] = ((const int8_t *)p)[i];
+    return simde_mm_loadu_si128(x);
+}
+#define _mm_maskz_loadu_epi8 mv_emu_maskz_loadu_epi8_128
+static inline simde__m256i mv_emu_maskz_loadu_epi8_256(simde__mmask32 k, const void *p) {
+    int8_t x[32] = {0};
+    for (int i = 0; i < 32; i++) if ((k >> i) & 1) x[i] = ((const int8_t *)p)[i];
+    return simde_mm256_loadu_si256(x);
+}
+#define _mm256_maskz_loadu_epi8 mv_emu_maskz_loadu_epi8_256
+static inline void mv_emu_mask_storeu_epi8_256(void *p, simde__mmask32 k, simde__m256i a) {
+    int8_t x[32];
+    simde_mm256_storeu_si256(x, a);
+    for (int i = 0; i < 32; i++) if ((k >> i) & 1) ((int8_t *)p)[i] = x[i];
+}
+#define _mm256_mask_storeu_epi8 mv_emu_mask_storeu_epi8_256
 #else
 #include <immintrin.h>
 #define TV __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))

@@ -1,4 +1,5 @@
-import MVKernels
+@testable import MVKernels
+import Dispatch
 import XCTest
 
 final class DepthwiseConv3x3Int8Tests: XCTestCase {
@@ -59,10 +60,18 @@ final class DepthwiseConv3x3Int8Tests: XCTestCase {
             return out
         }
 
-        /// Runs with `isa`, rows split into up to three calls; returns [oh][ow][c].
-        func run(_ isa: KernelISA, splits: [Int]) -> [Int8] {
-            let conv = DepthwiseConv3x3Int8(weights: weights, bias: bias, channels: c, inputZeroPoint: zpIn,
-                                            requantization: requant, isa: isa)
+        /// Runs with `isa` (its own loop when `loop`, not the one the family's table picks), rows
+        /// split into up to three calls, on two threads at once when `threads` is 2; returns [oh][ow][c].
+        func run(_ isa: KernelISA, splits: [Int], loop: Bool = false, threads: Int = 1) -> [Int8] {
+            let conv = weights.withUnsafeBufferPointer { wp in
+                (bias ?? [Int32](repeating: 0, count: c)).withUnsafeBufferPointer { bp in
+                    loop ? DepthwiseConv3x3Int8(weights: wp.baseAddress!, bias: bp.baseAddress!, channels: c, inputZeroPoint: zpIn,
+                                                requantization: requant, loop: isa)
+                         : DepthwiseConv3x3Int8(weights: wp.baseAddress!, bias: bp.baseAddress!, channels: c, inputZeroPoint: zpIn,
+                                                requantization: requant, isa: isa)
+                }
+            }
+            precondition(!loop || conv.isa == isa)
             let (oh, ow) = outSize
             var out = [Int8](repeating: 0x33, count: oh * ow * ops)
             input.withUnsafeBufferPointer { ip in
@@ -70,11 +79,20 @@ final class DepthwiseConv3x3Int8Tests: XCTestCase {
                     (lut ?? []).withUnsafeBufferPointer { lp in
                         var bounds = [0] + splits.filter { $0 > 0 && $0 < oh }.sorted() + [oh]
                         bounds = bounds.enumerated().filter { $0.offset == 0 || $0.element != bounds[$0.offset - 1] }.map(\.element)
-                        for i in 0..<(bounds.count - 1) {
-                            conv.run(input: ip.baseAddress!, inputHeight: h, inputWidth: w, inputPixelStride: ips, stride: stride,
-                                     dilation: dilation, output: op.baseAddress!, outputPixelStride: ops, outputZeroPoint: zpOut,
-                                     clampMin: clampMin, clampMax: clampMax, lookupTable: lut == nil ? nil : lp.baseAddress,
-                                     lookupTableStride: lutPerChannel ? 256 : 0, rows: bounds[i]..<bounds[i + 1])
+                        let ip = UnsafeSendable(ip.baseAddress!), op = UnsafeSendable(op.baseAddress!)
+                        let lp = UnsafeSendable(lp.baseAddress)
+                        let lut = self.lut, h = self.h, w = self.w, ips = self.ips, stride = self.stride, dilation = self.dilation
+                        let ops = self.ops, zpOut = self.zpOut, clampMin = self.clampMin, clampMax = self.clampMax
+                        let lutPerChannel = self.lutPerChannel, ranges = bounds
+                        // Threads take every other row range: disjoint ranges running concurrently.
+                        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                            for i in Swift.stride(from: thread, to: ranges.count - 1, by: threads) {
+                                let (ip, op, lp) = (ip.value, op.value, lp.value)
+                                conv.run(input: ip, inputHeight: h, inputWidth: w, inputPixelStride: ips, stride: stride,
+                                         dilation: dilation, output: op, outputPixelStride: ops, outputZeroPoint: zpOut,
+                                         clampMin: clampMin, clampMax: clampMax, lookupTable: lut == nil ? nil : lp,
+                                         lookupTableStride: lutPerChannel ? 256 : 0, rows: ranges[i]..<ranges[i + 1])
+                            }
                         }
                     }
                 }
@@ -142,6 +160,33 @@ final class DepthwiseConv3x3Int8Tests: XCTestCase {
         }
     }
 
+    /// The AVX-512 loop, which the family's table does not select (KernelFamily.resolve), reached
+    /// through `init(loop:)`: channel counts around its 32-channel groups and 16-channel last groups,
+    /// strides 1 and 2, dilations, padding, shared and per-channel requantisation, no table, one
+    /// table and per-channel tables, weights of −128, one and two threads.
+    func testAVX512LoopMatchesReference() throws {
+        guard KernelISA.avx512vnni.isSupported else { throw XCTSkip("no AVX-512 VNNI on this CPU (the cross-ISA harness emulates it)") }
+        var rng = Int8TestRNG(seed: 24)
+        var cases = Self.dilatedCases(&rng)
+        for ch in [1, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 80, 96, 100, 130] {
+            for stride in [1, 2] {
+                let d = [1, 1, 2, 3][rng.int(0, 3)]
+                var c = Case(&rng, h: rng.int(1, 14), w: rng.int(1, 75), c: ch, stride: stride, dilation: d)
+                if rng.int(0, 2) == 0 { c.lutPerChannel = true; c.lut = rng.int8s(256 * ch) }
+                if rng.int(0, 3) == 0 { c.weights[rng.int(0, c.weights.count - 1)] = -128 }
+                cases.append(c)
+            }
+        }
+        for (i, c) in cases.enumerated() {
+            let want = c.run(.reference, splits: [])
+            let splits = [rng.int(0, 6), rng.int(0, 6)]
+            for threads in [1, 2] {
+                XCTAssertEqual(c.run(.avx512vnni, splits: splits, loop: true, threads: threads), want,
+                               "avx512 case \(i): \(c.h)x\(c.w)x\(c.c) stride \(c.stride) dilation \(c.dilation) threads \(threads)")
+            }
+        }
+    }
+
     func testDilatedEveryISAMatchesReference() {
         var rng = Int8TestRNG(seed: 23)
         let cases = Self.dilatedCases(&rng)
@@ -153,4 +198,10 @@ final class DepthwiseConv3x3Int8Tests: XCTestCase {
             }
         }
     }
+}
+
+/// A pointer handed to the threads of one test run (disjoint rows each).
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

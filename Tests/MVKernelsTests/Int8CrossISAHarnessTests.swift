@@ -12,7 +12,7 @@ import Glibc
 /// `apt-get install qemu-user-static gcc-aarch64-linux-gnu libsimde-dev`.
 final class Int8CrossISAHarnessTests: XCTestCase {
     static let kernelSources = ["int8_pack.c", "int8_pack_avx2.c", "gemm_neon.c", "gemm_neondot.c", "dwconv_neon.c", "gemm_avx2.c", "dwconv_avx2.c",
-                                "gemm_avx512vnni.c", "int8_support.c", "cpu_features.c"]
+                                "gemm_avx512vnni.c", "dwconv_avx512.c", "int8_support.c", "cpu_features.c"]
 
     var cDir: String {
         var dir = #filePath
@@ -58,7 +58,7 @@ final class Int8CrossISAHarnessTests: XCTestCase {
         }
         let dir = try workDirectory()
         defer { _ = system("rm -rf '\(dir)'") }
-        let sources = ["int8_pack.c", "int8_pack_avx2.c", "gemm_avx512vnni.c", "gemm_neon.c", "gemm_neondot.c", "dwconv_neon.c", "int8_support.c", "cpu_features.c"]
+        let sources = ["int8_pack.c", "int8_pack_avx2.c", "gemm_avx512vnni.c", "dwconv_avx512.c", "gemm_neon.c", "gemm_neondot.c", "dwconv_neon.c", "int8_support.c", "cpu_features.c"]
             .map { "'\(cDir)/\($0)'" }.joined(separator: " ")
         XCTAssertEqual(sh("gcc -O2 -w -Wno-psabi -DMV_SIMDE_EMULATION -o '\(dir)/h' '\(dir)/harness.c' \(sources) -I '\(cDir)/include' -I '\(cDir)'"), 0)
         XCTAssertEqual(sh("'\(dir)/h' avx512vnni 400"), 0, "avx512vnni (SIMDe emulation)")

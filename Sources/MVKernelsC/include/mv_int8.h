@@ -1,5 +1,5 @@
 // Int8 GEMM and depthwise-convolution inner loops, one C file per ISA (gemm_avx2.c,
-// gemm_avx512vnni.c, gemm_neon.c, gemm_neondot.c, dwconv_avx2.c, dwconv_neon.c). Every file
+// gemm_avx512vnni.c, gemm_neon.c, gemm_neondot.c, dwconv_avx2.c, dwconv_avx512.c, dwconv_neon.c). Every file
 // compiles on x86-64 and AArch64; a function of the other architecture is a stub that traps, so the
 // Swift side must only call what `mv_cpu_features()` reports (see KernelDispatch.swift).
 //
@@ -76,6 +76,11 @@ void mv_gemm_i32_neondot(const mv_gemm_args *args);
 //         and shift of each group are stored in that order too;
 //   NEON: int8 [group][9 taps][16 channels] (weights must lie in [-127, 127]), bias, multiplier and
 //         shift in natural order.
+// AVX-512 packs per group of 32 channels (zero-padded, 384 bytes), for `vpdpbusd`:
+//   int8 [group][3 tap quads q][4 accumulators k][2 lanes L][4 channels j][4 taps i], tap 4q + i
+//         (quad 2 holds tap 8 and three zeros), channel 16L + 4k + j of the group; bias,
+//         multiplier and shift of that channel in slot 8k + 4L + j of the group's 32, and the bias
+//         less 128 * sum_t w[t][c] (the kernel offsets the activations to unsigned).
 typedef struct mv_dw_args {
     const int8_t *input;
     size_t in_h, in_w;
@@ -88,7 +93,7 @@ typedef struct mv_dw_args {
     size_t out_w, y0, y1;
     ptrdiff_t out_pixel_stride, out_row_stride;
     const void *packed;
-    const int32_t *bias, *multiplier, *shift;  ///< [round_up(channels, 16)], layout order
+    const int32_t *bias, *multiplier, *shift;  ///< [round_up(channels, 16); AVX-512: 32], layout order
     int32_t output_zero_point, clamp_min, clamp_max;
     const int8_t *lut;
     size_t lut_stride;  ///< 0: one table; 256: one per channel, channel c's at lut + c * 256
@@ -101,6 +106,7 @@ void mv_dw3x3_avx2(const mv_dw_args *args);
 /// Per-channel tables over 64 rows of 16 codes in place (1024 bytes, 64-byte aligned): code x in
 /// column c becomes tables[c * 256 + x + 128]. Needs AVX-512 VBMI (channel_lut_avx512vbmi.c).
 void mv_channel_lut_block_vbmi(int8_t *block, const int8_t *tables);
+void mv_dw3x3_avx512(const mv_dw_args *args);
 void mv_dw3x3_neon(const mv_dw_args *args);
 
 // Exact integer Winograd F(2x2, 3x3) for a 3x3, stride 1, padding 1 convolution (NHWC), output

@@ -139,46 +139,56 @@ static int gemm_case(const char *isa, layout L, int iter) {
     return !bad;
 }
 
-static int dw_case(int iter) {
+static int dw_case(const char *isa, int iter) {
+    const int avx512 = !strcmp(isa, "avx512vnni");
     // Dilations of DeepLabV3 (2 in the backbone, the ASPP rates), on maps both smaller than the
     // dilation (every off-centre tap is padding) and large enough for windows wholly inside; channel
     // counts around the 16-channel groups.
     static const int dilations[5] = {1, 2, 3, 6, 12}, channel_counts[5] = {1, 3, 16, 17, 40};
     const int dil = iter < 3 ? 1 : dilations[ri(0, 4)];
     const int big = dil > 1 && ri(0, 3) == 0;
-    const int h = big ? ri(13, 27) : ri(1, 12), w = big ? ri(13, 27) : ri(1, 12);
+    const int h = big ? ri(13, 27) : ri(1, 12);
     const int C = iter < 3 ? 16 * (iter + 1) : ri(0, 1) ? channel_counts[ri(0, 4)] : ri(1, 70), stride = ri(1, 2);
+    // AVX-512: also rows of more than one 64-pixel tap batch, odd widths (its pixel pairs and quads).
+    const int wide = avx512 && ri(0, 4) == 0;
+    const int w = wide ? ri(60, 140) : big ? ri(13, 27) : ri(1, 12);
     const int ips = C + (ri(0, 1) ? 0 : ri(1, 7)), ops = C + (ri(0, 1) ? 0 : ri(1, 7));
     const int oh = (h - 1) / stride + 1, ow = (w - 1) / stride + 1;
     int8_t *in = malloc((size_t)h * w * ips);
     for (int i = 0; i < h * w * ips; i++) in[i] = (int8_t)ri(-128, 127);
     int8_t *wt = malloc((size_t)C * 9);
-    for (int i = 0; i < C * 9; i++) wt[i] = (int8_t)ri(-127, 127);
+    for (int i = 0; i < C * 9; i++) wt[i] = (int8_t)ri(avx512 ? -128 : -127, 127);  // NEON: no -128
     if (ri(0, 2) == 0) for (int i = 0; i < C * 9; i++) if (ri(0, 1)) wt[i] = ri(0, 1) ? -127 : 127;
     const int32_t zps[4] = {-128, 127, 0, ri(-128, 127)};
     const int32_t zi = zps[ri(0, 3)], zo = zps[ri(0, 3)];
     const int32_t lo = ri(0, 1) ? -128 : ri(-128, 0);
     const int32_t hi = ri(0, 1) ? 127 : ri(lo, 127);
-    int8_t lut[256];
-    for (int i = 0; i < 256; i++) lut[i] = (int8_t)ri(-128, 127);
-    const int use_lut = ri(0, 1);
-    const int cp = (C + 15) / 16 * 16;
-    int8_t *packed = calloc((size_t)cp * 9, 1), *pad = malloc(cp);
+    // No table, one table, or one per channel.
+    const int use_lut = ri(0, 1), lut_stride = use_lut && ri(0, 1) ? 256 : 0;
+    int8_t *lut = malloc(256 * (size_t)C);
+    for (int i = 0; i < 256 * C; i++) lut[i] = (int8_t)ri(-128, 127);
+    const int cp = (C + 31) / 32 * 32;
+    int8_t *packed = calloc((size_t)cp * 12, 1), *pad = malloc(cp);
     memset(pad, zi, cp);
     int32_t *bias = calloc(cp, 4), *mult = calloc(cp, 4), *shift = calloc(cp, 4), *rawbias = calloc(C, 4);
     for (int c = 0; c < C; c++) {
         int32_t sum = 0;
+        // AVX-512: slot and weight positions of mv_int8.h's layout (group of 32, accumulator k,
+        // lane L, channel j); NEON: natural order, [group of 16][tap][channel].
+        const int g = c / 32, i = c % 32, L = i / 16, k = (i % 16) / 4, j = i % 4;
+        const int slot = avx512 ? g * 32 + k * 8 + L * 4 + j : c;
         for (int t = 0; t < 9; t++) {
             sum += wt[c * 9 + t];
-            packed[((c / 16) * 9 + t) * 16 + c % 16] = wt[c * 9 + t];
+            if (avx512) packed[g * 384 + ((t / 4) * 4 + k) * 32 + (L * 4 + j) * 4 + t % 4] = wt[c * 9 + t];
+            else packed[((c / 16) * 9 + t) * 16 + c % 16] = wt[c * 9 + t];
         }
         rawbias[c] = ri(-50000, 50000);
-        bias[c] = rawbias[c] - zi * sum;
-        mult[c] = ri(1 << 30, 0x7fffffff);
+        bias[slot] = rawbias[c] - zi * sum - (avx512 ? 128 * sum : 0);
+        mult[slot] = ri(1 << 30, 0x7fffffff);
         int s = ri(8, 28);
         if (ri(0, 5) == 0) s = ri(-8, -1);
         if (ri(0, 15) == 0) s = ri(30, 62);
-        shift[c] = s;
+        shift[slot] = s;
     }
     int8_t *out = malloc((size_t)oh * ow * ops);
     memset(out, 0x33, (size_t)oh * ow * ops);
@@ -187,12 +197,12 @@ static int dw_case(int iter) {
     d.stride = stride; d.dilation = dil;
     d.pad = pad; d.channels = C; d.out = out; d.out_w = ow; d.out_pixel_stride = ops; d.out_row_stride = ow * ops;
     d.packed = packed; d.bias = bias; d.multiplier = mult; d.shift = shift;
-    d.output_zero_point = zo; d.clamp_min = lo; d.clamp_max = hi; d.lut = use_lut ? lut : NULL;
+    d.output_zero_point = zo; d.clamp_min = lo; d.clamp_max = hi; d.lut = use_lut ? lut : NULL; d.lut_stride = lut_stride;
     const int split = ri(0, oh);
     d.y0 = 0; d.y1 = split;
-    mv_dw3x3_neon(&d);
+    if (avx512) mv_dw3x3_avx512(&d); else mv_dw3x3_neon(&d);
     d.y0 = split; d.y1 = oh;
-    mv_dw3x3_neon(&d);
+    if (avx512) mv_dw3x3_avx512(&d); else mv_dw3x3_neon(&d);
     int bad = 0;
     for (int y = 0; y < oh && !bad; y++)
         for (int x = 0; x < ow && !bad; x++) {
@@ -204,10 +214,11 @@ static int dw_case(int iter) {
                         if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
                         acc += (int64_t)wt[c * 9 + dy * 3 + dx] * ((int64_t)in[(iy * w + ix) * ips + c] - zi);
                     }
-                const int8_t want = out_stage((int32_t)acc, mult[c], shift[c], zo, lo, hi, use_lut ? lut : NULL);
+                const int ci = c % 32, slot = avx512 ? c / 32 * 32 + (ci % 16) / 4 * 8 + ci / 16 * 4 + ci % 4 : c;
+                const int8_t want = out_stage((int32_t)acc, mult[slot], shift[slot], zo, lo, hi, use_lut ? lut + c * lut_stride : NULL);
                 const int8_t got = out[(y * ow + x) * ops + c];
                 if (got != want) {
-                    fprintf(stderr, "dw case %d (%dx%dx%d s%d d%d) y%d x%d c%d: got %d want %d\n", iter, h, w, C, stride, dil, y, x, c,
+                    fprintf(stderr, "%s dw case %d (%dx%dx%d s%d d%d) y%d x%d c%d: got %d want %d\n", isa, iter, h, w, C, stride, dil, y, x, c,
                             got, want);
                     bad = 1;
                     break;
@@ -215,7 +226,7 @@ static int dw_case(int iter) {
             }
             for (int c = C; c < ops; c++) if (out[(y * ow + x) * ops + c] != 0x33) { fprintf(stderr, "dw wrote past C\n"); bad = 1; }
         }
-    free(in); free(wt); free(packed); free(pad); free(bias); free(mult); free(shift); free(rawbias); free(out);
+    free(in); free(wt); free(lut); free(packed); free(pad); free(bias); free(mult); free(shift); free(rawbias); free(out);
     return !bad;
 }
 
@@ -226,8 +237,8 @@ int main(int argc, char **argv) {
     const layout L = layout_for(isa);
     int passed = 0, failed = 0;
     for (int i = 0; i < iters; i++) { if (gemm_case(isa, L, i)) passed++; else failed++; }
-    if (!strcmp(isa, "neon") || !strcmp(isa, "neondot"))
-        for (int i = 0; i < iters / 2; i++) { if (dw_case(i)) passed++; else failed++; }
+    if (!strcmp(isa, "neon") || !strcmp(isa, "neondot") || !strcmp(isa, "avx512vnni"))
+        for (int i = 0; i < iters / 2; i++) { if (dw_case(isa, i)) passed++; else failed++; }
     printf("%s: %d passed, %d failed\n", isa, passed, failed);
     return failed != 0;
 }
