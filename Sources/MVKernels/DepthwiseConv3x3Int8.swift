@@ -153,7 +153,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     ///   - output: pixel (y, x) at `output + (y·outputWidth + x)·outputPixelStride`.
     ///   - lookupTable: nil or 256 entries indexed by `out + 128`; with `lookupTableStride` 256, one
     ///     table per channel (channel c's at `lookupTable + c * 256`).
-    ///   - blockTableLookups: on AVX2 with per-channel tables, apply them to blocks of 64 pixels
+    ///   - blockTableLookups: on AVX2 and AVX-512 with per-channel tables, apply them to blocks of 64 pixels
     ///     with AVX-512 VBMI where the CPU has it (`mv_channel_lut_block_vbmi`; the same bytes).
     ///     False keeps the byte-by-byte lookups (for tests of both).
     public func run(
@@ -206,7 +206,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         a.clamp_max = clampMax
         a.lut = lookupTable
         a.lut_stride = lookupTableStride
-        if isa == .avx2 && lookupTableStride == 256 && blockTableLookups && Self.hasVBMI {
+        if (isa == .avx2 || isa == .avx512vnni) && lookupTableStride == 256 && blockTableLookups && KernelISA.hasAVX512VBMI {
             a.lut_block = mv_channel_lut_block_vbmi
         }
         withUnsafePointer(to: &a) { p in
@@ -217,9 +217,6 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
             }
         }
     }
-
-    /// Whether this CPU runs `mv_channel_lut_block_vbmi` (AVX-512 VBMI and BW).
-    static let hasVBMI = KernelISA.cpuFeatures & MV_CPU_AVX512VBMI != 0
 
     private func runReference(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, ips: Int, stride: Int,

@@ -26,6 +26,17 @@ public enum KernelISA: String, CaseIterable, Sendable {
     /// CPU feature bits from `mv_cpu_features()`, read once.
     public static let cpuFeatures: UInt32 = mv_cpu_features()
 
+    /// Whether this CPU has AVX-512 VBMI (byte permutes): per-channel activation tables of the
+    /// depthwise loops then go by blocks (`mv_channel_lut_block_vbmi`), and depthwise takes the
+    /// AVX-512 loop for avx512vnni (`KernelFamily.resolve`).
+    public static let hasAVX512VBMI: Bool = {
+        #if arch(x86_64)
+        return cpuFeatures & MV_CPU_AVX512VBMI != 0
+        #else
+        return false
+        #endif
+    }()
+
     /// Whether this CPU (and this build's architecture) can run the ISA.
     public var isSupported: Bool {
         let f = KernelISA.cpuFeatures

@@ -15,12 +15,14 @@
 // shift are stored per group in that accumulator order (see mv_int8.h). Requantisation, zero
 // point, clamp and tables as in dwconv_avx2.c (the same exact forms, in 16 lanes).
 //
-// Not selected by the kernel table (KernelConfigs.swift): on a Sapphire Rapids host it is 1.2-1.6x
-// the AVX2 loop without tables (128x128x32: 200 vs 305 us; 64x64x48: 89 vs 110 us), but every
-// depthwise layer of MobileViT ends in per-channel SiLU tables, whose one-byte-at-a-time lookups
-// then dominate (128x128x32: 395 vs 412 us; 64x64x48: 173 vs 160 us, the 16-channel last group),
-// and the whole model's depthwise layers measured no faster. Table lookups tried and no faster:
-// vpgatherdd, and table offsets computed in vectors.
+// Selected by the kernel table (KernelConfigs.swift) where the CPU also has AVX-512 VBMI. On a
+// Sapphire Rapids host it is 1.2-1.6x the AVX2 loop without tables (128x128x32: 200 vs 305 us;
+// 64x64x48: 89 vs 110 us), but every depthwise layer of MobileViT ends in per-channel SiLU tables,
+// and looked up one byte at a time (store32) they dominate: there it measured no faster than the
+// AVX2 loop. With VBMI, whole groups of 16 channels x 64 pixels are looked up at once
+// (p->lut_block, channel_lut_avx512vbmi.c): dw_group_blocked and dw_group16 write the codes to
+// such blocks instead. Byte lookups tried and no faster: vpgatherdd, and table offsets computed in
+// vectors.
 #include "mv_int8_internal.h"
 
 #if defined(__x86_64__)
@@ -208,12 +210,51 @@ TVI void dw_group(const mv_dw_args *p, const int8_t *const *taps, size_t nx, int
     }
 }
 
+/// dw_group for 32 valid channels with per-channel tables applied by `p->lut_block` (AVX-512
+/// VBMI): the codes of channels c0..c0+15 go to block a and those of c0+16..c0+31 to block b (64
+/// rows of 16, row = pixel), each block is looked up whole, and the pixels are copied out.
+TVI void dw_group_blocked(const mv_dw_args *p, const int8_t *const *taps, size_t nx, int8_t *o, size_t c0,
+                          const group_consts *g, __m512i zp, __m512i lo, __m512i hi, int8_t *a, int8_t *b) {
+    size_t i = 0;
+    for (; i < nx; i += 2) {
+        // An odd last pixel: both halves compute it, and row i + 1 (< XCHUNK) is scratch.
+        const int8_t *const *tb = taps + (i + 1 < nx ? i + 1 : i) * 9;
+        const __m512i r = dw2(taps + i * 9, tb, c0, 1, (__mmask32)0xFFFFFFFFu, g, zp, lo, hi);
+        // 128-bit lanes: pixel i's channels 0-15, 16-31, then pixel i + 1's; to [0, 2 | 1, 3].
+        const __m512i s = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7), r);
+        _mm256_store_si256((__m256i *)(a + 16 * i), _mm512_castsi512_si256(s));
+        _mm256_store_si256((__m256i *)(b + 16 * i), _mm512_extracti64x4_epi64(s, 1));
+    }
+    p->lut_block(a, p->lut + c0 * 256);
+    p->lut_block(b, p->lut + (c0 + 16) * 256);
+    const ptrdiff_t ps = p->out_pixel_stride;
+    for (size_t j = 0; j < nx; j++, o += ps) {
+        const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128((const __m128i *)(a + 16 * j))),
+                                                  _mm_load_si128((const __m128i *)(b + 16 * j)), 1);
+        _mm256_storeu_si256((__m256i *)o, v);
+    }
+}
+
 /// The pixels [0, nx) of one tap batch for a last group of nv <= 16 channels, four at a time (dw4;
 /// missing pixels of the last four repeat the last one).
 TVI void dw_group16(const mv_dw_args *p, const int8_t *const *taps, size_t nx, int8_t *o, size_t c0, size_t nv,
-                    const group_consts *g, __m512i zp, __m512i lo, __m512i hi) {
+                    const group_consts *g, __m512i zp, __m512i lo, __m512i hi, int8_t *block) {
     const ptrdiff_t ps = p->out_pixel_stride;
     const __mmask16 m = (__mmask16)((1u << nv) - 1);
+    if (nv == 16 && block) {
+        // Per-channel tables by p->lut_block: pixel i + j's codes are lane j, row i + j of the
+        // block (rows past nx, < XCHUNK, are scratch); then the block is looked up and copied out.
+        for (size_t i = 0; i < nx; i += 4) {
+            const size_t n = nx - i < 4 ? nx - i : 4;
+            const int8_t *const *t[4];
+            for (size_t j = 0; j < 4; j++) t[j] = taps + (i + (j < n ? j : n - 1)) * 9;
+            _mm512_store_si512((void *)(block + 16 * i), dw4(t, c0, m, g, zp, lo, hi));
+        }
+        p->lut_block(block, p->lut + c0 * 256);
+        for (size_t j = 0; j < nx; j++, o += ps)
+            _mm_storeu_si128((__m128i *)o, _mm_load_si128((const __m128i *)(block + 16 * j)));
+        return;
+    }
     for (size_t i = 0; i < nx; i += 4, o += 4 * ps) {
         const size_t n = nx - i < 4 ? nx - i : 4;
         const int8_t *const *t[4];
@@ -249,6 +290,9 @@ TV void mv_dw3x3_avx512(const mv_dw_args *p) {
     const __m512i zp = _mm512_set1_epi16((int16_t)p->output_zero_point);
     const __m512i lo = _mm512_set1_epi8((char)p->clamp_min), hi = _mm512_set1_epi8((char)p->clamp_max);
     const int8_t *taps[XCHUNK * 9];
+    // Blocks of XCHUNK rows x 16 codes for p->lut_block (per-channel tables, AVX-512 VBMI).
+    int8_t block_a[XCHUNK * 16] __attribute__((aligned(64))), block_b[XCHUNK * 16] __attribute__((aligned(64)));
+    const int blocked = p->lut && p->lut_stride && p->lut_block;
     group_consts g;
     for (size_t y = p->y0; y < p->y1; y++) {
         int8_t *orow = p->out + (ptrdiff_t)y * p->out_row_stride;
@@ -279,7 +323,8 @@ TV void mv_dw3x3_avx512(const mv_dw_args *p) {
                     }
                 }
                 int8_t *o = orow + (ptrdiff_t)x0 * p->out_pixel_stride + c0;
-                if (quarter) dw_group16(p, taps, nx, o, c0, nv, &g, zp, lo, hi);
+                if (quarter) dw_group16(p, taps, nx, o, c0, nv, &g, zp, lo, hi, blocked ? block_a : NULL);
+                else if (nv == 32 && blocked) dw_group_blocked(p, taps, nx, o, c0, &g, zp, lo, hi, block_a, block_b);
                 else if (nv == 32) dw_group(p, taps, nx, o, c0, 1, (__mmask32)0xFFFFFFFFu, 32, &g, zp, lo, hi);
                 else dw_group(p, taps, nx, o, c0, 0, (__mmask32)((1u << nv) - 1), nv, &g, zp, lo, hi);
             }

@@ -97,7 +97,7 @@ typedef struct mv_dw_args {
     int32_t output_zero_point, clamp_min, clamp_max;
     const int8_t *lut;
     size_t lut_stride;  ///< 0: one table; 256: one per channel, channel c's at lut + c * 256
-    /// NULL, or (AVX2 loop, per-channel tables) `mv_channel_lut_block_vbmi`: each 16-channel
+    /// NULL, or (AVX2 and AVX-512 loops, per-channel tables) `mv_channel_lut_block_vbmi`: each 16-channel
     /// group's tables applied to blocks of 64 pixels at once instead of byte by byte.
     void (*lut_block)(int8_t *block, const int8_t *tables);
 } mv_dw_args;
