@@ -217,14 +217,51 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
 TV void mv_gemm_q8_avx512vnni(const mv_gemm_args *p) { gemm_vnni(p, 0); }
 TV void mv_gemm_i32_avx512vnni(const mv_gemm_args *p) { gemm_vnni(p, 1); }
 
+/// The VNNI layout from column-major B (n_stride 1: attention's values, packed per (patch position,
+/// head) at every inference): source rows 4i ... 4i + 3 of a 16-column block, interleaved bytewise,
+/// are K group i. As the AVX2 packer's pack_columns_vnni, but a last block of fewer than 16 columns
+/// (head sizes 20, 24, 30, 36, 60 of XXS, XS and S) takes byte-masked loads instead of the byte
+/// loop, and the sums come from vpdpbusd over the packed group. Columns past n are written as
+/// zeros, as dst already holds them.
+TVI int pack_columns_avx512(const int8_t *src, ptrdiff_t k_stride, size_t n, size_t k, size_t kp, int8_t *dst,
+                            int32_t *sums) {
+    const __m512i ones = _mm512_set1_epi8(1), minus128 = _mm512_set1_epi8(-128);
+    __mmask64 seen = 0;
+    for (size_t n0 = 0; n0 < n; n0 += NR) {
+        const size_t nv = n - n0 < NR ? n - n0 : NR;
+        const __mmask16 m = (__mmask16)((1u << nv) - 1);
+        int8_t *d = dst + n0 * kp;
+        __m512i sum = _mm512_setzero_si512();
+        for (size_t kk = 0; kk < k; kk += 4) {
+            __m128i r[4];
+            for (size_t t = 0; t < 4; t++)
+                r[t] = kk + t < k ? _mm_maskz_loadu_epi8(m, src + (ptrdiff_t)(kk + t) * k_stride + n0) : _mm_setzero_si128();
+            const __m128i a = _mm_unpacklo_epi8(r[0], r[1]), b = _mm_unpackhi_epi8(r[0], r[1]);
+            const __m128i c = _mm_unpacklo_epi8(r[2], r[3]), e = _mm_unpackhi_epi8(r[2], r[3]);
+            __m512i v = _mm512_castsi128_si512(_mm_unpacklo_epi16(a, c));  // columns 0-3
+            v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(a, c), 1);        // 4-7
+            v = _mm512_inserti32x4(v, _mm_unpacklo_epi16(b, e), 2);        // 8-11
+            v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(b, e), 3);        // 12-15
+            seen |= _mm512_cmpeq_epi8_mask(v, minus128);
+            sum = _mm512_dpbusd_epi32(sum, ones, v);
+            _mm512_storeu_si512((void *)(d + kk * 16), v);
+        }
+        _mm512_mask_storeu_epi32((void *)(sums + n0), m, sum);
+    }
+    return seen != 0;
+}
+
 /// The VNNI layout from row-major B (k_stride 1) with K a multiple of 4 (attention's keys, packed
 /// per (patch position, head) at every inference): group g of a 16-column block is one gather of
 /// dword g of the block's 16 rows, so the block is K/4 gathers and stores, where the AVX2 packer
 /// copies each row's dwords one at a time. Row sums by vpdpbusd with unsigned ones (the sum of the
 /// lane's four signed bytes); columns past n are written as zeros (groups past K stay the zeros
-/// dst already holds). Everything else goes to the AVX2 packer.
+/// dst already holds). Column-major sources go to pack_columns_avx512, everything else to the AVX2
+/// packer.
 TV int mv_pack_b_int8_avx512vnni(const int8_t *src, ptrdiff_t n_stride, ptrdiff_t k_stride, size_t n, size_t k,
                                  size_t nr, size_t kr, size_t kp, void *dst, int32_t *sums) {
+    if (nr == NR && kr == 4 && n_stride == 1 && k_stride != 1)
+        return pack_columns_avx512(src, k_stride, n, k, kp, (int8_t *)dst, sums);
     if (nr != NR || kr != 4 || k_stride != 1 || k % 4 != 0 || k == 0 || n_stride <= 0 || n_stride > INT32_MAX / 16)
         return mv_pack_b_int8_avx2(src, n_stride, k_stride, n, k, nr, kr, kp, dst, sums);
     const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
