@@ -125,7 +125,7 @@ TVI __m512i lut16(__m512i z, const int8_t *t, __m512i col, __mmask16 lanes) {
 /// Rows m0 ..< m0 + mr of the 16 columns from n0 (nv of them valid): int32 stores, or
 /// requantisation, the activation table and int8 stores.
 TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, size_t m0, int mr, size_t n0,
-                      size_t nv, __m512i lo, __m512i hi, __m512i zp, __m512i col) {
+                      size_t nv, __m512i lo, __m512i hi, __m512i zp, __m512i col, int blocked) {
     const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
     if (int32_out) {
         for (int r = 0; r < mr; r++) _mm512_mask_storeu_epi32((void *)(mv_c_row32(p, m0 + r) + n0), lanes, acc[r]);
@@ -136,7 +136,8 @@ TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, 
     // Padding columns of a partial tile hold shift 0 or garbage: only the valid ones decide.
     const int positive = (_mm512_cmplt_epi32_mask(shift, _mm512_set1_epi32(1)) & lanes) == 0;
     const rq16_positive qp = rq16_positive_setup(mult, shift);
-    const int8_t *t = p->lut ? p->lut + n0 * p->lut_stride : NULL;
+    // `blocked`: whole tiles' tables are applied later by lut_rows_blocked.
+    const int8_t *t = p->lut && !(blocked && nv == NR) ? p->lut + n0 * p->lut_stride : NULL;
     // All rows' requantisation, then all their table gathers, then the stores: each step's rows
     // are independent, so the gathers' latencies overlap (rows beyond mr are computed and dropped).
     __m512i z[MR];
@@ -159,6 +160,23 @@ TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, 
     }
 }
 
+/// Rows m0 ..< m0 + rows (at most 64) of the output, already requantised, through their
+/// per-column tables by p->lut_block, 16 columns at a time over [0, nfull): each tile is copied to
+/// a block of 64 rows x 16 codes (rows past `rows` are scratch), looked up and copied back while it
+/// is still in L1. The tables of a partial last tile were applied by store_tile16's gathers.
+TVI void lut_rows_blocked(const mv_gemm_args *p, size_t m0, size_t rows, size_t nfull) {
+    int8_t block[64 * NR] __attribute__((aligned(64)));
+    int8_t *row[64];
+    for (size_t r = 0; r < rows; r++) row[r] = mv_c_row8(p, m0 + r);
+    for (size_t n0 = 0; n0 < nfull; n0 += NR) {
+        for (size_t r = 0; r < rows; r++)
+            _mm_store_si128((__m128i *)(block + NR * r), _mm_loadu_si128((const __m128i *)(row[r] + n0)));
+        p->lut_block(block, p->lut + n0 * 256);
+        for (size_t r = 0; r < rows; r++)
+            _mm_storeu_si128((__m128i *)(row[r] + n0), _mm_load_si128((const __m128i *)(block + NR * r)));
+    }
+}
+
 TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
     const size_t k = p->k, n = p->n, kp = (k + 3) & ~(size_t)3;
     const int single = kp <= KMAX;
@@ -172,6 +190,8 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
         ? _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 8)
         : _mm512_setzero_si512();
     const int contiguous = !p->a_offsets && p->a_stride == (ptrdiff_t)k && k == kp;
+    // Per-column tables by blocks of 64 rows (8 row tiles), where p->lut_block is given.
+    const int blocked = !int32_out && p->lut && p->lut_stride && p->lut_block;
     for (size_t m0 = 0; m0 < p->m; m0 += MR) {
         const int mr = p->m - m0 < MR ? (int)(p->m - m0) : MR;
         const int8_t *arow[MR];
@@ -208,8 +228,12 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
                     else kloop_vnni(acc0, panel, kc, b0 + k0 * NR, kc / 4);
                 }
             }
-            store_tile16(p, int32_out, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
-            if (two) store_tile16(p, int32_out, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col);
+            store_tile16(p, int32_out, acc0, m0, mr, n0, nv0, lo, hi, zp, col, blocked);
+            if (two) store_tile16(p, int32_out, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col, blocked);
+        }
+        if (blocked && (m0 % (8 * MR) == 7 * MR || m0 + MR >= p->m)) {
+            const size_t mb = m0 - m0 % (8 * MR);
+            lut_rows_blocked(p, mb, m0 + (size_t)mr - mb, n - n % NR);
         }
     }
 }

@@ -9,14 +9,16 @@ import Glibc
 final class PerChannelTableTests: XCTestCase {
     func testGEMMPerColumnTablesOnEveryISA() {
         var rng = Int8TestRNG(seed: 91)
-        for (m, k, n) in [(7, 13, 5), (33, 64, 40), (5, 3, 17), (64, 80, 160)] {
+        // Row counts past 64 with partial blocks of 64 rows and partial column tiles: the AVX-512
+        // GEMM's VBMI table blocks.
+        for (m, k, n) in [(7, 13, 5), (33, 64, 40), (5, 3, 17), (64, 80, 160), (150, 24, 48), (71, 16, 33), (129, 8, 16)] {
             let a = rng.int8s(m * k), w = rng.int8s(n * k, -127, 127)
             let bias = (0..<n).map { _ in Int32(rng.int(-5000, 5000)) }
             let pairs = (0..<n).map { _ in randomRequantPair(&rng, allowNegativeShift: false) }
             let rq = RequantizationParameters(multipliers: pairs.map(\.0), shifts: pairs.map(\.1))
             let tables = rng.int8s(256 * n)
             let zp = Int32(rng.int(-20, 20)), az = Int32(rng.int(-128, 127))
-            func run(_ isa: KernelISA, _ stride: Int) -> [Int8] {
+            func run(_ isa: KernelISA, _ stride: Int, blocks: Bool = true) -> [Int8] {
                 let b = PackedInt8Matrix(weights: w, n: n, k: k, bias: bias, aZeroPoint: az, requantization: rq, isa: isa)
                 var out = [Int8](repeating: 0, count: m * n)
                 a.withUnsafeBufferPointer { ab in
@@ -24,7 +26,7 @@ final class PerChannelTableTests: XCTestCase {
                         tables.withUnsafeBufferPointer { t in
                             Int8GEMM.run(a: ab.baseAddress!, aRows: .strided(k), m: m, k: k, b: b, output: ob.baseAddress!,
                                          outRows: .strided(n), outputZeroPoint: zp, lookupTable: t.baseAddress,
-                                         lookupTableStride: stride)
+                                         lookupTableStride: stride, blockTableLookups: blocks)
                         }
                     }
                 }
@@ -47,6 +49,7 @@ final class PerChannelTableTests: XCTestCase {
             }
             for isa in KernelISA.available where isa != .reference {
                 XCTAssertEqual(run(isa, 256), expected, "\(isa) m=\(m) k=\(k) n=\(n)")
+                XCTAssertEqual(run(isa, 256, blocks: false), expected, "\(isa) gathers m=\(m) k=\(k) n=\(n)")
             }
         }
     }

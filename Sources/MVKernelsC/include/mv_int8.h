@@ -55,6 +55,9 @@ typedef struct mv_gemm_args {
     const int8_t *lut;          ///< NULL or 256 entries indexed by out + 128
     size_t lut_stride;          ///< 0: one table; 256: one per column, column n's at lut + n * 256
     int32_t flags;              ///< MV_GEMM_*
+    /// NULL, or (AVX-512 VNNI GEMM, per-column tables) `mv_channel_lut_block_vbmi`: the tables of
+    /// whole 16-column tiles applied to blocks of 64 rows at once instead of by dword gathers.
+    void (*lut_block)(int8_t *block, const int8_t *tables);
 } mv_gemm_args;
 
 void mv_gemm_q8_avx2(const mv_gemm_args *args);
