@@ -62,6 +62,8 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         switch (self, resolved) {
         case (.conv, .avx2): return "3x3 stride 1 with 16...3584 input channels: exact Winograd F(2x2, 3x3); otherwise im2col + gemm"
         case (.conv, _): return "im2col + gemm; Winograd 3x3 is AVX2 only"
+        case (.gemm, .avx512vnni):
+            return KernelISA.hasAVX512VBMI ? "per-column tables by AVX-512 VBMI blocks of 64 rows" : nil
         case (.depthwise, .avx512vnni), (.depthwise, .avx2):
             return KernelISA.hasAVX512VBMI ? "per-channel tables by AVX-512 VBMI blocks of 64 pixels" : nil
         default: return nil
