@@ -11,6 +11,8 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     /// The ISA whose layout the weights are packed in (may differ from the one asked for: NEON
     /// falls back to the reference if a weight is −128).
     public let isa: KernelISA
+    /// `mv_dw_args.lut_block` for per-channel tables, or nil (`KernelFamily.channelTableBlocks`).
+    let tableBlocks: ChannelTableBlocks?
 
     let paddedChannels: Int
     /// ISA layout (see mv_int8.h); reference: int8 [9][channels].
@@ -46,6 +48,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         precondition(requantization.isShared || requantization.multipliers.count == channels)
         precondition(isa != .neondot, "no depthwise loop of its own for neondot")
         self.isa = isa
+        tableBlocks = KernelFamily.depthwise.channelTableBlocks(isa)
         self.channels = channels
         self.inputZeroPoint = inputZeroPoint
         // AVX-512 works in groups of 32 channels, the others in groups of 16.
@@ -153,8 +156,9 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
     ///   - output: pixel (y, x) at `output + (y·outputWidth + x)·outputPixelStride`.
     ///   - lookupTable: nil or 256 entries indexed by `out + 128`; with `lookupTableStride` 256, one
     ///     table per channel (channel c's at `lookupTable + c * 256`).
-    ///   - blockTableLookups: on AVX2 and AVX-512 with per-channel tables, apply them to blocks of 64 pixels
-    ///     with AVX-512 VBMI where the CPU has it (`mv_channel_lut_block_vbmi`; the same bytes).
+    ///   - blockTableLookups: with per-channel tables, apply them to blocks of 64 pixels where the
+    ///     kernel table has a block routine for this loop (`KernelFamily.channelTableBlocks`: AVX2
+    ///     and AVX-512 on a CPU with VBMI; the same bytes).
     ///     False keeps the byte-by-byte lookups (for tests of both).
     public func run(
         input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride: Int? = nil, stride: Int,
@@ -206,9 +210,7 @@ public final class DepthwiseConv3x3Int8: @unchecked Sendable {
         a.clamp_max = clampMax
         a.lut = lookupTable
         a.lut_stride = lookupTableStride
-        if (isa == .avx2 || isa == .avx512vnni) && lookupTableStride == 256 && blockTableLookups && KernelISA.hasAVX512VBMI {
-            a.lut_block = mv_channel_lut_block_vbmi
-        }
+        if lookupTableStride == 256 && blockTableLookups { a.lut_block = tableBlocks }
         withUnsafePointer(to: &a) { p in
             switch isa {
             case .avx2: mv_dw3x3_avx2(p)

@@ -24,9 +24,9 @@ public enum Int8GEMM {
     ///   - lookupTable: nil or 256 entries indexed by `out + 128`; with `lookupTableStride` 256,
     ///     one such table per output column (column n's at `lookupTable + n * 256`), for
     ///     per-channel quantised outputs.
-    ///   - blockTableLookups: on AVX-512 VNNI with per-column tables, apply them to blocks of 64
-    ///     rows with AVX-512 VBMI where the CPU has it (`mv_channel_lut_block_vbmi`; the same
-    ///     bytes). False keeps the gathers (for tests of both).
+    ///   - blockTableLookups: with per-column tables, apply them to blocks of 64 rows where the
+    ///     kernel table has a block routine for `b`'s ISA (`GEMMKernels.tableBlocks`: AVX-512 VNNI
+    ///     on a CPU with VBMI; the same bytes). False keeps the kernel's own lookups (for tests of both).
     public static func run(
         a: UnsafePointer<Int8>, aRows: RowAddressing, m: Int, k: Int,
         b: PackedInt8Matrix,
@@ -49,8 +49,7 @@ public enum Int8GEMM {
         }
         withArgs(a: a, aRows: aRows, m: m, b: b, output: UnsafeMutableRawPointer(output), outRows: outRows,
                  zeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax, lut: lookupTable,
-                 lutStride: lookupTableStride,
-                 lutBlocks: blockTableLookups && b.isa == .avx512vnni && KernelISA.hasAVX512VBMI) { kernel($0) }
+                 lutStride: lookupTableStride, lutBlocks: blockTableLookups ? b.kernels.tableBlocks : nil) { kernel($0) }
     }
 
     /// Raw int32 output (no requantisation): `C[m][n] = bias'[n] + Σ_k A[m][k]·B[n][k]` with the
@@ -77,7 +76,7 @@ public enum Int8GEMM {
         a: UnsafePointer<Int8>, aRows: RowAddressing, m: Int, b: PackedInt8Matrix,
         output: UnsafeMutableRawPointer, outRows: RowAddressing,
         zeroPoint: Int32, clampMin: Int32, clampMax: Int32, lut: UnsafePointer<Int8>?, lutStride: Int,
-        lutBlocks: Bool = false, _ body: (UnsafePointer<mv_gemm_args>) -> Void
+        lutBlocks: ChannelTableBlocks? = nil, _ body: (UnsafePointer<mv_gemm_args>) -> Void
     ) {
         var args = mv_gemm_args()
         args.a = a
@@ -103,7 +102,7 @@ public enum Int8GEMM {
         args.clamp_max = clampMax
         args.lut = lut
         args.lut_stride = lutStride
-        if lutBlocks && lutStride == 256 { args.lut_block = mv_channel_lut_block_vbmi }
+        if lutStride == 256 { args.lut_block = lutBlocks }
         args.flags = b.flags
         withUnsafePointer(to: &args) { body($0) }
     }

@@ -62,14 +62,27 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         switch (self, resolved) {
         case (.conv, .avx2): return "3x3 stride 1 with 16...3584 input channels: exact Winograd F(2x2, 3x3); otherwise im2col + gemm"
         case (.conv, _): return "im2col + gemm; Winograd 3x3 is AVX2 only"
-        case (.gemm, .avx512vnni):
-            return KernelISA.hasAVX512VBMI ? "per-column tables by AVX-512 VBMI blocks of 64 rows" : nil
-        case (.depthwise, .avx512vnni), (.depthwise, .avx2):
-            return KernelISA.hasAVX512VBMI ? "per-channel tables by AVX-512 VBMI blocks of 64 pixels" : nil
+        case (.gemm, _) where channelTableBlocks(resolved) != nil: return "per-column tables by AVX-512 VBMI blocks of 64 rows"
+        case (.depthwise, _) where channelTableBlocks(resolved) != nil: return "per-channel tables by AVX-512 VBMI blocks of 64 pixels"
+        default: return nil
+        }
+    }
+
+    /// The routine that applies per-channel activation tables to blocks of 64 rows × 16 channels
+    /// (`mv_channel_lut_block_vbmi`), for the family's loops of `resolved` that take it as their
+    /// `lut_block` (the VNNI GEMM, the AVX2 and AVX-512 depthwise loops), where this CPU has
+    /// AVX-512 VBMI; nil elsewhere (the loops then look the tables up themselves).
+    func channelTableBlocks(_ resolved: KernelISA) -> ChannelTableBlocks? {
+        guard KernelISA.hasAVX512VBMI else { return nil }
+        switch (self, resolved) {
+        case (.gemm, .avx512vnni), (.depthwise, .avx2), (.depthwise, .avx512vnni): return mv_channel_lut_block_vbmi
         default: return nil
         }
     }
 }
+
+/// `mv_channel_lut_block_vbmi`'s type: tables applied in place to a 64 × 16 block.
+typealias ChannelTableBlocks = @convention(c) (UnsafeMutablePointer<Int8>?, UnsafePointer<Int8>?) -> Void
 
 /// A fallback that depends on the data (the weights), not only on the ISA.
 public struct KernelConditionalFallback: Sendable, Equatable {
@@ -151,6 +164,8 @@ struct GEMMKernels: @unchecked Sendable {  // C function pointers and values: no
     /// The kernels offset the activations by +128 to unsigned (VNNI's `vpdpbusd`), so the packed
     /// bias must subtract 128·Σ_k B[n][k].
     let activationsOffsetToUnsigned: Bool
+    /// `mv_gemm_args.lut_block` for per-column tables, or nil (`KernelFamily.channelTableBlocks`).
+    let tableBlocks: ChannelTableBlocks?
 
     private init(_ isa: KernelISA, _ layout: PackedLayout, _ pack: Pack, _ int8Output: Kernel?, _ int32Output: Kernel?) {
         self.isa = isa
@@ -159,6 +174,7 @@ struct GEMMKernels: @unchecked Sendable {  // C function pointers and values: no
         self.int8Output = int8Output
         self.int32Output = int32Output
         activationsOffsetToUnsigned = isa == .avx512vnni
+        tableBlocks = KernelFamily.gemm.channelTableBlocks(isa)
     }
 
     private static func resolve(_ isa: KernelISA) -> GEMMKernels {
