@@ -92,8 +92,7 @@ extension AddRecord {
     {
         try validatedParameters(model, name: name) { try AddInt8.Parameters.restored(
             inputZeroPointA: a.zeroPoint, inputZeroPointB: b.zeroPoint,
-            multiplierA: multiplierA, shiftA: shiftA, multiplierB: multiplierB, shiftB: shiftB,
-            outputMultiplier: outputMultiplier, outputShift: outputShift,
+            multiplierA: multiplierA, multiplierB: multiplierB, shift: shift,
             outputZeroPoint: y.zeroPoint, clampMin: clampMin, clampMax: clampMax) }
     }
 }

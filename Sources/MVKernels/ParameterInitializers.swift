@@ -4,10 +4,9 @@
 // the fixed-point arithmetic throw instead of computing garbage.
 
 extension AddInt8.Parameters {
-    public static func restored(inputZeroPointA: Int32, inputZeroPointB: Int32, multiplierA: Int32, shiftA: Int32,
-                multiplierB: Int32, shiftB: Int32, outputMultiplier: Int32, outputShift: Int32,
-                outputZeroPoint: Int32, clampMin: Int32, clampMax: Int32) throws -> Self {
-        try Self(inputZeroPointA: inputZeroPointA, inputZeroPointB: inputZeroPointB, multiplierA: multiplierA, shiftA: shiftA, multiplierB: multiplierB, shiftB: shiftB, outputMultiplier: outputMultiplier, outputShift: outputShift, outputZeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax).validated()
+    public static func restored(inputZeroPointA: Int32, inputZeroPointB: Int32, multiplierA: Int32, multiplierB: Int32,
+                shift: Int32, outputZeroPoint: Int32, clampMin: Int32, clampMax: Int32) throws -> Self {
+        try Self(inputZeroPointA: inputZeroPointA, inputZeroPointB: inputZeroPointB, multiplierA: multiplierA, multiplierB: multiplierB, shift: shift, outputZeroPoint: outputZeroPoint, clampMin: clampMin, clampMax: clampMax).validated()
     }
 }
 

@@ -140,12 +140,25 @@ static inline int8_t mvnl_zp_clamp(int32_t z, int32_t zp, int32_t lo, int32_t hi
     return (int8_t)(z + zp);
 }
 
+/// AddInt8.add: the specification, for the SIMD rows' tails.
 static inline int8_t mvnl_add(int8_t a, int8_t b, const mv_add_params *p) {
-    int32_t xa = ((int32_t)a - p->zero_point_a) * (1 << 20);
-    int32_t xb = ((int32_t)b - p->zero_point_b) * (1 << 20);
-    int32_t s = mvnl_requantize(xa, p->multiplier_a, p->shift_a) + mvnl_requantize(xb, p->multiplier_b, p->shift_b);
-    return mvnl_zp_clamp(mvnl_requantize(s, p->output_multiplier, p->output_shift), p->output_zero_point,
-                         p->clamp_min, p->clamp_max);
+    int32_t s = ((int32_t)a - p->zero_point_a) * p->multiplier_a + ((int32_t)b - p->zero_point_b) * p->multiplier_b;
+    int32_t q = ((s + (1 << (p->shift - 1))) >> p->shift) + p->output_zero_point;
+    return (int8_t)(q < p->clamp_min ? p->clamp_min : (q > p->clamp_max ? p->clamp_max : q));
+}
+
+/// The constant term of the SIMD rows' sum: the zero points, the rounding and z_y·2^shift folded
+/// into one int32, so that `(a·ma + b·mb + mvnl_add_bias(p)) >> shift` is the clamped value's
+/// pre-image (|·| < 2^30 for validated parameters).
+static inline int32_t mvnl_add_bias(const mv_add_params *p) {
+    return (1 << (p->shift - 1)) + p->output_zero_point * (1 << p->shift)
+        - p->zero_point_a * p->multiplier_a - p->zero_point_b * p->multiplier_b;
+}
+
+/// The two multipliers as the int16 pair (ma, mb) of every 32-bit lane, the operand of a pairwise
+/// 16-bit multiply-add of interleaved (a, b) words.
+static inline int32_t mvnl_add_multiplier_pair(const mv_add_params *p) {
+    return (int32_t)(((uint32_t)p->multiplier_b << 16) | ((uint32_t)p->multiplier_a & 0xFFFFu));
 }
 
 /// Defines mv_softmax_rows_<isa>, mv_layernorm_rows_<isa> and mv_add_rows_<isa> as stubs that

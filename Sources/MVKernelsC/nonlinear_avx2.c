@@ -4,7 +4,6 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include "mv_int8_avx2.h"
 
 #define MVNL_AVX2 __attribute__((target("avx2")))
 
@@ -285,87 +284,46 @@ MVNL_AVX2 void mv_layernorm_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int
 // ---------------------------------------------------------------------------------------------
 // Add
 
-/// requantize((q - zp) << 20, m, s) for eight int8 inputs q (as int32), s >= 0, without 64-bit
-/// products: with d = q - zp (|d| <= 255) and m = mh * 2^11 + ml,
-///   y = floor((d * 2^20 * m + 2^30) / 2^31) = floor((d * m + 2^10) / 2^11) = d * mh + ((d * ml + 2^10) >> 11)
-/// (every term fits in int32), then the rounding right shift as floor((floor(y / 2^(s-1)) + 1) / 2).
-typedef struct { __m256i zp, mh, ml, round, rbit; __m128i s1, rb; } mvnl_input_rq_avx2;
-
-MVNL_AVX2 static inline mvnl_input_rq_avx2 mvnl_input_rq_setup(int32_t zp, int32_t m, int32_t s) {
-    mvnl_input_rq_avx2 r;
-    r.zp = _mm256_set1_epi32(zp);
-    r.mh = _mm256_set1_epi32(m >> 11);
-    r.ml = _mm256_set1_epi32(m & 2047);
-    r.round = _mm256_set1_epi32(1 << 10);
-    r.rbit = _mm256_set1_epi32(s > 0 ? 1 : 0);
-    r.s1 = _mm_cvtsi32_si128(s > 0 ? s - 1 : 0);
-    r.rb = _mm_cvtsi32_si128(s > 0 ? 1 : 0);
-    return r;
-}
-
-MVNL_AVX2 static inline __m256i mvnl_input_rq(__m256i q, const mvnl_input_rq_avx2 *r) {
-    const __m256i d = _mm256_sub_epi32(q, r->zp);
-    const __m256i y = _mm256_add_epi32(_mm256_mullo_epi32(d, r->mh),
-                                       _mm256_srai_epi32(_mm256_add_epi32(_mm256_mullo_epi32(d, r->ml), r->round), 11));
-    return _mm256_sra_epi32(_mm256_add_epi32(_mm256_sra_epi32(y, r->s1), r->rbit), r->rb);
-}
-
-/// 16 outputs of the add (input shifts >= 0): inputs by mvnl_input_rq, the sum by rq_apply.
-MVNL_AVX2 static inline __m256i mvnl_add8(__m128i a8, __m128i b8, const mvnl_input_rq_avx2 *ra,
-                                          const mvnl_input_rq_avx2 *rb, const rq_consts *ro, __m256i zp,
-                                          __m256i lo, __m256i hi) {
-    const __m256i sa = mvnl_input_rq(_mm256_cvtepi8_epi32(a8), ra);
-    const __m256i sb = mvnl_input_rq(_mm256_cvtepi8_epi32(b8), rb);
-    return mvnl_zp_clamp_avx2(rq_apply(_mm256_add_epi32(sa, sb), ro), zp, lo, hi);
+/// 16 outputs of the add from 16 int8 of each operand: the operands sign-extended to 16 bits and
+/// interleaved as (a, b) word pairs, one pairwise multiply-add by (ma, mb) per eight outputs, the
+/// bias (zero points, rounding, z_y·2^shift) and the shift in 32 bits, then packed with saturation
+/// (the clamp range lies within int8, so saturating first changes nothing). In order: unpack and
+/// pack both work within 128-bit lanes.
+MVNL_AVX2 static inline __m256i mvnl_add16(__m128i a8, __m128i b8, __m256i mab, __m256i bias, __m128i shift) {
+    const __m256i a = _mm256_cvtepi8_epi16(a8), b = _mm256_cvtepi8_epi16(b8);
+    const __m256i lo = _mm256_sra_epi32(_mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), mab), bias), shift);
+    const __m256i hi = _mm256_sra_epi32(_mm256_add_epi32(_mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), mab), bias), shift);
+    return _mm256_packs_epi32(lo, hi);  // int16, elements 0…15 in order
 }
 
 MVNL_AVX2 void mv_add_rows_avx2(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                                 int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows,
                                 const mv_add_params *p) {
-    if (p->shift_a >= 0 && p->shift_b >= 0) {
-        // The validated case (AddInt8.Parameters keeps input shifts >= 0): 16 columns per step.
-        const mvnl_input_rq_avx2 ra = mvnl_input_rq_setup(p->zero_point_a, p->multiplier_a, p->shift_a);
-        const mvnl_input_rq_avx2 rb = mvnl_input_rq_setup(p->zero_point_b, p->multiplier_b, p->shift_b);
-        int32_t om[8], os[8];
-        for (int j = 0; j < 8; j++) {
-            om[j] = p->output_multiplier;
-            os[j] = p->output_shift;
-        }
-        const rq_consts ro = rq_prepare(om, os);
-        const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
-        const __m256i lo = _mm256_set1_epi32(p->clamp_min - p->output_zero_point);
-        const __m256i hi = _mm256_set1_epi32(p->clamp_max - p->output_zero_point);
-        for (int32_t r = 0; r < rows; r++) {
-            const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
-            int8_t *po = out + r * out_stride;
-            int32_t i = 0;
-            for (; i + 16 <= columns; i += 16) {
-                const __m128i va = _mm_loadu_si128((const __m128i *)(pa + i));
-                const __m128i vb = _mm_loadu_si128((const __m128i *)(pb + i));
-                const __m256i o0 = mvnl_add8(va, vb, &ra, &rb, &ro, zp, lo, hi);
-                const __m256i o1 = mvnl_add8(_mm_unpackhi_epi64(va, va), _mm_unpackhi_epi64(vb, vb), &ra, &rb, &ro, zp, lo, hi);
-                // o0, o1 are within int8: pack to 16 bytes in order.
-                const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(o0, o1), _MM_SHUFFLE(3, 1, 2, 0));
-                _mm_storeu_si128((__m128i *)(po + i),
-                                 _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
-            }
-            if (i + 8 <= columns) {
-                int64_t a8, b8;
-                memcpy(&a8, pa + i, 8);
-                memcpy(&b8, pb + i, 8);
-                mvnl_store8(po + i, mvnl_add8(_mm_cvtsi64_si128(a8), _mm_cvtsi64_si128(b8), &ra, &rb, &ro, zp, lo, hi));
-                i += 8;
-            }
-            for (; i < columns; i++) po[i] = mvnl_add(pa[i], pb[i], p);
-        }
-        return;
-    }
-    // Input shifts below 0 never come from AddInt8.Parameters (it rejects them); the scalar
-    // specification covers them rather than a second vector path.
+    const __m256i mab = _mm256_set1_epi32(mvnl_add_multiplier_pair(p));
+    const __m256i bias = _mm256_set1_epi32(mvnl_add_bias(p));
+    const __m128i shift = _mm_cvtsi32_si128(p->shift);
+    const __m256i lo = _mm256_set1_epi8((int8_t)p->clamp_min), hi = _mm256_set1_epi8((int8_t)p->clamp_max);
     for (int32_t r = 0; r < rows; r++) {
         const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
         int8_t *po = out + r * out_stride;
-        for (int32_t i = 0; i < columns; i++) po[i] = mvnl_add(pa[i], pb[i], p);
+        int32_t i = 0;
+        for (; i + 32 <= columns; i += 32) {
+            const __m256i w0 = mvnl_add16(_mm_loadu_si128((const __m128i *)(pa + i)),
+                                          _mm_loadu_si128((const __m128i *)(pb + i)), mab, bias, shift);
+            const __m256i w1 = mvnl_add16(_mm_loadu_si128((const __m128i *)(pa + i + 16)),
+                                          _mm_loadu_si128((const __m128i *)(pb + i + 16)), mab, bias, shift);
+            __m256i q = _mm256_permute4x64_epi64(_mm256_packs_epi16(w0, w1), _MM_SHUFFLE(3, 1, 2, 0));
+            q = _mm256_min_epi8(_mm256_max_epi8(q, lo), hi);
+            _mm256_storeu_si256((__m256i *)(po + i), q);
+        }
+        for (; i + 16 <= columns; i += 16) {
+            const __m256i w = mvnl_add16(_mm_loadu_si128((const __m128i *)(pa + i)),
+                                         _mm_loadu_si128((const __m128i *)(pb + i)), mab, bias, shift);
+            __m128i q = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+            q = _mm_min_epi8(_mm_max_epi8(q, _mm256_castsi256_si128(lo)), _mm256_castsi256_si128(hi));
+            _mm_storeu_si128((__m128i *)(po + i), q);
+        }
+        for (; i < columns; i++) po[i] = mvnl_add(pa[i], pb[i], p);
     }
 }
 

@@ -286,59 +286,35 @@ MVNL_AVX512 void mv_layernorm_rows_avx512(const int8_t *in, ptrdiff_t in_stride,
 // ---------------------------------------------------------------------------------------------
 // Add
 
-/// requantize((q - zp) << 20, m, s) for 16 int8 inputs (as int32), s >= 0, in 32-bit arithmetic:
-/// the AVX2 rows' mvnl_input_rq (see there for why it is exact).
-typedef struct { __m512i zp, mh, ml, round, rbit; __m128i s1, rb; } mvnl_input_rq_avx512;
-
-MVNL_AVX512 static inline mvnl_input_rq_avx512 mvnl_input_rq_setup512(int32_t zp, int32_t m, int32_t s) {
-    mvnl_input_rq_avx512 r;
-    r.zp = _mm512_set1_epi32(zp);
-    r.mh = _mm512_set1_epi32(m >> 11);
-    r.ml = _mm512_set1_epi32(m & 2047);
-    r.round = _mm512_set1_epi32(1 << 10);
-    r.rbit = _mm512_set1_epi32(s > 0 ? 1 : 0);
-    r.s1 = _mm_cvtsi32_si128(s > 0 ? s - 1 : 0);
-    r.rb = _mm_cvtsi32_si128(s > 0 ? 1 : 0);
-    return r;
+/// 32 outputs of the add as int16 (elements 0…31 in order): the AVX2 rows' mvnl_add16 in 512 bits.
+MVNL_AVX512 static inline __m512i mvnl_add32(__m256i a8, __m256i b8, __m512i mab, __m512i bias, __m128i shift) {
+    const __m512i a = _mm512_cvtepi8_epi16(a8), b = _mm512_cvtepi8_epi16(b8);
+    const __m512i lo = _mm512_sra_epi32(_mm512_add_epi32(_mm512_madd_epi16(_mm512_unpacklo_epi16(a, b), mab), bias), shift);
+    const __m512i hi = _mm512_sra_epi32(_mm512_add_epi32(_mm512_madd_epi16(_mm512_unpackhi_epi16(a, b), mab), bias), shift);
+    return _mm512_packs_epi32(lo, hi);
 }
-
-MVNL_AVX512 static inline __m512i mvnl_input_rq512(__m512i q, const mvnl_input_rq_avx512 *r) {
-    const __m512i d = _mm512_sub_epi32(q, r->zp);
-    const __m512i y = _mm512_add_epi32(_mm512_mullo_epi32(d, r->mh),
-                                       _mm512_srai_epi32(_mm512_add_epi32(_mm512_mullo_epi32(d, r->ml), r->round), 11));
-    return _mm512_sra_epi32(_mm512_add_epi32(_mm512_sra_epi32(y, r->s1), r->rbit), r->rb);
-}
-
-#define MV_RQ512 MVNL_AVX512 static inline
-#include "mv_requantize_avx512.h"
 
 MVNL_AVX512 void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                                     int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows,
                                     const mv_add_params *p) {
-    if (p->shift_a < 0 || p->shift_b < 0) {
-        // Never from AddInt8.Parameters (it rejects them): the AVX2 rows' scalar path covers them.
-        mv_add_rows_avx2(a, a_stride, b, b_stride, out, out_stride, columns, rows, p);
-        return;
-    }
-    const mvnl_input_rq_avx512 ra = mvnl_input_rq_setup512(p->zero_point_a, p->multiplier_a, p->shift_a);
-    const mvnl_input_rq_avx512 rb = mvnl_input_rq_setup512(p->zero_point_b, p->multiplier_b, p->shift_b);
-    // The output requantisation with one multiplier and shift in every lane.
-    const __m512i om = _mm512_set1_epi32(p->output_multiplier), os = _mm512_set1_epi32(p->output_shift);
-    const int positive = p->output_shift >= 1;
-    const rq16_positive qp = rq16_positive_setup(om, os);
-    const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
-    const __m512i lo = _mm512_set1_epi32(p->clamp_min - p->output_zero_point);
-    const __m512i hi = _mm512_set1_epi32(p->clamp_max - p->output_zero_point);
+    const __m512i mab = _mm512_set1_epi32(mvnl_add_multiplier_pair(p));
+    const __m512i bias = _mm512_set1_epi32(mvnl_add_bias(p));
+    const __m128i shift = _mm_cvtsi32_si128(p->shift);
+    const __m512i lo = _mm512_set1_epi8((int8_t)p->clamp_min), hi = _mm512_set1_epi8((int8_t)p->clamp_max);
+    // packs_epi16 leaves the 64-bit halves of its operands interleaved by 128-bit lane.
+    const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
     for (int32_t r = 0; r < rows; r++) {
         const int8_t *pa = a + r * a_stride, *pb = b + r * b_stride;
         int8_t *po = out + r * out_stride;
-        for (int32_t i = 0; i < columns; i += 16) {
-            const __mmask16 mask = columns - i >= 16 ? 0xFFFF : (__mmask16)((1u << (columns - i)) - 1);
-            const __m512i va = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, pa + i));
-            const __m512i vb = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, pb + i));
-            const __m512i sum = _mm512_add_epi32(mvnl_input_rq512(va, &ra), mvnl_input_rq512(vb, &rb));
-            const __m512i z = positive ? rq16_positive_apply(sum, om, &qp, lo, hi, zp) : rq16(sum, om, os, lo, hi, zp);
-            _mm_mask_storeu_epi8(po + i, mask, _mm512_cvtepi32_epi8(z));
+        for (int32_t i = 0; i < columns; i += 64) {
+            const int32_t n = columns - i;
+            const __mmask64 mask = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+            const __m512i va = _mm512_maskz_loadu_epi8(mask, pa + i), vb = _mm512_maskz_loadu_epi8(mask, pb + i);
+            const __m512i w0 = mvnl_add32(_mm512_castsi512_si256(va), _mm512_castsi512_si256(vb), mab, bias, shift);
+            const __m512i w1 = mvnl_add32(_mm512_extracti64x4_epi64(va, 1), _mm512_extracti64x4_epi64(vb, 1), mab, bias, shift);
+            __m512i q = _mm512_permutexvar_epi64(order, _mm512_packs_epi16(w0, w1));
+            q = _mm512_min_epi8(_mm512_max_epi8(q, lo), hi);
+            _mm512_mask_storeu_epi8(po + i, mask, q);
         }
     }
 }

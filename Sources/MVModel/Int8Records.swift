@@ -71,23 +71,20 @@ public struct LayerRecord: Sendable {
 
 /// A residual addition (`<output>.add.*`), TFLite style.
 public struct AddRecord: Sendable {
-    public var multiplierA, shiftA, multiplierB, shiftB, outputMultiplier, outputShift, clampMin, clampMax: Int32
+    public var multiplierA, multiplierB, shift, clampMin, clampMax: Int32
 
-    public init(multiplierA: Int32, shiftA: Int32, multiplierB: Int32, shiftB: Int32, outputMultiplier: Int32,
-                outputShift: Int32, clampMin: Int32, clampMax: Int32) {
-        (self.multiplierA, self.shiftA, self.multiplierB, self.shiftB) = (multiplierA, shiftA, multiplierB, shiftB)
-        (self.outputMultiplier, self.outputShift, self.clampMin, self.clampMax) = (outputMultiplier, outputShift, clampMin, clampMax)
+    public init(multiplierA: Int32, multiplierB: Int32, shift: Int32, clampMin: Int32, clampMax: Int32) {
+        (self.multiplierA, self.multiplierB, self.shift) = (multiplierA, multiplierB, shift)
+        (self.clampMin, self.clampMax) = (clampMin, clampMax)
     }
 
-    static let multiplierRange: ClosedRange<Int64> = 0...Int64(Int32.max)
-    static let shiftRange: ClosedRange<Int64> = -31...62
+    static let multiplierRange: ClosedRange<Int64> = 0...32767
+    static let shiftRange: ClosedRange<Int64> = 1...22
     static let codeRange: ClosedRange<Int64> = -128...127
 
     var fields: [(String, Int32, ClosedRange<Int64>)] {
-        [("multiplier_a", multiplierA, Self.multiplierRange), ("shift_a", shiftA, Self.shiftRange),
-         ("multiplier_b", multiplierB, Self.multiplierRange), ("shift_b", shiftB, Self.shiftRange),
-         ("output_multiplier", outputMultiplier, Self.multiplierRange), ("output_shift", outputShift, Self.shiftRange),
-         ("clamp_min", clampMin, Self.codeRange), ("clamp_max", clampMax, Self.codeRange)]
+        [("multiplier_a", multiplierA, Self.multiplierRange), ("multiplier_b", multiplierB, Self.multiplierRange),
+         ("shift", shift, Self.shiftRange), ("clamp_min", clampMin, Self.codeRange), ("clamp_max", clampMax, Self.codeRange)]
     }
 
     public func write(to m: inout QuantizedModelBuilder, _ name: String) {
@@ -96,10 +93,8 @@ public struct AddRecord: Sendable {
 
     public init(_ model: QuantizedModel, _ name: String) throws {
         func s(_ key: String, _ r: ClosedRange<Int64>) throws -> Int32 { Int32(try model.scalar("\(name).add.\(key)", in: r)) }
-        self.init(multiplierA: try s("multiplier_a", Self.multiplierRange), shiftA: try s("shift_a", Self.shiftRange),
-                  multiplierB: try s("multiplier_b", Self.multiplierRange), shiftB: try s("shift_b", Self.shiftRange),
-                  outputMultiplier: try s("output_multiplier", Self.multiplierRange),
-                  outputShift: try s("output_shift", Self.shiftRange),
+        self.init(multiplierA: try s("multiplier_a", Self.multiplierRange), multiplierB: try s("multiplier_b", Self.multiplierRange),
+                  shift: try s("shift", Self.shiftRange),
                   clampMin: try s("clamp_min", Self.codeRange), clampMax: try s("clamp_max", Self.codeRange))
     }
 }

@@ -233,8 +233,7 @@ public struct Int8Compiler {
         let p = try AddInt8.Parameters.make(inputScaleA: pa.scale, inputZeroPointA: pa.zeroPoint,
                                             inputScaleB: pb.scale, inputZeroPointB: pb.zeroPoint,
                                             outputScale: py.scale, outputZeroPoint: py.zeroPoint)
-        AddRecord(multiplierA: p.multiplierA, shiftA: p.shiftA, multiplierB: p.multiplierB, shiftB: p.shiftB,
-                  outputMultiplier: p.outputMultiplier, outputShift: p.outputShift, clampMin: p.clampMin, clampMax: p.clampMax)
+        AddRecord(multiplierA: p.multiplierA, multiplierB: p.multiplierB, shift: p.shift, clampMin: p.clampMin, clampMax: p.clampMax)
             .write(to: &model, output)
     }
 

@@ -182,8 +182,7 @@ final class NonlinearSupportTests: XCTestCase {
             let a = try AddInt8.Parameters.make(inputScaleA: rng.logUniform(1e-3, 1), inputZeroPointA: 1, inputScaleB: rng.logUniform(1e-3, 1),
                                                 inputZeroPointB: -3, outputScale: rng.logUniform(1e-3, 1), outputZeroPoint: 9)
             XCTAssertEqual(try AddInt8.Parameters.restored(inputZeroPointA: a.inputZeroPointA, inputZeroPointB: a.inputZeroPointB,
-                                                       multiplierA: a.multiplierA, shiftA: a.shiftA, multiplierB: a.multiplierB, shiftB: a.shiftB,
-                                                       outputMultiplier: a.outputMultiplier, outputShift: a.outputShift,
+                                                       multiplierA: a.multiplierA, multiplierB: a.multiplierB, shift: a.shift,
                                                        outputZeroPoint: a.outputZeroPoint, clampMin: a.clampMin, clampMax: a.clampMax), a)
             let sx = rng.logUniform(1e-3, 1)
             let hw = rng.int(1, 4096)

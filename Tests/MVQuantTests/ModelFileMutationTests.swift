@@ -65,26 +65,28 @@ final class ModelFileMutationTests: XCTestCase {
         XCTAssertGreaterThan(ran, 0)
     }
 
-    /// A file written before the 16-bit softmax (format version 1: its softmax scalars mean the
-    /// 32-bit computation) is refused with one line that says to recalibrate, not run with misread
-    /// parameters; the version check is what refuses it.
-    func testModelOfTheFormatBeforeThe16BitSoftmaxIsRefused() throws {
+    /// Files of the earlier formats (version 1: softmax scalars of the 32-bit computation; version 2:
+    /// TFLite-style add scalars) are refused with one line that says to recalibrate, not run with
+    /// misread parameters; the version check is what refuses them.
+    func testModelsOfEarlierFormatVersionsAreRefused() throws {
         guard let s = EndToEndInt8Tests.setup else { return }
         let reader = s.model.file
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.file("version1.mvq")
-        try MVQFile.write(header: reader.model, tensors: try reader.copiedTensors(), to: path)
-        var bytes = try FileSystem.read(path)
-        XCTAssertEqual(bytes[8], UInt8(MVQFile.version))
-        bytes[8] = 1
-        let sum = bytes.withUnsafeBytes { MVQFile.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 8)])) }
-        for i in 0..<8 { bytes[bytes.count - 8 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
-        try FileSystem.writeAtomically(path, bytes: bytes)
-        XCTAssertThrowsError(try QuantizedModel(path: path)) { error in
-            let message = "\(error)"
-            XCTAssertTrue(message.contains("older mvquant") && message.contains("recalibrate"), message)
-            XCTAssertFalse(message.contains("\n"), message)
+        for old: UInt8 in [1, 2] {
+            let path = dir.file("version\(old).mvq")
+            try MVQFile.write(header: reader.model, tensors: try reader.copiedTensors(), to: path)
+            var bytes = try FileSystem.read(path)
+            XCTAssertEqual(bytes[8], UInt8(MVQFile.version))
+            bytes[8] = old
+            let sum = bytes.withUnsafeBytes { MVQFile.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 8)])) }
+            for i in 0..<8 { bytes[bytes.count - 8 + i] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i))) }
+            try FileSystem.writeAtomically(path, bytes: bytes)
+            XCTAssertThrowsError(try QuantizedModel(path: path)) { error in
+                let message = "\(error)"
+                XCTAssertTrue(message.contains("older mvquant") && message.contains("recalibrate"), message)
+                XCTAssertFalse(message.contains("\n"), message)
+            }
         }
     }
 

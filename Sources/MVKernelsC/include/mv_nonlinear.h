@@ -49,10 +49,12 @@ void mv_layernorm_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, 
 void mv_layernorm_rows_avx512(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                               int32_t tokens, const mv_layernorm_params *p);
 
+/// AddInt8.Parameters: out = clamp((((a − za)·ma + (b − zb)·mb + 2^(shift−1)) >> shift) + zy),
+/// multipliers in 0…32767, shift in 1…22.
 typedef struct {
-    int32_t zero_point_a, multiplier_a, shift_a;
-    int32_t zero_point_b, multiplier_b, shift_b;
-    int32_t output_multiplier, output_shift;
+    int32_t zero_point_a, multiplier_a;
+    int32_t zero_point_b, multiplier_b;
+    int32_t shift;
     int32_t output_zero_point, clamp_min, clamp_max;
 } mv_add_params;
 
