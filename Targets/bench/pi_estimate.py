@@ -98,7 +98,7 @@ ARM = {
     # The activation table (SiLU etc.) applied after a GEMM or depthwise tile: a loop of its own.
     'lut': ('gemm_neon.c', r'gemm_neon', lambda b: cnt(b, r'^strb\s') if cnt(b, r'^ldrb\s') and len(b) < 16 else 0, 'element'),
     'add': ('nonlinear_neon.c', r'mv_add_rows', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+') + 16 * cnt(b, r'^(str|stur)\s+q\d+')
-            if cnt(b, r'^sqrdmulh\s') else 0, 'element'),
+            if cnt(b, r'^smlal2?\s') else 0, 'element'),
 }
 # GEMM tiles (include/mv_int8.h): MR x NR outputs, K padded to 16.
 TILES = {'gemm_neon': (2, 8), 'gemm_neon_bmin': (2, 8), 'gemm_neondot': (4, 16), 'gemm_vnni': (8, 16)}
@@ -120,7 +120,7 @@ X86 = {
     'layernorm_out': ('nonlinear_avx2.c', r'layernorm', lambda b: 8 * cnt(b, r'^(v?movq)\s+%[rx]\w+, (?!.*%rsp)-?\w*\(')
                       if cnt(b, r'^vpmuldq\s') else 0, 'element'),
     'add': ('nonlinear_avx2.c', r'mv_add_rows', lambda b: 16 * cnt(b, r'^vmovdq[ua]\s+%xmm\d+, (?!.*%rsp).*\(')
-            if cnt(b, r'^vpsravd\s') else 0, 'element'),
+            + 32 * cnt(b, r'^vmovdq[ua]\s+%ymm\d+, (?!.*%rsp).*\(') if cnt(b, r'^vpmaddwd\s') else 0, 'element'),
 }
 
 
