@@ -12,7 +12,7 @@ extension AddInt8.Parameters {
 
 extension IntegerLayerNorm.Parameters {
     public static func restored(channels: Int, varianceShift: Int32, epsilonTerm: UInt64, gammaMultipliers: [Int32], shifts: [Int32],
-                biases: [Int64], outputZeroPoint: Int32) throws -> Self {
+                biases: [Int32], outputZeroPoint: Int32) throws -> Self {
         try Self(channels: channels, varianceShift: varianceShift, epsilonTerm: epsilonTerm, gammaMultipliers: gammaMultipliers, shifts: shifts, biases: biases, outputZeroPoint: outputZeroPoint).validated()
     }
 }

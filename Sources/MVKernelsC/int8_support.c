@@ -7,7 +7,3 @@ void mv_log_stderr(const char *message) {
     fputc('\n', stderr);
     fflush(stderr);
 }
-
-#include "mv_nonlinear_internal.h"
-
-uint64_t mv_isqrt_rounded_for_tests(uint64_t x) { return mvnl_isqrt_rounded(x); }

@@ -59,73 +59,40 @@ static inline uint64_t mvnl_softmax_tail_exp(const int32_t *s, int32_t m, int32_
     return sum;
 }
 
-/// ceil(16 * sqrt(t + 1)) for t = 64 ... 255: an over-estimate of the square root from the top 8
-/// bits, so Newton's iteration below starts within 2% (about 3 divisions fewer than from a power of
-/// two; the divisions were a quarter of LayerNorm's time).
-static const uint16_t mvnl_isqrt_seed[192] = {
-    129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144,
-    144, 145, 146, 147, 148, 149, 150, 151, 151, 152, 153, 154, 155, 156, 156, 157,
-    158, 159, 160, 160, 161, 162, 163, 164, 164, 165, 166, 167, 168, 168, 169, 170,
-    171, 171, 172, 173, 174, 174, 175, 176, 176, 177, 178, 179, 179, 180, 181, 182,
-    182, 183, 184, 184, 185, 186, 186, 187, 188, 188, 189, 190, 190, 191, 192, 192,
-    193, 194, 194, 195, 196, 196, 197, 198, 198, 199, 200, 200, 201, 202, 202, 203,
-    204, 204, 205, 205, 206, 207, 207, 208, 208, 209, 210, 210, 211, 212, 212, 213,
-    213, 214, 215, 215, 216, 216, 217, 218, 218, 219, 219, 220, 220, 221, 222, 222,
-    223, 223, 224, 224, 225, 226, 226, 227, 227, 228, 228, 229, 230, 230, 231, 231,
-    232, 232, 233, 233, 234, 235, 235, 236, 236, 237, 237, 238, 238, 239, 239, 240,
-    240, 241, 242, 242, 243, 243, 244, 244, 245, 245, 246, 246, 247, 247, 248, 248,
-    249, 249, 250, 250, 251, 251, 252, 252, 253, 253, 254, 254, 255, 255, 256, 256,
-};
-
-/// floor(sqrt(x)) (integerSquareRoot): Newton's iteration from an over-estimate, which decreases
-/// monotonically to the floor of the root (the classic integer square root; any start >= the root
-/// gives the same result).
-static inline uint64_t mvnl_isqrt(uint64_t x) {
-    if (x < 2) return x;
-    const int bits = 64 - __builtin_clzll(x);
-    const int s = (bits - 1) & ~1;  // x in [2^s, 2^(s+2))
-    uint64_t y;
-    if (s >= 6) {
-        // t = the top 8 bits; sqrt(x) < sqrt(t + 1) * 2^((s - 6) / 2) <= seed * 2^((s - 6) / 2) / 16.
-        const uint64_t t = x >> (s - 6);
-        y = (((uint64_t)mvnl_isqrt_seed[t - 64] << ((s - 6) / 2)) + 15) >> 4;
-    } else {
-        y = (uint64_t)1 << ((bits + 1) / 2);
-    }
-    for (;;) {
-        uint64_t next = (y + x / y) >> 1;
-        if (next >= y) return y;
-        y = next;
-    }
-}
-
-/// round(sqrt(x)) (integerSquareRootRounded).
-static inline uint64_t mvnl_isqrt_rounded(uint64_t x) {
-    uint64_t r = mvnl_isqrt(x);
-    return x - r * r > r ? r + 1 : r;
-}
-
-/// Per-token normalising multiplier F and shift t (IntegerLayerNorm.tokenFactor).
+/// Per-token factors (IntegerLayerNorm.tokenFactor, steps 1-4): n = (a·K − L) >> 16 in wrapping
+/// int32. No division: a reciprocal square root by a seed and two Newton steps in 64-bit fixed point.
 static inline void mvnl_layernorm_factor(int32_t sum, int32_t sumsq, const mv_layernorm_params *p,
-                                         int64_t *f, int *t) {
-    int64_t v = (int64_t)p->channels * sumsq - (int64_t)sum * sum;
-    uint64_t w = ((uint64_t)v << p->variance_shift) + p->epsilon_term;
-    uint64_t r = mvnl_isqrt_rounded(w);
-    if (r < 1) r = 1;
-    int pw = (64 - __builtin_clzll(r)) + 29;
-    *f = (int64_t)((((uint64_t)1 << pw) + (r >> 1)) / r);
-    *t = pw - (p->variance_shift >> 1) - 16;
+                                         int32_t *k, int32_t *l) {
+    const int64_t v = (int64_t)p->channels * sumsq - (int64_t)sum * sum;
+    const uint64_t w = ((uint64_t)v << p->variance_shift) + p->epsilon_term;
+    if (w == 0) {
+        *k = 0;
+        *l = -32768;
+        return;
+    }
+    const int e = (65 - __builtin_clzll(w)) >> 1;  // ceil(bitLength / 2)
+    const uint64_t m = 2 * e <= 32 ? w << (32 - 2 * e) : w >> (2 * e - 32);  // [2^30, 2^32)
+    uint64_t y = p->rsqrt_seeds[(m >> 24) - 64];
+    for (int it = 0; it < 2; it++) {
+        const uint64_t z = ((y * y) >> 31) * m;
+        y = (y * ((((uint64_t)3 << 61) - z) >> 31)) >> 31;
+    }
+    // K = round(C·F), L = round(Σa·F) − 2^15 with F = y·2^sh unrounded, modulo 2^32.
+    const int sh = (p->variance_shift >> 1) + p->norm_shift - e - 14;  // -38...12
+    const int64_t cy = (int64_t)p->channels * (int64_t)y, sy = (int64_t)sum * (int64_t)y;
+    const int64_t kk = sh >= 0 ? (int64_t)((uint64_t)cy << sh) : (cy + ((int64_t)1 << (-sh - 1))) >> (-sh);
+    const int64_t ll = sh >= 0 ? (int64_t)((uint64_t)sy << sh) : (sy + ((int64_t)1 << (-sh - 1))) >> (-sh);
+    *k = (int32_t)(uint32_t)(uint64_t)kk;
+    *l = (int32_t)(uint32_t)((uint64_t)ll - 32768u);
 }
 
 /// One LayerNorm output (IntegerLayerNorm.referenceToken, last loop).
-static inline int8_t mvnl_layernorm_output(int8_t x, int32_t c, int32_t sum, int64_t f, int t, int64_t round,
-                                           int32_t g, int32_t h, int64_t bias, int32_t zp) {
-    int32_t d = c * (int32_t)x - sum;
-    int64_t n = ((int64_t)d * f + round) >> t;
-    int64_t y = (n * g + bias) >> h;
-    int32_t z = (int32_t)y, lo = -128 - zp, hi = 127 - zp;
-    z = z < lo ? lo : (z > hi ? hi : z);
-    return (int8_t)(z + zp);
+static inline int8_t mvnl_layernorm_output(int8_t x, int32_t k, int32_t l, int32_t g, int32_t h, int32_t bias,
+                                           int32_t zp) {
+    const int32_t n = (int32_t)((uint32_t)x * (uint32_t)k - (uint32_t)l) >> 16;
+    int32_t y = (n * g + bias) >> h, lo = -128 - zp, hi = 127 - zp;
+    y = y < lo ? lo : (y > hi ? hi : y);
+    return (int8_t)(y + zp);
 }
 
 /// requantize() of Requantization.swift (the int8 kernels' scalar version).

@@ -10,12 +10,6 @@
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Combines the low dwords of the 64-bit lanes of `even` (elements 0,2,4,6) and `odd`
-/// (elements 1,3,5,7) into eight int32.
-MVNL_AVX2 static inline __m256i mvnl_interleave_low32(__m256i even, __m256i odd) {
-    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-}
-
 /// Eight int32 (already within -128..127) to eight int8 stored at `dst`.
 MVNL_AVX2 static inline void mvnl_store8(int8_t *dst, __m256i v) {
     __m256i w = _mm256_packs_epi32(v, v);   // lane0: v0..3 v0..3, lane1: v4..7 v4..7 (int16)
@@ -185,11 +179,9 @@ MVNL_AVX2 void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8
 // ---------------------------------------------------------------------------------------------
 // LayerNorm
 
-/// Steps 1 and 2 of one token: Σa, and the normalising multiplier F and shift t.
+/// Steps 1-4 of one token: Σa, Σa², and the factors K and L.
 typedef struct {
-    int32_t sum;
-    int64_t f;
-    int t;
+    int32_t k, l;
 } mvnl_layernorm_token;
 
 MVNL_AVX2 static inline mvnl_layernorm_token mvnl_layernorm_stats_avx2(const int8_t *x, const mv_layernorm_params *p) {
@@ -213,62 +205,41 @@ MVNL_AVX2 static inline mvnl_layernorm_token mvnl_layernorm_stats_avx2(const int
         sq += a * a;
     }
 
-    // 2. Per-token factor.
+    // 2-4. Per-token factors.
     mvnl_layernorm_token k;
-    k.sum = sum;
-    mvnl_layernorm_factor(sum, sq, p, &k.f, &k.t);
+    mvnl_layernorm_factor(sum, sq, p, &k.k, &k.l);
     return k;
 }
 
-/// Step 3 of one token from its statistics.
+/// Step 5 of one token, eight channels per step in 32-bit lanes: n = (a·K − L) >> 16, n·G by
+/// vpmaddwd (|n| < 2^15 sign-extended in the low word, G's high word cleared), + B, >> h per lane.
 MVNL_AVX2 static inline void mvnl_layernorm_output_avx2(const int8_t *x, int8_t *out, const mv_layernorm_params *p,
                                                         mvnl_layernorm_token k) {
-    const int32_t c = p->channels, sum = k.sum;
-    const int64_t f = k.f;
-    const int t = k.t;
+    const int32_t c = p->channels;
     int32_t i;
-    const int64_t round = (int64_t)1 << (t - 1);
-
-    // 3. Per channel: n = (D·F + round) >> t; y = (n·G + B) >> h; 64-bit arithmetic shifts done as
-    // logical shifts of values offset by 2^62 (|values| < 2^59).
-    const __m256i vc = _mm256_set1_epi32(c), vsum = _mm256_set1_epi32(sum);
-    const __m256i vf = _mm256_set1_epi64x(f);
-    const __m256i bias62 = _mm256_set1_epi64x((int64_t)1 << 62);
-    const __m256i vround = _mm256_set1_epi64x(round + ((int64_t)1 << 62));
-    const __m128i vt = _mm_cvtsi32_si128(t);
-    const __m256i vtoff = _mm256_set1_epi64x((int64_t)1 << (62 - t));
-    const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+    const __m256i vk = _mm256_set1_epi32(k.k), vl = _mm256_set1_epi32(k.l);
+    const __m256i low16 = _mm256_set1_epi32(0xFFFF);
     const __m256i zp = _mm256_set1_epi32(p->output_zero_point);
     const __m256i lo = _mm256_set1_epi32(-128 - p->output_zero_point);
     const __m256i hi = _mm256_set1_epi32(127 - p->output_zero_point);
     for (i = 0; i + 8 <= c; i += 8) {
-        __m256i d = _mm256_sub_epi32(_mm256_mullo_epi32(vc, mvnl_load8(x + i)), vsum);
-        __m256i ne = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epi32(d, vf), vround), vt), vtoff);
-        __m256i no = _mm256_sub_epi64(
-            _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(d, 32), vf), vround), vt), vtoff);
-        __m256i g = _mm256_loadu_si256((const __m256i *)(p->gamma_multipliers + i));
-        __m256i hsh = _mm256_loadu_si256((const __m256i *)(p->shifts + i));
-        __m256i b03 = _mm256_loadu_si256((const __m256i *)(p->biases + i));
-        __m256i b47 = _mm256_loadu_si256((const __m256i *)(p->biases + i + 4));
-        __m256i be = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(b03, b47), _MM_SHUFFLE(3, 1, 2, 0));
-        __m256i bo = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(b03, b47), _MM_SHUFFLE(3, 1, 2, 0));
-        __m256i he = _mm256_and_si256(hsh, low32), ho = _mm256_srli_epi64(hsh, 32);
-        __m256i ye = _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epi32(ne, g), be), bias62);
-        __m256i yo = _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epi32(no, _mm256_srli_epi64(g, 32)), bo), bias62);
-        ye = _mm256_sub_epi64(_mm256_srlv_epi64(ye, he), _mm256_srlv_epi64(bias62, he));
-        yo = _mm256_sub_epi64(_mm256_srlv_epi64(yo, ho), _mm256_srlv_epi64(bias62, ho));
-        mvnl_store8(out + i, mvnl_zp_clamp_avx2(mvnl_interleave_low32(ye, yo), zp, lo, hi));
+        const __m256i n = _mm256_srai_epi32(_mm256_sub_epi32(_mm256_mullo_epi32(mvnl_load8(x + i), vk), vl), 16);
+        const __m256i g = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(p->gamma_multipliers + i)), low16);
+        const __m256i b = _mm256_loadu_si256((const __m256i *)(p->biases + i));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(p->shifts + i));
+        const __m256i y = _mm256_srav_epi32(_mm256_add_epi32(_mm256_madd_epi16(n, g), b), h);
+        mvnl_store8(out + i, mvnl_zp_clamp_avx2(y, zp, lo, hi));
     }
     for (; i < c; i++)
-        out[i] = mvnl_layernorm_output(x[i], c, sum, f, t, round, p->gamma_multipliers[i], p->shifts[i],
-                                       p->biases[i], p->output_zero_point);
+        out[i] = mvnl_layernorm_output(x[i], k.k, k.l, p->gamma_multipliers[i], p->shifts[i], p->biases[i],
+                                       p->output_zero_point);
 }
 
 MVNL_AVX2 void mv_layernorm_rows_avx2(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                                       int32_t tokens, const mv_layernorm_params *p) {
     int32_t t = 0;
-    // Two tokens' statistics before their outputs: the factors' integer square root and division
-    // chains (scalar, ~60 cycles) of the two tokens are independent and overlap.
+    // Two tokens' statistics before their outputs: the factors' scalar reciprocal square root
+    // chains of the two tokens are independent and overlap.
     for (; t + 2 <= tokens; t += 2) {
         const mvnl_layernorm_token k0 = mvnl_layernorm_stats_avx2(in + t * in_stride, p);
         const mvnl_layernorm_token k1 = mvnl_layernorm_stats_avx2(in + (t + 1) * in_stride, p);

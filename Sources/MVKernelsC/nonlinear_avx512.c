@@ -212,10 +212,10 @@ MVNL_AVX512 void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, 
 // ---------------------------------------------------------------------------------------------
 // LayerNorm
 
-typedef struct { int32_t sum; int64_t f; int t; } mvnl_layernorm_token512;
+typedef struct { int32_t k, l; } mvnl_layernorm_token512;
 
-/// Steps 1 and 2 of one token: Σa and Σa² (pairs of int16 products by vpmaddwd, 32 channels per
-/// step, the tail masked), then the normalising multiplier F and shift t.
+/// Steps 1-4 of one token: Σa and Σa² (pairs of int16 products by vpmaddwd, 32 channels per
+/// step, the tail masked), then the factors K and L.
 MVNL_AVX512 static inline mvnl_layernorm_token512 mvnl_layernorm_stats512(const int8_t *x, const mv_layernorm_params *p) {
     const int32_t c = p->channels;
     const __m512i ones = _mm512_set1_epi16(1);
@@ -227,40 +227,29 @@ MVNL_AVX512 static inline mvnl_layernorm_token512 mvnl_layernorm_stats512(const 
         vq = _mm512_add_epi32(vq, _mm512_madd_epi16(a, a));
     }
     mvnl_layernorm_token512 k;
-    k.sum = _mm512_reduce_add_epi32(vs);
-    mvnl_layernorm_factor(k.sum, _mm512_reduce_add_epi32(vq), p, &k.f, &k.t);
+    mvnl_layernorm_factor(_mm512_reduce_add_epi32(vs), _mm512_reduce_add_epi32(vq), p, &k.k, &k.l);
     return k;
 }
 
-/// Step 3 of one token: per channel n = (D·F + round) >> t, y = (n·G + B) >> h in 64-bit lanes
-/// (AVX-512 has the arithmetic 64-bit shifts AVX2 lacks), 16 channels per step, the tail masked.
+/// Step 5 of one token, 16 channels per step (the tail masked), all in 32-bit lanes:
+/// n = (a·K − L) >> 16; n·G by vpmaddwd (|n| < 2^15 sits sign-extended in the lane's low word,
+/// G's high word is cleared, so the pair sum is n·G exactly); + B, >> h per lane.
 MVNL_AVX512 static inline void mvnl_layernorm_output512(const int8_t *x, int8_t *out, const mv_layernorm_params *p,
                                                         mvnl_layernorm_token512 k) {
     const int32_t c = p->channels;
-    const __m512i vc = _mm512_set1_epi32(c), vsum = _mm512_set1_epi32(k.sum);
-    const __m512i vf = _mm512_set1_epi64(k.f);
-    const __m512i vround = _mm512_set1_epi64((int64_t)1 << (k.t - 1));
-    const __m128i vt = _mm_cvtsi32_si128(k.t);
-    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-    const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFFll);
+    const __m512i vk = _mm512_set1_epi32(k.k), vl = _mm512_set1_epi32(k.l);
+    const __m512i low16 = _mm512_set1_epi32(0xFFFF);
     const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
     const __m512i lo = _mm512_set1_epi32(-128 - p->output_zero_point);
     const __m512i hi = _mm512_set1_epi32(127 - p->output_zero_point);
     for (int32_t i = 0; i < c; i += 16) {
         const __mmask16 mask = c - i >= 16 ? 0xFFFF : (__mmask16)((1u << (c - i)) - 1);
-        const __mmask8 mlo = (__mmask8)mask, mhi = (__mmask8)(mask >> 8);
-        const __m512i d = _mm512_sub_epi32(_mm512_mullo_epi32(vc, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, x + i))), vsum);
-        const __m512i ne = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(d, vf), vround), vt);
-        const __m512i no = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(d, 32), vf), vround), vt);
-        const __m512i g = _mm512_maskz_loadu_epi32(mask, p->gamma_multipliers + i);
+        const __m512i a = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, x + i));
+        const __m512i n = _mm512_srai_epi32(_mm512_sub_epi32(_mm512_mullo_epi32(a, vk), vl), 16);
+        const __m512i g = _mm512_and_si512(_mm512_maskz_loadu_epi32(mask, p->gamma_multipliers + i), low16);
+        const __m512i b = _mm512_maskz_loadu_epi32(mask, p->biases + i);
         const __m512i h = _mm512_maskz_loadu_epi32(mask, p->shifts + i);
-        const __m512i b0 = _mm512_maskz_loadu_epi64(mlo, p->biases + i), b1 = _mm512_maskz_loadu_epi64(mhi, p->biases + i + 8);
-        const __m512i ye = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(ne, g), _mm512_permutex2var_epi64(b0, even, b1)),
-                                             _mm512_and_si512(h, low32));
-        const __m512i yo = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(no, _mm512_srli_epi64(g, 32)),
-                                                              _mm512_permutex2var_epi64(b0, odd, b1)),
-                                             _mm512_srli_epi64(h, 32));
-        __m512i z = _mm512_mask_blend_epi32((__mmask16)0xAAAA, ye, _mm512_slli_epi64(yo, 32));
+        __m512i z = _mm512_srav_epi32(_mm512_add_epi32(_mm512_madd_epi16(n, g), b), h);
         z = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
         _mm_mask_storeu_epi8(out + i, mask, _mm512_cvtepi32_epi8(z));
     }
@@ -269,7 +258,7 @@ MVNL_AVX512 static inline void mvnl_layernorm_output512(const int8_t *x, int8_t 
 MVNL_AVX512 void mv_layernorm_rows_avx512(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                                           int32_t tokens, const mv_layernorm_params *p) {
     int32_t t = 0;
-    // Two tokens' statistics before their outputs: their scalar square root and division chains
+    // Two tokens' statistics before their outputs: their scalar reciprocal square root chains
     // overlap (as in the AVX2 rows).
     for (; t + 2 <= tokens; t += 2) {
         const mvnl_layernorm_token512 k0 = mvnl_layernorm_stats512(in + t * in_stride, p);

@@ -161,35 +161,22 @@ static void mvnl_layernorm_token_neon(const int8_t *x, int8_t *out, const mv_lay
         sq += a * a;
     }
 
-    int64_t f;
-    int t;
-    mvnl_layernorm_factor(sum, sq, p, &f, &t);
-    const int64_t round = (int64_t)1 << (t - 1);
-    const int32x4_t vsum = vdupq_n_s32(sum);
-    const int32_t vf = (int32_t)f;  // F ≤ 2^30
-    const int64x2_t vround = vdupq_n_s64(round);
-    const int64x2_t vt = vdupq_n_s64(-(int64_t)t);
+    int32_t k, l;
+    mvnl_layernorm_factor(sum, sq, p, &k, &l);
+    const int32x4_t vk = vdupq_n_s32(k), vl = vdupq_n_s32(l);
     const int32x4_t zp = vdupq_n_s32(p->output_zero_point);
     const int32x4_t olo = vdupq_n_s32(-128 - p->output_zero_point);
     const int32x4_t ohi = vdupq_n_s32(127 - p->output_zero_point);
-    // Output code of 4 channels (their first at channel ch) from widened inputs.
+    // Output code of 4 channels (their first at channel ch) from widened inputs, in 32-bit lanes:
+    // n = (a·K − L) >> 16 (wrapping), y = (n·G + B) >> h.
 #define MVNL_LAYERNORM_Z4(Z, A, CH)                                                                   \
     do {                                                                                          \
         const int ch_ = (CH);                                                                     \
-        int32x4_t d = vsubq_s32(vmulq_n_s32((A), c), vsum);                                       \
-        int64x2_t nlo = vshlq_s64(vaddq_s64(vmull_n_s32(vget_low_s32(d), vf), vround), vt);       \
-        int64x2_t nhi = vshlq_s64(vaddq_s64(vmull_high_n_s32(d, vf), vround), vt);                \
-        int32x4_t n = vcombine_s32(vmovn_s64(nlo), vmovn_s64(nhi));                               \
-        int32x4_t g = vld1q_s32(p->gamma_multipliers + ch_);                                      \
-        int32x4_t h = vnegq_s32(vld1q_s32(p->shifts + ch_));                                      \
-        int64x2_t ylo = vaddq_s64(vmull_s32(vget_low_s32(n), vget_low_s32(g)), vld1q_s64(p->biases + ch_)); \
-        int64x2_t yhi = vaddq_s64(vmull_high_s32(n, g), vld1q_s64(p->biases + ch_ + 2));          \
-        ylo = vshlq_s64(ylo, vmovl_s32(vget_low_s32(h)));                                         \
-        yhi = vshlq_s64(yhi, vmovl_high_s32(h));                                                  \
-        (Z) = mvnl_zp_clamp_neon(vcombine_s32(vmovn_s64(ylo), vmovn_s64(yhi)), zp, olo, ohi);     \
+        const int32x4_t n = vshrq_n_s32(vsubq_s32(vmulq_s32((A), vk), vl), 16);                   \
+        const int32x4_t y = vmlaq_s32(vld1q_s32(p->biases + ch_), n, vld1q_s32(p->gamma_multipliers + ch_)); \
+        (Z) = mvnl_zp_clamp_neon(vshlq_s32(y, vnegq_s32(vld1q_s32(p->shifts + ch_))), zp, olo, ohi); \
     } while (0)
-    // 16 channels per step: four independent chains (one 8-channel step left the pipelines idle:
-    // llvm-mca 6.3 cycles per element).
+    // 16 channels per step: four independent chains.
     for (i = 0; i + 16 <= c; i += 16) {
         int32x4_t a[4], z[4];
         mvnl_widen8(x + i, &a[0], &a[1]);
@@ -205,8 +192,8 @@ static void mvnl_layernorm_token_neon(const int8_t *x, int8_t *out, const mv_lay
     }
 #undef MVNL_LAYERNORM_Z4
     for (; i < c; i++)
-        out[i] = mvnl_layernorm_output(x[i], c, sum, f, t, round, p->gamma_multipliers[i], p->shifts[i],
-                                       p->biases[i], p->output_zero_point);
+        out[i] = mvnl_layernorm_output(x[i], k, l, p->gamma_multipliers[i], p->shifts[i], p->biases[i],
+                                       p->output_zero_point);
 }
 
 void mv_layernorm_rows_neon(const int8_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,

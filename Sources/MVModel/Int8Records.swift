@@ -106,10 +106,10 @@ public struct LayerNormRecord: Sendable {
     public var epsilonTerm: UInt64
     public var gammaMultipliers: [Int32]
     public var gammaShifts: [Int32]
-    public var betas: [Int64]
+    public var betas: [Int32]
     public var outputZeroPoint: Int32
 
-    public init(varianceShift: Int32, epsilonTerm: UInt64, gammaMultipliers: [Int32], gammaShifts: [Int32], betas: [Int64],
+    public init(varianceShift: Int32, epsilonTerm: UInt64, gammaMultipliers: [Int32], gammaShifts: [Int32], betas: [Int32],
                 outputZeroPoint: Int32) {
         self.varianceShift = varianceShift
         self.epsilonTerm = epsilonTerm
@@ -125,7 +125,7 @@ public struct LayerNormRecord: Sendable {
         m.scalars["\(l.name).output_zero_point"] = Int64(outputZeroPoint)
         m.set("\(l.name).gamma_multiplier", int32: gammaMultipliers)
         m.set("\(l.name).gamma_shift", int32: gammaShifts)
-        m.set("\(l.name).beta", int64: betas)
+        m.set("\(l.name).beta", int32: betas)
     }
 
     public init(_ model: QuantizedModel, _ l: LayerNormLayer) throws {
@@ -134,7 +134,7 @@ public struct LayerNormRecord: Sendable {
                   epsilonTerm: UInt64(bitPattern: try model.scalar(n + ".epsilon_term", in: 0...Int64.max)),
                   gammaMultipliers: try model.int32(n + ".gamma_multiplier", count: c),
                   gammaShifts: try model.int32(n + ".gamma_shift", count: c),
-                  betas: try model.int64(n + ".beta", count: c),
+                  betas: try model.int32(n + ".beta", count: c),
                   outputZeroPoint: Int32(try model.scalar(n + ".output_zero_point", in: -128...127)))
     }
 }

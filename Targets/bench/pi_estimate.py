@@ -94,7 +94,7 @@ ARM = {
     'layernorm_stats': ('nonlinear_neon.c', r'layernorm', lambda b: 8 * cnt(b, r'^smull2?\s')
                         if not cnt(b, r'^(str|stur)\s+d\d+') else 0, 'element'),
     'layernorm_out': ('nonlinear_neon.c', r'layernorm', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+') + 16 * cnt(b, r'^(str|stur)\s+q\d+')
-                      if cnt(b, r'^smlal2?\s') else 0, 'element'),
+                      if cnt(b, r'^mla\s') else 0, 'element'),
     # The activation table (SiLU etc.) applied after a GEMM or depthwise tile: a loop of its own.
     'lut': ('gemm_neon.c', r'gemm_neon', lambda b: cnt(b, r'^strb\s') if cnt(b, r'^ldrb\s') and len(b) < 16 else 0, 'element'),
     'add': ('nonlinear_neon.c', r'mv_add_rows', lambda b: 8 * cnt(b, r'^(str|stur)\s+d\d+') + 16 * cnt(b, r'^(str|stur)\s+q\d+')
@@ -118,7 +118,7 @@ X86 = {
     'layernorm_stats': ('nonlinear_avx2.c', r'layernorm', lambda b: 16 * cnt(b, r'^vpmovsxbw\s')
                         if cnt(b, r'^vpmaddwd\s') else 0, 'element'),
     'layernorm_out': ('nonlinear_avx2.c', r'layernorm', lambda b: 8 * cnt(b, r'^(v?movq)\s+%[rx]\w+, (?!.*%rsp)-?\w*\(')
-                      if cnt(b, r'^vpmuldq\s') else 0, 'element'),
+                      if cnt(b, r'^vpsravd\s') else 0, 'element'),
     'add': ('nonlinear_avx2.c', r'mv_add_rows', lambda b: 16 * cnt(b, r'^vmovdq[ua]\s+%xmm\d+, (?!.*%rsp).*\(')
             + 32 * cnt(b, r'^vmovdq[ua]\s+%ymm\d+, (?!.*%rsp).*\(') if cnt(b, r'^vpmaddwd\s') else 0, 'element'),
 }

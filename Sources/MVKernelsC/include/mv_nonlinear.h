@@ -30,14 +30,17 @@ void mv_softmax_rows_neon(const int32_t *in, ptrdiff_t in_stride, int8_t *out, p
 void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                             int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch);
 
+/// IntegerLayerNorm.Parameters (IntegerLayerNorm.swift holds the specification).
 typedef struct {
     int32_t channels;
     int32_t variance_shift;             // 2j
+    int32_t norm_shift;                 // q
     uint64_t epsilon_term;              // E
     int32_t output_zero_point;
-    const int32_t *gamma_multipliers;   // [channels]
-    const int32_t *shifts;              // [channels]
-    const int64_t *biases;              // [channels]
+    const int32_t *gamma_multipliers;   // [channels], |G| <= 32767
+    const int32_t *shifts;              // [channels], 1...30
+    const int32_t *biases;              // [channels], |B| <= 2^30
+    const uint32_t *rsqrt_seeds;        // [192], IntegerLayerNorm.reciprocalSquareRootSeeds
 } mv_layernorm_params;
 
 /// LayerNorm of `tokens` int8 tokens (channels contiguous; token strides in elements).
@@ -67,8 +70,5 @@ void mv_add_rows_neon(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrd
 void mv_add_rows_avx512(const int8_t *a, ptrdiff_t a_stride, const int8_t *b, ptrdiff_t b_stride,
                         int8_t *out, ptrdiff_t out_stride, int32_t columns, int32_t rows, const mv_add_params *p);
 
-/// The C kernels' rounded integer square root (LayerNorm), exported for the tests that hold it
-/// equal to the Swift reference `integerSquareRootRounded`.
-uint64_t mv_isqrt_rounded_for_tests(uint64_t x);
 
 #endif
