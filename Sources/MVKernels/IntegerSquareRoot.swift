@@ -1,5 +1,5 @@
-// Exact integer square roots (used by the integer LayerNorm). Both results are mathematically
-// defined, so every correct implementation — this one, the C SIMD files' — agrees bit for bit.
+// Exact integer square roots (the integer LayerNorm's reciprocal-square-root seeds are made with
+// it). Both results are mathematically defined, so every correct implementation agrees bit for bit.
 
 /// ⌊√x⌋ for any 64-bit `x`, by Newton's iteration from an over-estimate (monotonically
 /// decreasing, so it stops at the floor exactly).

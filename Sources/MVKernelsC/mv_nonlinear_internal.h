@@ -95,18 +95,6 @@ static inline int8_t mvnl_layernorm_output(int8_t x, int32_t k, int32_t l, int32
     return (int8_t)(y + zp);
 }
 
-/// requantize() of Requantization.swift (the int8 kernels' scalar version).
-static inline int32_t mvnl_requantize(int32_t acc, int32_t mult, int32_t shift) {
-    return mv_requantize_scalar(acc, mult, shift);
-}
-
-/// clamp(z + zp, lo, hi) without overflow (addZeroPointAndClamp).
-static inline int8_t mvnl_zp_clamp(int32_t z, int32_t zp, int32_t lo, int32_t hi) {
-    int32_t l = lo - zp, h = hi - zp;
-    z = z < l ? l : (z > h ? h : z);
-    return (int8_t)(z + zp);
-}
-
 /// AddInt8.add: the specification, for the SIMD rows' tails.
 static inline int8_t mvnl_add(int8_t a, int8_t b, const mv_add_params *p) {
     int32_t s = ((int32_t)a - p->zero_point_a) * p->multiplier_a + ((int32_t)b - p->zero_point_b) * p->multiplier_b;
