@@ -44,14 +44,17 @@ public enum AddInt8 {
                 throw NonlinearParameterError("add clamp range \(clampMin)…\(clampMax) is not within −128…127")
             }
             let ra = sa / sy, rb = sb / sy
-            func m(_ r: Double, _ s: Int32) -> Double { (r * NonlinearCheck.pow2(Int(s))).rounded(.toNearestOrAwayFromZero) }
-            // The largest shift whose multipliers fit 16-bit signed lanes.
-            var shift = maxShift
-            while shift >= 1, max(m(ra, shift), m(rb, shift)) > Double(maxMultiplier) { shift -= 1 }
-            guard shift >= 1, ra.isFinite, rb.isFinite else {
+            guard ra.isFinite, rb.isFinite else {
                 throw NonlinearParameterError("add scale ratio out of range (input scales \(sa), \(sb) over output scale \(sy))")
             }
-            let ma = m(ra, shift), mb = m(rb, shift)
+            // The largest shift whose multipliers fit 16-bit signed lanes: the larger one's 15-bit
+            // fixed point, at most maxShift.
+            let shift = min(Int32(NonlinearCheck.fixedPoint(max(ra, rb), bits: 15).shift), maxShift)
+            guard shift >= 1 else {
+                throw NonlinearParameterError("add scale ratio out of range (input scales \(sa), \(sb) over output scale \(sy))")
+            }
+            func m(_ r: Double) -> Double { (r * NonlinearCheck.pow2(Int(shift))).rounded(.toNearestOrAwayFromZero) }
+            let ma = m(ra), mb = m(rb)
             guard ma >= 1, mb >= 1 else {
                 throw NonlinearParameterError("add input scales too different to represent (\(sa), \(sb))")
             }

@@ -162,14 +162,14 @@ public enum IntegerLayerNorm {
 
     /// Per-token statistics → `(K, L)`: `n = (a·K − L) >> 16` (steps 1–4).
     @inlinable @inline(__always)
-    static func tokenFactor(sum: Int32, sumSquares: Int32, _ p: Parameters) -> (k: Int32, l: Int32) {
+    static func tokenFactor(sum: Int32, sumSquares: Int32, _ p: Parameters, normShift q: Int32) -> (k: Int32, l: Int32) {
         let v = Int64(p.channels) &* Int64(sumSquares) &- Int64(sum) &* Int64(sum)  // ≥ 0
         let w = (UInt64(v) << UInt64(p.varianceShift)) &+ p.epsilonTerm
         if w == 0 { return (0, -32768) }
         let (y, e) = reciprocalSquareRoot(w)
         // K = round(C·F), L = round(Σa·F) − 2^15 with F = y·2^sh unrounded (rounding F first would
         // cost |D|/2 units of n·2^16: 2 units of n at C = 1000).
-        let sh = Int(p.varianceShift >> 1) &+ Int(p.normShift) &- e &- 14  // −38…12
+        let sh = Int(p.varianceShift >> 1) &+ Int(q) &- e &- 14  // −38…12
         func scaled(_ v: Int64) -> Int64 { sh >= 0 ? v &<< Int64(sh) : (v &+ (1 << Int64(-sh &- 1))) >> Int64(-sh) }
         return (Int32(truncatingIfNeeded: scaled(Int64(p.channels) &* Int64(y))),
                 Int32(truncatingIfNeeded: scaled(Int64(sum) &* Int64(y)) &- 32768))
@@ -182,6 +182,7 @@ public enum IntegerLayerNorm {
                            output: UnsafeMutablePointer<Int8>, outputTokenStride: Int,
                            tokens: Range<Int>, parameters p: Parameters, isa: KernelISA = .best) {
         if tokens.isEmpty { return }
+        let q = p.normShift  // once per call, not per token
         let kernels = RowKernels<LayerNormRows>.for(isa)
         if let layerNormRows = kernels.rows {
             precondition(kernels.isa.isSupported, "LayerNorm rows for \(kernels.isa.rawValue), which this CPU cannot run")
@@ -190,7 +191,7 @@ public enum IntegerLayerNorm {
                     p.biases.withUnsafeBufferPointer { b in
                         reciprocalSquareRootSeeds.withUnsafeBufferPointer { seeds in
                             var c = mv_layernorm_params(channels: Int32(p.channels), variance_shift: p.varianceShift,
-                                                        norm_shift: p.normShift, epsilon_term: p.epsilonTerm,
+                                                        norm_shift: q, epsilon_term: p.epsilonTerm,
                                                         output_zero_point: p.outputZeroPoint,
                                                         gamma_multipliers: gm.baseAddress, shifts: sh.baseAddress,
                                                         biases: b.baseAddress, rsqrt_seeds: seeds.baseAddress)
@@ -207,7 +208,7 @@ public enum IntegerLayerNorm {
             p.shifts.withUnsafeBufferPointer { sh in
                 p.biases.withUnsafeBufferPointer { b in
                     for t in tokens {
-                        referenceToken(input + t * inputTokenStride, output + t * outputTokenStride, p,
+                        referenceToken(input + t * inputTokenStride, output + t * outputTokenStride, p, q,
                                        gm.baseAddress!, sh.baseAddress!, b.baseAddress!)
                     }
                 }
@@ -217,7 +218,7 @@ public enum IntegerLayerNorm {
 
     /// The portable specification of one token.
     @inlinable
-    static func referenceToken(_ x: UnsafePointer<Int8>, _ out: UnsafeMutablePointer<Int8>, _ p: Parameters,
+    static func referenceToken(_ x: UnsafePointer<Int8>, _ out: UnsafeMutablePointer<Int8>, _ p: Parameters, _ q: Int32,
                                _ gm: UnsafePointer<Int32>, _ sh: UnsafePointer<Int32>, _ bias: UnsafePointer<Int32>) {
         let c = p.channels
         var sum: Int32 = 0, sq: Int32 = 0
@@ -226,7 +227,7 @@ public enum IntegerLayerNorm {
             sum &+= a
             sq &+= a &* a
         }
-        let (k, l) = tokenFactor(sum: sum, sumSquares: sq, p)
+        let (k, l) = tokenFactor(sum: sum, sumSquares: sq, p, normShift: q)
         let lo = -128 &- p.outputZeroPoint, hi = 127 &- p.outputZeroPoint
         for i in 0..<c {
             let n = (Int32(x[i]) &* k &- l) >> 16  // Q(normShift), |n| < 2^15

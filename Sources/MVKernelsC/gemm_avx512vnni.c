@@ -171,7 +171,7 @@ TVI void lut_rows_blocked(const mv_gemm_args *p, size_t m0, size_t rows, size_t 
     for (size_t n0 = 0; n0 < nfull; n0 += NR) {
         for (size_t r = 0; r < rows; r++)
             _mm_store_si128((__m128i *)(block + NR * r), _mm_loadu_si128((const __m128i *)(row[r] + n0)));
-        p->lut_block(block, p->lut + n0 * 256);
+        p->lut_block(block, p->lut + n0 * p->lut_stride);
         for (size_t r = 0; r < rows; r++)
             _mm_storeu_si128((__m128i *)(row[r] + n0), _mm_load_si128((const __m128i *)(block + NR * r)));
     }

@@ -3,7 +3,6 @@
 #ifndef MV_NONLINEAR_INTERNAL_H
 #define MV_NONLINEAR_INTERNAL_H
 #include "include/mv_nonlinear.h"
-#include "mv_int8_internal.h"
 
 /// 2^16 * 2^(-x/2048), x in 0..2047 (IntegerSoftmax.exp2Fraction).
 static inline uint32_t mvnl_exp2_fraction(uint32_t x) {
