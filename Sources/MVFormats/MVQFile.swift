@@ -3,9 +3,10 @@
 ///
 ///     offset  size  field
 ///     0       8     magic "MVQUANT\0"
-///     8       4     format version (little-endian u32), currently 4 (1: before the 16-bit softmax,
-///                   2: before the 16-bit-multiplier add, 3: before the 32-bit-lane LayerNorm; their
-///                   parameters meant another computation, so they are refused with "recalibrate")
+///     8       4     format version (little-endian u32), currently 5 (1: before the 16-bit softmax,
+///                   2: before the 16-bit-multiplier add, 3: before the 32-bit-lane LayerNorm,
+///                   4: before the softmax's 16-bit difference multiply; their parameters meant
+///                   another computation, so they are refused with "recalibrate")
 ///     12      4     flags (0)
 ///     16      8     header length in bytes (u64)
 ///     24      8     data offset (u64, multiple of 64)
@@ -19,7 +20,7 @@
 /// Files are written atomically (temporary file, then rename).
 public enum MVQFile {
     public static let magic: [UInt8] = Array("MVQUANT".utf8) + [0]
-    public static let version: UInt32 = 4
+    public static let version: UInt32 = 5
     public static let alignment = 64
 
     public struct Tensor: Sendable {

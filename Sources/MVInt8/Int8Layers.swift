@@ -108,7 +108,7 @@ extension LayerNormRecord {
 extension AttentionRecord {
     func softmaxParameters(probs: QuantParams, name: String, model: QuantizedModel) throws -> IntegerSoftmax.Parameters {
         try validatedParameters(model, name: name + ".softmax") { try IntegerSoftmax.Parameters.restored(
-            expPreShift: expPreShift, expMultiplier: expMultiplier, expShift: expShift, maxDifference: maxDifference,
+            expPreShift: expPreShift, expLeftShift: expLeftShift, expMultiplier: expMultiplier,
             outputMultiplier: outputMultiplier, outputShift: outputShift, outputZeroPoint: outputZeroPoint,
             inputScale: 0, outputScale: probs.scale) }
     }

@@ -8,14 +8,16 @@ import MVKernelsC
 /// compiler uses `outputScale = 1/255`, `outputZeroPoint = −128` (p ∈ [0, 1] → codes −128…127);
 /// any scale in 2⁻¹¹…1 works, values above the top level saturate.
 ///
-/// The hot loops run in 16-bit lanes (16 per AVX2 vector, 32 per AVX-512, 8 per NEON register):
+/// The hot loops run in 16-bit lanes (32 per AVX-512 vector, 16 per AVX2, 8 per NEON register):
+/// the score difference saturated to 16 bits, one unsigned high multiply into log₂ units,
 /// exponentials in Q15 from a degree-3 polynomial, one rounded high multiply per output. Per row,
 /// exactly (the specification every SIMD path matches bit for bit):
-/// 1. `m = max s`; `d = min(m − s, maxDifference)` (unsigned 32-bit; from `maxDifference` on e = 0).
-/// 2. `d' = (d + h) >> preShift` with `h = 2^(preShift−1)` (0 when `preShift = 0`): scores finer
-///    than the exponential needs are rounded to ≤ 17 bits so that the product below fits 32 bits.
-/// 3. `u = (d' · expMultiplier + 2^(expShift−1)) >> expShift` — the difference in Q11 log₂ units
-///    (`u ≤ 65535`; e^(S·(s − m)) = 2^(−u/2048)).
+/// 1. `m = max s`; `d = m − s` (unsigned 32-bit).
+/// 2. `d' = min(⌊d · 2^a / 2^r⌋, 65535)` with `r = expPreShift`, `a = expLeftShift`, at most one of
+///    them non-zero: the difference in units of `2^(r−a)` scores, saturated to 16 bits.
+/// 3. `u = (d' · M) >> 16` with `M = expMultiplier ∈ [32769, 65535]`: the difference in Q11 log₂
+///    units (e^(S·(s − m)) = 2^(−u/2048)). `M > 2^15` makes the saturated `d' = 65535` give
+///    `u ≥ 2^15`, hence e = 0 below.
 /// 4. `k = u >> 11`, `x = u & 2047`; `P = exp2Fraction(x) ≈ 2^16 · 2^(−x/2048)` (degree-3
 ///    polynomial in unsigned 16-bit fixed point, relative error ≤ 1.04e-4, strictly decreasing);
 ///    `e = ((P >> k) + 1) >> 1` (= round(P / 2^(k+1)), 0 for k ≥ 16; the row maximum gives 32766).
@@ -25,23 +27,27 @@ import MVKernelsC
 /// 6. `t = (e · R + 2^14) >> 15` (a rounded high multiply: `pmulhrsw`, `vqrdmulh`),
 ///    `q = ((t >> t1) + 1) >> 1`, output `min(q, 127 − outputZeroPoint) + outputZeroPoint`.
 ///
+/// Steps 2 and 3 (version 5 of the model file) replaced a rounded pre-shift and a 32-bit multiply
+/// with rounding: two truncations now, each under one Q11 unit, and M rounded to 16 bits, so `u`
+/// lies within `S′·d − 2 − 2^−14·S′·d … S′·d + 2^−14·S′·d` for the exact `S′·d` (S′ = S · log₂e ·
+/// 2048): e is at most about 2 · ln 2 / 2048 ≈ 6.8e-4 larger than exact (relative) where it
+/// matters, near the row maximum (whose u is 0 exactly). `testExpErrorBound` asserts this for e.
+///
 /// Error bound (asserted by the tests over rows of 1…1024, scales 1e-5…10 and output scales
-/// 1/128…1/1024): for every element `|outputScale · (q − zp) − p| ≤ 0.5 · outputScale + 4e-4 · p +
+/// 1/128…1/1024): for every element `|outputScale · (q − zp) − p| ≤ 0.5 · outputScale + 1e-3 · p +
 /// 3e-5`, where `p` is the float softmax of the dequantised scores, except above the top level
-/// (`p > (127.5 − zp) · outputScale`), where the code is 127. The sources: Q11 rounding of the
-/// difference (≤ 1.7e-4 relative in e), the polynomial (≤ 1.04e-4), rounding e to Q15 (≤ 0.5/32766 of
-/// the row maximum's e, which is what the absolute term covers) and the reciprocal (≤ 6e-5).
+/// (`p > (127.5 − zp) · outputScale`), where the code is 127. The sources: the truncations of
+/// steps 2 and 3 (≤ 6.8e-4 relative in e), the polynomial (≤ 1.04e-4), rounding e to Q15 (≤ 0.5/32766
+/// of the row maximum's e, which is what the absolute term covers) and the reciprocal (≤ 6e-5).
 public enum IntegerSoftmax {
     /// Prepared parameters (the only place with floating point).
     public struct Parameters: Sendable, Equatable {
-        /// Right shift (with rounding) of the clamped difference before the multiply (0…31).
+        /// Right shift (truncating) of the difference (0…31); 0 where `expLeftShift` is not.
         public var expPreShift: Int32
-        /// Multiplier of the pre-shifted difference into Q11 log₂ units (1..<2^30), before `expShift`.
+        /// Left shift of the difference (0…15); 0 where `expPreShift` is not.
+        public var expLeftShift: Int32
+        /// Q11 log₂ units per `2^(expPreShift − expLeftShift)` score units, times 2^16 (32769…65535).
         public var expMultiplier: UInt32
-        /// Right shift after the multiply (1…15).
-        public var expShift: Int32
-        /// Differences at or beyond this give e = 0 (u ≥ 2^15).
-        public var maxDifference: UInt32
         /// `1/outputScale = outputMultiplier · 2^(−outputShift)`, `outputMultiplier ∈ [2^30, 2^31)`.
         public var outputMultiplier: UInt32
         public var outputShift: Int32
@@ -51,7 +57,7 @@ public enum IntegerSoftmax {
         public var outputScale: Double
 
         /// - Parameters:
-        ///   - inputScale: real value of one unit of the int32 scores (3e-9 … 1e5).
+        ///   - inputScale: real value of one unit of the int32 scores (about 8e-14 … 11: one unit under 2^15 Q11 log₂ units).
         ///   - outputScale: probability quantisation step, 2⁻¹¹ … 1 (default 1/256, TFLite's; the compiler uses 1/255).
         ///   - outputZeroPoint: int8 zero point of the output (default −128).
         public static func make(inputScale: Double, outputScale: Double = 1.0 / 256,
@@ -62,42 +68,26 @@ public enum IntegerSoftmax {
             guard outputScale <= 1, outputScale >= NonlinearCheck.pow2(-11) else {
                 throw NonlinearParameterError("softmax output scale must be in 2^-11…1, got \(outputScale)")
             }
-            // Q11 log₂ units per score unit.
+            // Q11 log₂ units per score unit, as M · 2^(a − r − 16) with M in [2^15, 2^16).
             let c = inputScale * 1.44269504088896338700 * 2048
-            var preShift = 0, mult: Int64, shift: Int
-            if c >= 0.5 {
-                // At least 15 significant bits in the multiplier, shift in 1…15.
-                shift = min(max(NonlinearCheck.fixedPoint(c, bits: 15).shift, 1), 15)
-                mult = Int64((c * NonlinearCheck.pow2(shift)).rounded(.toNearestOrAwayFromZero))
-                guard mult < 1 << 30 else {
-                    throw NonlinearParameterError("softmax input scale \(inputScale) is too large (≥ 2^29 / (2048 log2 e))")
-                }
-            } else {
-                // Pre-shift the difference until one unit of it is 0.5…1 Q11 units.
-                while c * NonlinearCheck.pow2(preShift) < 0.5 { preShift += 1 }
-                guard preShift <= 31 else {
-                    throw NonlinearParameterError("softmax input scale \(inputScale) is too small to represent")
-                }
-                shift = 15
-                mult = Int64((c * NonlinearCheck.pow2(preShift + 15)).rounded(.toNearestOrAwayFromZero))
+            var e = 0  // c · 2^e in [2^15, 2^16); e = 16 + r − a
+            while c * NonlinearCheck.pow2(e) < 32768 { e += 1 }
+            while c * NonlinearCheck.pow2(e) >= 65536 { e -= 1 }
+            var mult = Int64((c * NonlinearCheck.pow2(e)).rounded(.toNearestOrAwayFromZero))
+            if mult == 65536 { e -= 1; mult = 32768 }
+            // 32768 would map the saturated difference to u = 32767 (e = 1, not 0); one unit more
+            // is a relative change of 2^−15.
+            mult = max(mult, 32769)
+            guard e >= 1 else {
+                throw NonlinearParameterError("softmax input scale \(inputScale) is too large (one score unit ≥ 2^15 Q11 log2 units)")
             }
-            let half: UInt64 = preShift > 0 ? 1 << UInt64(preShift - 1) : 0
-            func u(_ d: UInt64) -> UInt64 {
-                (((d + half) >> UInt64(preShift)) * UInt64(mult) + (1 << UInt64(shift - 1))) >> UInt64(shift)
-            }
-            // Smallest d with u(d) ≥ 2^15 (e = 0 from there on); u is monotone in d.
-            let top = UInt64(UInt32.max) - half
-            guard u(top) >= 1 << 15 else {
+            guard e <= 16 + 31 else {
                 throw NonlinearParameterError("softmax input scale \(inputScale) is too small to represent")
             }
-            var lo: UInt64 = 0, hi = top
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if u(mid) >= 1 << 15 { hi = mid } else { lo = mid + 1 }
-            }
+            let preShift = max(e - 16, 0), leftShift = max(16 - e, 0)
             let (lq, lshift) = NonlinearCheck.fixedPoint(1 / outputScale, bits: 31)
-            return try Parameters(expPreShift: Int32(preShift), expMultiplier: UInt32(mult), expShift: Int32(shift),
-                                  maxDifference: UInt32(lo), outputMultiplier: UInt32(lq), outputShift: Int32(lshift),
+            return try Parameters(expPreShift: Int32(preShift), expLeftShift: Int32(leftShift), expMultiplier: UInt32(mult),
+                                  outputMultiplier: UInt32(lq), outputShift: Int32(lshift),
                                   outputZeroPoint: outputZeroPoint, inputScale: inputScale, outputScale: outputScale).validated()
         }
 
@@ -106,24 +96,18 @@ public enum IntegerSoftmax {
         /// computing garbage). `make` always produces valid parameters.
         public func validated() throws -> Parameters {
             try nonlinearRequire(expPreShift >= 0 && expPreShift <= 31, "softmax exp pre-shift must be in 0...31")
-            try nonlinearRequire(expMultiplier >= 1 && expMultiplier < 1 << 30, "softmax exp multiplier must be in 1..<2^30")
-            try nonlinearRequire(expShift >= 1 && expShift <= 15, "softmax exp shift must be in 1...15")
+            try nonlinearRequire(expLeftShift >= 0 && expLeftShift <= 15, "softmax exp left shift must be in 0...15")
+            try nonlinearRequire(expPreShift == 0 || expLeftShift == 0, "softmax exp pre-shift and left shift cannot both be non-zero")
+            try nonlinearRequire(expMultiplier > 32768 && expMultiplier <= 65535, "softmax exp multiplier must be in 32769...65535")
             try nonlinearRequire(outputMultiplier >= 1 << 30 && outputMultiplier < 1 << 31, "softmax output multiplier must be in 2^30..<2^31")
             try nonlinearRequire(outputShift >= 19 && outputShift <= 30, "softmax output shift must be in 19...30 (output scale 2^-11…1)")
             try nonlinearRequire(outputZeroPoint >= -128 && outputZeroPoint <= 127, "softmax output zero point out of int8 range")
-            // The rounded, pre-shifted difference stays in 32 bits and its product below 2^31, so
-            // u fits 16 bits.
-            let half: UInt64 = expPreShift > 0 ? 1 << UInt64(expPreShift - 1) : 0
-            try nonlinearRequire(UInt64(maxDifference) + half <= UInt64(UInt32.max), "softmax max difference too large for the pre-shift")
-            let product = ((UInt64(maxDifference) + half) >> UInt64(expPreShift)) * UInt64(expMultiplier) + (1 << UInt64(expShift - 1))
-            try nonlinearRequire(product < 1 << 31 && product >> UInt64(expShift) < 1 << 16,
-                                 "softmax max difference too large for the exp multiplier")
             return self
         }
 
         var c: mv_softmax_params {
-            mv_softmax_params(exp_pre_shift: expPreShift, exp_multiplier: expMultiplier, exp_shift: expShift,
-                              max_difference: maxDifference, output_multiplier: outputMultiplier,
+            mv_softmax_params(exp_pre_shift: expPreShift, exp_left_shift: expLeftShift, exp_multiplier: expMultiplier,
+                              output_multiplier: outputMultiplier,
                               output_shift: outputShift, output_zero_point: outputZeroPoint)
         }
     }
@@ -131,9 +115,9 @@ public enum IntegerSoftmax {
     /// Longest row the kernels take (the SIMD paths sum e in 32-bit lanes).
     public static let maxRowLength = 1 << 19
 
-    /// Int32 scratch elements one call needs (per thread): room for two rows' e values (16-bit,
+    /// Int32 scratch elements one call needs (per thread): room for four rows' e values (16-bit,
     /// each row rounded up to 32), which the AVX-512 rows compute side by side.
-    public static func scratchCount(rowLength: Int) -> Int { max(rowLength + 32, 1) }
+    public static func scratchCount(rowLength: Int) -> Int { 2 * ((rowLength + 31) & ~31) }
 
     /// 2^16 · 2^(−x/2048) for x in 0…2047: a degree-3 polynomial (minimax in relative error,
     /// coefficients searched over the integers) in nested Horner form on y = x·32 ∈ [0, 2^16) with
@@ -151,10 +135,9 @@ public enum IntegerSoftmax {
     /// e for a score difference `d = m − s` (unsigned), in Q15 (the row maximum gives 32766).
     @inlinable @inline(__always)
     static func expQ15(_ diff: UInt32, _ p: Parameters) -> UInt32 {
-        let d = min(diff, p.maxDifference)
-        let half: UInt32 = p.expPreShift > 0 ? 1 &<< UInt32(p.expPreShift &- 1) : 0
-        let dp = (d &+ half) >> UInt32(p.expPreShift)
-        let u = (dp &* p.expMultiplier &+ (1 &<< UInt32(p.expShift &- 1))) >> UInt32(p.expShift)
+        let shifted = (UInt64(diff) << UInt64(p.expLeftShift)) >> UInt64(p.expPreShift)
+        let d = UInt32(min(shifted, 65535))
+        let u = (d &* p.expMultiplier) >> 16
         let k = u >> 11
         let scaled = k >= 16 ? 0 : exp2Fraction(u & 2047) >> k
         return (scaled &+ 1) >> 1

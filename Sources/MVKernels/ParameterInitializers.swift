@@ -18,9 +18,9 @@ extension IntegerLayerNorm.Parameters {
 }
 
 extension IntegerSoftmax.Parameters {
-    public static func restored(expPreShift: Int32, expMultiplier: UInt32, expShift: Int32, maxDifference: UInt32, outputMultiplier: UInt32,
+    public static func restored(expPreShift: Int32, expLeftShift: Int32, expMultiplier: UInt32, outputMultiplier: UInt32,
                 outputShift: Int32, outputZeroPoint: Int32, inputScale: Double, outputScale: Double) throws -> Self {
-        try Self(expPreShift: expPreShift, expMultiplier: expMultiplier, expShift: expShift, maxDifference: maxDifference, outputMultiplier: outputMultiplier, outputShift: outputShift, outputZeroPoint: outputZeroPoint, inputScale: inputScale, outputScale: outputScale).validated()
+        try Self(expPreShift: expPreShift, expLeftShift: expLeftShift, expMultiplier: expMultiplier, outputMultiplier: outputMultiplier, outputShift: outputShift, outputZeroPoint: outputZeroPoint, inputScale: inputScale, outputScale: outputScale).validated()
     }
 }
 

@@ -36,24 +36,25 @@ MVNL_AVX2 static inline __m256i mvnl_zp_clamp_avx2(__m256i z, __m256i zp, __m256
 // ---------------------------------------------------------------------------------------------
 // Softmax
 
-/// Softmax constants of one row (IntegerSoftmax: steps 1-4 for 8 scores in 32-bit lanes, then
+/// Softmax constants of one row (IntegerSoftmax: steps 1-2 for 8 scores in 32-bit lanes, then
 /// 16 in 16-bit lanes).
 typedef struct {
-    __m256i vm, vdmax, vhalf, vmult, vround, c0, c1, c2, c3, ones;
-    __m128i pre, shift;
+    __m256i vm, vlimit, vmult, c0, c1, c2, c3, ones;
+    __m128i pre, left;
+    int use_left;
 } mvnl_softmax_avx2;
 
-/// u (Q11 log2 units, < 2^16) of 8 scores, in 32-bit lanes.
-MVNL_AVX2 static inline __m256i mvnl_softmax_u8(const int32_t *s, const mvnl_softmax_avx2 *c) {
-    __m256i d = _mm256_sub_epi32(c->vm, _mm256_loadu_si256((const __m256i *)s));
-    d = _mm256_min_epu32(d, c->vdmax);
-    d = _mm256_srl_epi32(_mm256_add_epi32(d, c->vhalf), c->pre);
-    return _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(d, c->vmult), c->vround), c->shift);
+/// d' (steps 1-2) of 8 scores in 32-bit lanes, before the saturating pack: min(d, 2^(16-a)) << a
+/// (at most 2^16) where the pre-shift is 0, otherwise d >> r (r >= 1, so below 2^31); the signed
+/// pack to 16 bits saturates either to 65535.
+MVNL_AVX2 static inline __m256i mvnl_softmax_d8(const int32_t *s, const mvnl_softmax_avx2 *c) {
+    const __m256i d = _mm256_sub_epi32(c->vm, _mm256_loadu_si256((const __m256i *)s));
+    return c->use_left ? _mm256_sll_epi32(_mm256_min_epu32(d, c->vlimit), c->left) : _mm256_srl_epi32(d, c->pre);
 }
 
 /// e (Q15) of 16 scores, in the order packus_epi32 leaves them: 0-3, 8-11 | 4-7, 12-15.
 MVNL_AVX2 static inline __m256i mvnl_softmax_exp16(const int32_t *s, const mvnl_softmax_avx2 *c) {
-    const __m256i u = _mm256_packus_epi32(mvnl_softmax_u8(s, c), mvnl_softmax_u8(s + 8, c));
+    const __m256i u = _mm256_mulhi_epu16(_mm256_packus_epi32(mvnl_softmax_d8(s, c), mvnl_softmax_d8(s + 8, c)), c->vmult);
     const __m256i zero = _mm256_setzero_si256();
     const __m256i k = _mm256_srli_epi16(u, 11);
     const __m256i y = _mm256_slli_epi16(u, 5);  // (u & 2047) << 5
@@ -93,12 +94,11 @@ MVNL_AVX2 static inline uint64_t mvnl_softmax_exp_row_avx2(const int32_t *s, int
     int32_t i;
     mvnl_softmax_avx2 c;
     c.vm = _mm256_set1_epi32(m);
-    c.vdmax = _mm256_set1_epi32((int32_t)p->max_difference);
-    c.vhalf = _mm256_set1_epi32(p->exp_pre_shift > 0 ? 1 << (p->exp_pre_shift - 1) : 0);
+    c.vlimit = _mm256_set1_epi32(1 << (16 - p->exp_left_shift));
     c.pre = _mm_cvtsi32_si128(p->exp_pre_shift);
-    c.vmult = _mm256_set1_epi32((int32_t)p->exp_multiplier);
-    c.vround = _mm256_set1_epi32(1 << (p->exp_shift - 1));
-    c.shift = _mm_cvtsi32_si128(p->exp_shift);
+    c.left = _mm_cvtsi32_si128(p->exp_left_shift);
+    c.use_left = p->exp_pre_shift == 0;
+    c.vmult = _mm256_set1_epi16((short)p->exp_multiplier);
     c.c0 = _mm256_set1_epi16((short)65531);
     c.c1 = _mm256_set1_epi16((short)45300);
     c.c2 = _mm256_set1_epi16(15112);

@@ -82,23 +82,27 @@ static inline simde__m512i mvnl_emu_cvtepu32_epi64(simde__m256i a) {
 #endif
 
 typedef struct {
-    __m512i vm, vdmax, vhalf, vmult, vround, vfill, c0, c1, c2, c3, ones;
-    __m128i pre, shift;
+    __m512i vm, vfill, vlimit, vmult, c0, c1, c2, c3, ones;
+    __m128i pre, left;
 } mvnl_softmax_avx512;
 
-/// u (Q11 log2 units, < 2^16) of 16 scores in 32-bit lanes; lanes outside `mask` read as a score
-/// at the clamped difference, so their e is 0 and the sum is unchanged.
-MVNL_AVX512 static inline __m512i mvnl_softmax_u16(const int32_t *s, __mmask16 mask, const mvnl_softmax_avx512 *c) {
-    __m512i d = _mm512_sub_epi32(c->vm, _mm512_mask_loadu_epi32(c->vfill, mask, s));
-    d = _mm512_min_epu32(d, c->vdmax);
-    d = _mm512_srl_epi32(_mm512_add_epi32(d, c->vhalf), c->pre);
-    return _mm512_srl_epi32(_mm512_add_epi32(_mm512_mullo_epi32(d, c->vmult), c->vround), c->shift);
+/// Steps 1-2 of 16 scores in 32-bit lanes, before the saturating pack: `left` (a row constant)
+/// takes min(d, 2^(16-a)) << a (at most 2^16), otherwise d >> r (r >= 1, so below 2^31); the
+/// signed pack to 16 bits then saturates either to 65535. Lanes outside `mask` read as 2^31
+/// below the maximum, so their d' saturates and their e is 0 (the sum is unchanged).
+MVNL_AVX512 static inline __m512i mvnl_softmax_d16(const int32_t *s, __mmask16 mask, int full, int left,
+                                                   const mvnl_softmax_avx512 *c) {
+    const __m512i x = full ? _mm512_loadu_si512((const void *)s) : _mm512_mask_loadu_epi32(c->vfill, mask, s);
+    const __m512i d = _mm512_sub_epi32(c->vm, x);
+    return left ? _mm512_sll_epi32(_mm512_min_epu32(d, c->vlimit), c->left) : _mm512_srl_epi32(d, c->pre);
 }
 
 /// e (Q15) of 32 scores, in packus order: per 128-bit lane L, scores 4L..4L+3 then 16+4L..16+4L+3.
-MVNL_AVX512 static inline __m512i mvnl_softmax_exp32(const int32_t *s, __mmask32 mask, const mvnl_softmax_avx512 *c) {
-    const __m512i u = _mm512_packus_epi32(mvnl_softmax_u16(s, (__mmask16)mask, c),
-                                          mvnl_softmax_u16(s + 16, (__mmask16)(mask >> 16), c));
+MVNL_AVX512 static inline __m512i mvnl_softmax_exp32(const int32_t *s, __mmask32 mask, int full, int left,
+                                                     const mvnl_softmax_avx512 *c) {
+    const __m512i d = _mm512_packus_epi32(mvnl_softmax_d16(s, (__mmask16)mask, full, left, c),
+                                          mvnl_softmax_d16(s + 16, (__mmask16)(mask >> 16), full, left, c));
+    const __m512i u = _mm512_mulhi_epu16(d, c->vmult);  // step 3
     const __m512i y = _mm512_slli_epi16(u, 5);  // (u & 2047) << 5
     __m512i a = _mm512_sub_epi16(c->c2, _mm512_mulhi_epu16(c->c3, y));
     a = _mm512_sub_epi16(c->c1, _mm512_mulhi_epu16(a, y));
@@ -117,6 +121,11 @@ MVNL_AVX512 static inline __m256i mvnl_softmax_out32(__m512i e, __m512i vr, __m1
     return _mm512_cvtepi16_epi8(ordered);  // codes are within int8
 }
 
+/// q (before the clamp, at most 2^14) of 32 e values, in their order.
+MVNL_AVX512 static inline __m512i mvnl_softmax_q32(__m512i e, __m512i vr, __m128i t1) {
+    return _mm512_avg_epu16(_mm512_srl_epi16(_mm512_mulhrs_epi16(e, vr), t1), _mm512_setzero_si512());
+}
+
 MVNL_AVX512 static inline __mmask32 mvnl_tail_mask(int32_t left) {
     return left >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << left) - 1);
 }
@@ -130,18 +139,17 @@ MVNL_AVX512 static inline int32_t mvnl_softmax_max512(const int32_t *s, int32_t 
     return _mm512_reduce_max_epi32(vmax);
 }
 
-/// Step 2 of a row: e in Q15 (packus order within each 32-block) into `e`, and its sum.
-MVNL_AVX512 static inline uint64_t mvnl_softmax_exp_row512(const int32_t *s, int32_t n, int32_t m,
+/// Steps 2-5 of a row: e in Q15 (packus order within each 32-block) into `e`, and its sum.
+/// `left` is a constant at each call, so each shift direction has its own loop.
+MVNL_AVX512 static inline uint64_t mvnl_softmax_exp_row512(const int32_t *s, int32_t n, int32_t m, int left,
                                                            const mv_softmax_params *p, uint16_t *e) {
     mvnl_softmax_avx512 c;
     c.vm = _mm512_set1_epi32(m);
-    c.vdmax = _mm512_set1_epi32((int32_t)p->max_difference);
-    c.vfill = _mm512_set1_epi32((int32_t)((uint32_t)m - p->max_difference));
-    c.vhalf = _mm512_set1_epi32(p->exp_pre_shift > 0 ? 1 << (p->exp_pre_shift - 1) : 0);
+    c.vfill = _mm512_set1_epi32((int32_t)((uint32_t)m - 0x80000000u));
+    c.vlimit = _mm512_set1_epi32(1 << (16 - p->exp_left_shift));
     c.pre = _mm_cvtsi32_si128(p->exp_pre_shift);
-    c.vmult = _mm512_set1_epi32((int32_t)p->exp_multiplier);
-    c.vround = _mm512_set1_epi32(1 << (p->exp_shift - 1));
-    c.shift = _mm_cvtsi32_si128(p->exp_shift);
+    c.left = _mm_cvtsi32_si128(p->exp_left_shift);
+    c.vmult = _mm512_set1_epi16((short)p->exp_multiplier);
     c.c0 = _mm512_set1_epi16((short)65531);
     c.c1 = _mm512_set1_epi16((short)45300);
     c.c2 = _mm512_set1_epi16(15112);
@@ -150,12 +158,12 @@ MVNL_AVX512 static inline uint64_t mvnl_softmax_exp_row512(const int32_t *s, int
     __m512i acc = _mm512_setzero_si512();
     int32_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        const __m512i v = mvnl_softmax_exp32(s + i, 0xFFFFFFFFu, &c);
+        const __m512i v = mvnl_softmax_exp32(s + i, 0xFFFFFFFFu, 1, left, &c);
         _mm512_storeu_si512((void *)(e + i), v);
         acc = _mm512_add_epi32(acc, _mm512_madd_epi16(v, c.ones));
     }
     if (i < n) {
-        const __m512i v = mvnl_softmax_exp32(s + i, mvnl_tail_mask(n - i), &c);
+        const __m512i v = mvnl_softmax_exp32(s + i, mvnl_tail_mask(n - i), 0, left, &c);
         _mm512_storeu_si512((void *)(e + i), v);  // scratch has room for a whole last block
         acc = _mm512_add_epi32(acc, _mm512_madd_epi16(v, c.ones));
     }
@@ -165,7 +173,9 @@ MVNL_AVX512 static inline uint64_t mvnl_softmax_exp_row512(const int32_t *s, int
     return (uint64_t)_mm512_reduce_add_epi64(wide);
 }
 
-/// Step 3 of a row: one reciprocal, then the codes.
+/// Step 6 of a row: one reciprocal, then the codes. With the zero point -128 (the compiler's),
+/// whole 64-blocks take a shorter path: the unsigned saturating pack to bytes is the clamp at
+/// 127 - zp = 255, a dword permute restores the order, and an XOR adds -128.
 MVNL_AVX512 static inline void mvnl_softmax_out_row512(const uint16_t *e, int8_t *out, int32_t n, uint64_t sum,
                                                        const mv_softmax_params *p) {
     uint32_t r;
@@ -176,6 +186,17 @@ MVNL_AVX512 static inline void mvnl_softmax_out_row512(const uint16_t *e, int8_t
     const __m512i vhi = _mm512_set1_epi16((short)(127 - p->output_zero_point));
     const __m512i vzp = _mm512_set1_epi16((short)p->output_zero_point);
     int32_t i = 0;
+    if (p->output_zero_point == -128) {
+        // Dword j of the pack holds scores 4·(4·(j % 4) + j / 4)...+3 of the 64-block.
+        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        for (; i + 64 <= n; i += 64) {
+            const __m512i q0 = mvnl_softmax_q32(_mm512_loadu_si512((const void *)(e + i)), vr, vt1);
+            const __m512i q1 = mvnl_softmax_q32(_mm512_loadu_si512((const void *)(e + i + 32)), vr, vt1);
+            const __m512i b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(q0, q1));
+            _mm512_storeu_si512((void *)(out + i), _mm512_xor_si512(b, flip));
+        }
+    }
     for (; i + 32 <= n; i += 32)
         _mm256_storeu_si256((__m256i *)(out + i), mvnl_softmax_out32(_mm512_loadu_si512((const void *)(e + i)), vr, vt1, vhi, vzp));
     if (i < n) {
@@ -184,24 +205,23 @@ MVNL_AVX512 static inline void mvnl_softmax_out_row512(const uint16_t *e, int8_t
     }
 }
 
-/// Two rows at a time, step by step: each step's reductions (maximum, sum) and the scalar
-/// reciprocal are latency chains, which the other row's independent work now overlaps. The
-/// scratch holds both rows' e (`IntegerSoftmax.scratchCount`).
+/// Up to four rows at a time, step by step: each step's reductions (maximum, sum) and the scalar
+/// reciprocal are latency chains, which the other rows' independent work overlaps. The scratch
+/// holds four rows' e (`IntegerSoftmax.scratchCount`).
 MVNL_AVX512 void mv_softmax_rows_avx512(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                                         int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch) {
-    uint16_t *e0 = (uint16_t *)scratch, *e1 = e0 + ((n + 31) & ~31);
-    int32_t r = 0;
-    for (; r + 2 <= rows; r += 2) {
-        const int32_t *s0 = in + r * in_stride, *s1 = s0 + in_stride;
-        const int32_t m0 = mvnl_softmax_max512(s0, n), m1 = mvnl_softmax_max512(s1, n);
-        const uint64_t sum0 = mvnl_softmax_exp_row512(s0, n, m0, p, e0);
-        const uint64_t sum1 = mvnl_softmax_exp_row512(s1, n, m1, p, e1);
-        mvnl_softmax_out_row512(e0, out + r * out_stride, n, sum0, p);
-        mvnl_softmax_out_row512(e1, out + (r + 1) * out_stride, n, sum1, p);
-    }
-    if (r < rows) {
-        const int32_t *s0 = in + r * in_stride;
-        mvnl_softmax_out_row512(e0, out + r * out_stride, n, mvnl_softmax_exp_row512(s0, n, mvnl_softmax_max512(s0, n), p, e0), p);
+    const ptrdiff_t w = (n + 31) & ~31;
+    uint16_t *e = (uint16_t *)scratch;
+    const int left = p->exp_pre_shift == 0;
+    for (int32_t r = 0; r < rows; r += 4) {
+        const int g = rows - r < 4 ? rows - r : 4;
+        int32_t m[4];
+        uint64_t sum[4];
+        for (int j = 0; j < g; j++) m[j] = mvnl_softmax_max512(in + (r + j) * in_stride, n);
+        for (int j = 0; j < g; j++)
+            sum[j] = left ? mvnl_softmax_exp_row512(in + (r + j) * in_stride, n, m[j], 1, p, e + j * w)
+                          : mvnl_softmax_exp_row512(in + (r + j) * in_stride, n, m[j], 0, p, e + j * w);
+        for (int j = 0; j < g; j++) mvnl_softmax_out_row512(e + j * w, out + (r + j) * out_stride, n, sum[j], p);
     }
 }
 

@@ -34,12 +34,11 @@ static inline uint16x8_t mvnl_mulhi_u16(uint16x8_t a, uint16x8_t b) {
                       vreinterpretq_u16_u32(vmull_high_u16(a, b)));
 }
 
-/// u (Q11 log2 units, < 2^16) of 4 scores (IntegerSoftmax steps 1-3).
-static inline uint32x4_t mvnl_softmax_u4(const int32_t *s, uint32x4_t vm, uint32x4_t vdmax, uint32x4_t vhalf,
-                                         int32x4_t vpre, uint32x4_t vmult, uint32x4_t vround, int32x4_t vshift) {
-    uint32x4_t d = vminq_u32(vsubq_u32(vm, vreinterpretq_u32_s32(vld1q_s32(s))), vdmax);
-    d = vshlq_u32(vaddq_u32(d, vhalf), vpre);
-    return vshlq_u32(vmlaq_u32(vround, d, vmult), vshift);
+/// d' (IntegerSoftmax steps 1-2) of 4 scores, before the saturating narrow to 16 bits: one shift
+/// by a - r (at most one of them is non-zero; vshl shifts right for negative counts), after a
+/// clamp at 2^(16-a) that keeps a left shift within 32 bits (no clamp where r > 0).
+static inline uint32x4_t mvnl_softmax_d4(const int32_t *s, uint32x4_t vm, uint32x4_t vlimit, int32x4_t vshift) {
+    return vshlq_u32(vminq_u32(vsubq_u32(vm, vreinterpretq_u32_s32(vld1q_s32(s))), vlimit), vshift);
 }
 
 static void mvnl_softmax_row_neon(const int32_t *s, int8_t *out, int32_t n, const mv_softmax_params *p,
@@ -51,21 +50,19 @@ static void mvnl_softmax_row_neon(const int32_t *s, int8_t *out, int32_t n, cons
     for (; i < n; i++) m = s[i] > m ? s[i] : m;
 
     const uint32x4_t vm = vdupq_n_u32((uint32_t)m);
-    const uint32x4_t vdmax = vdupq_n_u32(p->max_difference);
-    const uint32x4_t vhalf = vdupq_n_u32(p->exp_pre_shift > 0 ? 1u << (p->exp_pre_shift - 1) : 0);
-    const int32x4_t vpre = vdupq_n_s32(-p->exp_pre_shift);
-    const uint32x4_t vmult = vdupq_n_u32(p->exp_multiplier);
-    const uint32x4_t vround = vdupq_n_u32(1u << (p->exp_shift - 1));
-    const int32x4_t vshift = vdupq_n_s32(-p->exp_shift);
+    const uint32x4_t vlimit = vdupq_n_u32(p->exp_pre_shift > 0 ? 0xFFFFFFFFu : 1u << (16 - p->exp_left_shift));
+    const int32x4_t vshift = vdupq_n_s32(p->exp_left_shift - p->exp_pre_shift);
+    const uint16x8_t vmult = vdupq_n_u16((uint16_t)p->exp_multiplier);
     const uint16x8_t c0 = vdupq_n_u16(65531), c1 = vdupq_n_u16(45300), c2 = vdupq_n_u16(15112), c3 = vdupq_n_u16(2579);
     const uint16x8_t zero = vdupq_n_u16(0);
     uint32x4_t vsum = vdupq_n_u32(0), vsum2 = vdupq_n_u32(0);
-    // e of 8 scores: u (steps 1-3) in 32-bit lanes, narrowed; the polynomial and the shift in
-    // 16-bit lanes.
+    // e of 8 scores: d' (steps 1-2) in 32-bit lanes, narrowed with saturation; u, the polynomial
+    // and the shift in 16-bit lanes.
 #define MVNL_SOFTMAX_E8(V, S)                                                                                 \
     do {                                                                                                  \
-        const uint16x8_t u = vcombine_u16(vmovn_u32(mvnl_softmax_u4((S), vm, vdmax, vhalf, vpre, vmult, vround, vshift)), \
-                                          vmovn_u32(mvnl_softmax_u4((S) + 4, vm, vdmax, vhalf, vpre, vmult, vround, vshift))); \
+        const uint16x8_t d = vcombine_u16(vqmovn_u32(mvnl_softmax_d4((S), vm, vlimit, vshift)),             \
+                                          vqmovn_u32(mvnl_softmax_d4((S) + 4, vm, vlimit, vshift)));        \
+        const uint16x8_t u = mvnl_mulhi_u16(d, vmult);                                                    \
         const int16x8_t k = vreinterpretq_s16_u16(vshrq_n_u16(u, 11));                                   \
         const uint16x8_t y = vshlq_n_u16(u, 5); /* (u & 2047) << 5 */                                     \
         uint16x8_t a = vsubq_u16(c2, mvnl_mulhi_u16(c3, y));                                              \

@@ -143,18 +143,17 @@ public struct LayerNormRecord: Sendable {
 /// requantisation to the context (`<layer>.pv.multiplier`, `.pv.shift`).
 public struct AttentionRecord: Sendable {
     public var expPreShift: Int32
+    public var expLeftShift: Int32
     public var expMultiplier: UInt32
-    public var expShift: Int32
-    public var maxDifference: UInt32
     public var outputMultiplier: UInt32
     public var outputShift: Int32
     public var outputZeroPoint: Int32
     public var valueMultiplier: Int32
     public var valueShift: Int32
 
-    public init(expPreShift: Int32, expMultiplier: UInt32, expShift: Int32, maxDifference: UInt32, outputMultiplier: UInt32,
+    public init(expPreShift: Int32, expLeftShift: Int32, expMultiplier: UInt32, outputMultiplier: UInt32,
                 outputShift: Int32, outputZeroPoint: Int32, valueMultiplier: Int32, valueShift: Int32) {
-        (self.expPreShift, self.expMultiplier, self.expShift, self.maxDifference) = (expPreShift, expMultiplier, expShift, maxDifference)
+        (self.expPreShift, self.expLeftShift, self.expMultiplier) = (expPreShift, expLeftShift, expMultiplier)
         (self.outputMultiplier, self.outputShift, self.outputZeroPoint) = (outputMultiplier, outputShift, outputZeroPoint)
         (self.valueMultiplier, self.valueShift) = (valueMultiplier, valueShift)
     }
@@ -162,9 +161,8 @@ public struct AttentionRecord: Sendable {
     public func write(to m: inout QuantizedModelBuilder, _ t: TransformerLayer) {
         let n = "\(t.name).softmax"
         m.scalars["\(n).exp_pre_shift"] = Int64(expPreShift)
+        m.scalars["\(n).exp_left_shift"] = Int64(expLeftShift)
         m.scalars["\(n).exp_multiplier"] = Int64(expMultiplier)
-        m.scalars["\(n).exp_shift"] = Int64(expShift)
-        m.scalars["\(n).max_difference"] = Int64(maxDifference)
         m.scalars["\(n).output_multiplier"] = Int64(outputMultiplier)
         m.scalars["\(n).output_shift"] = Int64(outputShift)
         m.scalars["\(n).output_zero_point"] = Int64(outputZeroPoint)
@@ -175,9 +173,8 @@ public struct AttentionRecord: Sendable {
     public init(_ model: QuantizedModel, _ t: TransformerLayer) throws {
         let n = "\(t.name).softmax"
         self.init(expPreShift: Int32(try model.scalar(n + ".exp_pre_shift", in: 0...31)),
-                  expMultiplier: UInt32(try model.scalar(n + ".exp_multiplier", in: 1...Int64(UInt32.max))),
-                  expShift: Int32(try model.scalar(n + ".exp_shift", in: 1...15)),
-                  maxDifference: UInt32(try model.scalar(n + ".max_difference", in: 0...Int64(UInt32.max))),
+                  expLeftShift: Int32(try model.scalar(n + ".exp_left_shift", in: 0...15)),
+                  expMultiplier: UInt32(try model.scalar(n + ".exp_multiplier", in: 32769...65535)),
                   outputMultiplier: UInt32(try model.scalar(n + ".output_multiplier", in: 1...Int64(UInt32.max))),
                   outputShift: Int32(try model.scalar(n + ".output_shift", in: -62...62)),
                   outputZeroPoint: Int32(try model.scalar(n + ".output_zero_point", in: -128...127)),

@@ -259,7 +259,7 @@ public struct Int8Compiler {
                                                    outputScale: probs.scale, outputZeroPoint: probs.zeroPoint)
         let v = try params(value), ctx = try params(context)
         let pv = quantizeMultiplier(probs.scale * v.scale / ctx.scale)
-        AttentionRecord(expPreShift: p.expPreShift, expMultiplier: p.expMultiplier, expShift: p.expShift, maxDifference: p.maxDifference,
+        AttentionRecord(expPreShift: p.expPreShift, expLeftShift: p.expLeftShift, expMultiplier: p.expMultiplier,
                         outputMultiplier: p.outputMultiplier, outputShift: p.outputShift, outputZeroPoint: p.outputZeroPoint,
                         valueMultiplier: pv.multiplier, valueShift: pv.shift)
             .write(to: &model, t)

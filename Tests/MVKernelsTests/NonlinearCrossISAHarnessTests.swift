@@ -71,8 +71,8 @@ final class NonlinearCrossISAHarnessTests: XCTestCase {
 
     /// Rows of length 1…300, 777, 1024, 4096 and some longer, 1–4 rows with random strides and
     /// parameters (input scales 1e-6…10, output scales 1/2048…1, zero points), scores of many kinds:
-    /// full-range, small, peaked, flat, two-level, int32 extremes, differences at the clamp
-    /// (maxDifference ± 3) and at the Q11 integer steps (u = 2048k ± 1).
+    /// full-range, small, peaked, flat, two-level, int32 extremes, differences where d' saturates
+    /// (± 3 scores or pre-shift steps) and at the Q11 integer steps (u = 2048k ± 1).
     static func makeCases() throws -> [Case] {
         var rng = NLRNG(0x50F7)
         let lengths = Array(1...300) + [777, 1024, 4096] + (0..<12).map { _ in rng.int(301, 3000) }
@@ -116,13 +116,18 @@ final class NonlinearCrossISAHarnessTests: XCTestCase {
     /// whose codes (at output scales near 1/2048) are below the saturation level.
     static func fineRow(_ rng: inout NLRNG, n: Int, p: IntegerSoftmax.Parameters) -> [Int32] {
         let m = Int64(Int32.max) - Int64(rng.int(0, 1000))
-        let unit = NonlinearCheckless.pow2(Int(p.expShift) + Int(p.expPreShift)) / Double(p.expMultiplier)
+        let unit = scoresPerQ11Unit(p)
         let kMin = n > 60 ? 6 : 3
         return (0..<n).map { i in
             if i == 0 { return Int32(m) }
             let u = Double(rng.int(kMin, 9) * 2048 + rng.int(0, 2047))
             return Int32(clamping: m - max(0, Int64((u * unit).rounded()) + Int64(rng.int(-2, 2))))
         }
+    }
+
+    /// Score units per Q11 log₂ unit: u = d · 2^(a − r) · M / 2^16.
+    static func scoresPerQ11Unit(_ p: IntegerSoftmax.Parameters) -> Double {
+        NonlinearCheckless.pow2(16 + Int(p.expPreShift) - Int(p.expLeftShift)) / Double(p.expMultiplier)
     }
 
     static func scoreRow(_ rng: inout NLRNG, n: Int, p: IntegerSoftmax.Parameters) -> [Int32] {
@@ -141,14 +146,15 @@ final class NonlinearCrossISAHarnessTests: XCTestCase {
         case 6:
             let a = Int32(rng.int(-1_000_000, 1_000_000)), b = clamp(Int64(a) - Int64((rng.double(0, 8) / p.inputScale).rounded()))
             return (0..<n).map { _ in rng.bool() ? a : b }
-        case 7:  // differences at the clamp
+        case 7:  // differences where d' saturates at 65535 (in units of 2^(r − a) scores)
             let m = Int64(Int32.max) - Int64(rng.int(0, 1000))
+            let step = Int64(1) << Int64(p.expPreShift), saturation = (Int64(65535) << Int64(p.expPreShift)) >> Int64(p.expLeftShift)
             return (0..<n).map { i in
-                i == 0 || rng.int(0, 7) == 0 ? clamp(m) : clamp(m - Int64(p.maxDifference) + Int64(rng.int(-3, 3)))
+                i == 0 || rng.int(0, 7) == 0 ? clamp(m) : clamp(m - saturation + Int64(rng.int(-3, 3)) * (rng.bool() ? 1 : step))
             }
         case 8:  // differences at the integer steps of u (the shift counts k = u >> 11, up to 16)
             let m = Int64(Int32.max) - Int64(rng.int(0, 1000))
-            let unit = NonlinearCheckless.pow2(Int(p.expShift) + Int(p.expPreShift)) / Double(p.expMultiplier)
+            let unit = scoresPerQ11Unit(p)
             return (0..<n).map { i in
                 if i == 0 { return clamp(m) }
                 let u = Double(rng.int(0, 16) * 2048 + rng.int(-1, 1))
@@ -161,7 +167,7 @@ final class NonlinearCrossISAHarnessTests: XCTestCase {
     func writeCases(_ cases: [Case], to path: String) throws {
         var words: [Int32] = [Int32(cases.count)]
         for c in cases {
-            words += [c.p.expPreShift, Int32(bitPattern: c.p.expMultiplier), c.p.expShift, Int32(bitPattern: c.p.maxDifference),
+            words += [c.p.expPreShift, c.p.expLeftShift, Int32(bitPattern: c.p.expMultiplier),
                       Int32(bitPattern: c.p.outputMultiplier), c.p.outputShift, c.p.outputZeroPoint,
                       Int32(c.n), Int32(c.rows), Int32(c.inStride), Int32(c.outStride)]
             words += c.scores

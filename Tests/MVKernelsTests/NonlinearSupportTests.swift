@@ -166,8 +166,8 @@ final class NonlinearSupportTests: XCTestCase {
         for _ in 0..<50 {
             let s = try IntegerSoftmax.Parameters.make(inputScale: rng.logUniform(1e-6, 10), outputScale: 1.0 / Double(rng.int(128, 2048)),
                                                        outputZeroPoint: Int32(rng.int(-128, 127)))
-            XCTAssertEqual(try IntegerSoftmax.Parameters.restored(expPreShift: s.expPreShift, expMultiplier: s.expMultiplier, expShift: s.expShift,
-                                                              maxDifference: s.maxDifference, outputMultiplier: s.outputMultiplier,
+            XCTAssertEqual(try IntegerSoftmax.Parameters.restored(expPreShift: s.expPreShift, expLeftShift: s.expLeftShift,
+                                                              expMultiplier: s.expMultiplier, outputMultiplier: s.outputMultiplier,
                                                               outputShift: s.outputShift, outputZeroPoint: s.outputZeroPoint,
                                                               inputScale: s.inputScale, outputScale: s.outputScale), s)
             let c = rng.int(1, 1024)

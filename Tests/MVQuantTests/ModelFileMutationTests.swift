@@ -66,14 +66,16 @@ final class ModelFileMutationTests: XCTestCase {
     }
 
     /// Files of the earlier formats (version 1: softmax scalars of the 32-bit computation; version 2:
-    /// TFLite-style add scalars; version 3: LayerNorm parameters of the 64-bit computation) are refused with one line that says to recalibrate, not run with
+    /// TFLite-style add scalars; version 3: LayerNorm parameters of the 64-bit computation; version 4:
+    /// softmax scalars of the rounded 32-bit difference multiply) are refused with one line that
+    /// says to recalibrate, not run with
     /// misread parameters; the version check is what refuses them.
     func testModelsOfEarlierFormatVersionsAreRefused() throws {
         guard let s = EndToEndInt8Tests.setup else { return }
         let reader = s.model.file
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        for old: UInt8 in [1, 2, 3] {
+        for old: UInt8 in [1, 2, 3, 4] {
             let path = dir.file("version\(old).mvq")
             try MVQFile.write(header: reader.model, tensors: try reader.copiedTensors(), to: path)
             var bytes = try FileSystem.read(path)

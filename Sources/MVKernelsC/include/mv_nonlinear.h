@@ -11,17 +11,17 @@
 #include <stdint.h>
 
 typedef struct {
-    int32_t exp_pre_shift;       // rounding right shift of the clamped difference (0...31)
-    uint32_t exp_multiplier;     // Q11 log2 units per pre-shifted score unit, times 2^exp_shift
-    int32_t exp_shift;           // 1...15
-    uint32_t max_difference;     // score differences are clamped to this (e = 0 from there on)
+    int32_t exp_pre_shift;       // truncating right shift of the difference (0...31)
+    int32_t exp_left_shift;      // left shift of the difference (0...15); one of the two shifts is 0
+    uint32_t exp_multiplier;     // 32769...65535: u = (min(d << a >> r, 65535) * M) >> 16, Q11 log2 units
     uint32_t output_multiplier;  // 1/output_scale = output_multiplier * 2^-output_shift
     int32_t output_shift;
     int32_t output_zero_point;
 } mv_softmax_params;
 
 /// Softmax of `rows` int32 rows of length n (1...2^19; row strides in elements) into int8 rows.
-/// `scratch` holds (n + 1) / 2 + 32 int32 values (the row's e as uint16).
+/// `scratch` holds IntegerSoftmax.scratchCount(n) int32 values: four rows' e as uint16, each
+/// rounded up to 32.
 void mv_softmax_rows_avx2(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,
                           int32_t n, int32_t rows, const mv_softmax_params *p, int32_t *scratch);
 void mv_softmax_rows_neon(const int32_t *in, ptrdiff_t in_stride, int8_t *out, ptrdiff_t out_stride,

@@ -117,19 +117,18 @@ static int run(const char *isa, const char *cases_path, const char *out_path) {
     if (fread(&count, 4, 1, f) != 1) return 2;
     long rows_done = 0, failures = 0;
     for (int32_t c = 0; c < count; c++) {
-        int32_t h[11];
-        if (fread(h, 4, 11, f) != 11) { fprintf(stderr, "case %d: truncated\n", c); return 2; }
+        int32_t h[10];
+        if (fread(h, 4, 10, f) != 10) { fprintf(stderr, "case %d: truncated\n", c); return 2; }
         mv_softmax_params p;
         p.exp_pre_shift = h[0];
-        p.exp_multiplier = (uint32_t)h[1];
-        p.exp_shift = h[2];
-        p.max_difference = (uint32_t)h[3];
-        p.output_multiplier = (uint32_t)h[4];
-        p.output_shift = h[5];
-        p.output_zero_point = h[6];
-        const int32_t n = h[7], rows = h[8], in_stride = h[9], out_stride = h[10];
+        p.exp_left_shift = h[1];
+        p.exp_multiplier = (uint32_t)h[2];
+        p.output_multiplier = (uint32_t)h[3];
+        p.output_shift = h[4];
+        p.output_zero_point = h[5];
+        const int32_t n = h[6], rows = h[7], in_stride = h[8], out_stride = h[9];
         const size_t in_count = (size_t)(rows - 1) * in_stride + n, out_count = (size_t)(rows - 1) * out_stride + n;
-        const size_t scratch_count = (size_t)n + 32;  // IntegerSoftmax.scratchCount: two rows' e
+        const size_t scratch_count = 2 * (((size_t)n + 31) & ~(size_t)31);  // IntegerSoftmax.scratchCount: four rows' e
         mapping mi, mo, ms;
         int32_t *in = guarded(in_count * 4, &mi);
         int8_t *out = guarded(out_count, &mo);
