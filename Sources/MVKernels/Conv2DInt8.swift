@@ -20,8 +20,14 @@ public final class Conv2DInt8: @unchecked Sendable {
     /// the Winograd path runs instead.
     public let weights: PackedInt8Matrix?
 
-    /// Reduction length of the GEMM: kernelSize² · inChannels.
+    /// Reduction length of the convolution: kernelSize² · inChannels.
     public var k: Int { kernelSize * kernelSize * inChannels }
+
+    /// Bytes of an im2col row, and the K of its GEMM: `k` rounded up to a multiple of 4, the
+    /// padding's weights zero. The stem (3 channels, k = 27) gets rows of 28: whole rows that the
+    /// VNNI GEMM copies to its panel with a few 64-byte moves instead of a masked load and store
+    /// per row. (A pointwise convolution's rows are its input pixels, K = `k`.)
+    public var im2colRowLength: Int { isPointwise ? k : (k + 3) & ~3 }
 
     /// The Winograd F(2×2, 3×3) operands, for 3×3 stride-1 undilated convolutions on AVX2 with
     /// 16…3584 input channels (`WinogradConv3x3Weights.applies`): exact, and 2.25 times fewer
@@ -61,20 +67,23 @@ public final class Conv2DInt8: @unchecked Sendable {
             return
         }
         winograd = nil
-        // Reorder to [Cout][ky][kx][Cin] so an im2col row is n·n runs of Cin contiguous channels.
-        let reordered = UnsafeMutablePointer<Int8>.allocate(capacity: outChannels * k)
+        // Reorder to [Cout][ky][kx][Cin] so an im2col row is n·n runs of Cin contiguous channels,
+        // then zeros to the row length.
+        let rowLength = kernelSize == 1 && stride == 1 ? k : (k + 3) & ~3
+        let reordered = UnsafeMutablePointer<Int8>.allocate(capacity: outChannels * rowLength)
         defer { reordered.deallocate() }
+        reordered.initialize(repeating: 0, count: outChannels * rowLength)
         for co in 0..<outChannels {
             for ci in 0..<inChannels {
                 for ky in 0..<n {
                     for kx in 0..<n {
-                        reordered[co * k + (ky * n + kx) * inChannels + ci] = w[((co * inChannels + ci) * n + ky) * n + kx]
+                        reordered[co * rowLength + (ky * n + kx) * inChannels + ci] = w[((co * inChannels + ci) * n + ky) * n + kx]
                     }
                 }
             }
         }
-        weights = PackedInt8Matrix(rows: UnsafePointer(reordered), rowStride: k, n: outChannels, k: k, bias: bias,
-                                   aZeroPoint: inputZeroPoint, requantization: requantization, isa: isa)
+        weights = PackedInt8Matrix(rows: UnsafePointer(reordered), rowStride: rowLength, n: outChannels, k: rowLength,
+                                   bias: bias, aZeroPoint: inputZeroPoint, requantization: requantization, isa: isa)
     }
 
     /// Convenience: weights `[Cout][Cin][n][n]` and bias as arrays.
@@ -114,7 +123,8 @@ public final class Conv2DInt8: @unchecked Sendable {
     /// Bytes of scratch `run` needs for tiles of `tilePixels` output pixels (0 when pointwise).
     public func scratchSize(tilePixels: Int) -> Int {
         if let winograd { return winograd.scratchBytes }
-        return isPointwise ? 0 : (tilePixels * k + 63) & ~63
+        // 16 bytes past the last row: im2col's 16-byte moves may run past a row's end.
+        return isPointwise ? 0 : (tilePixels * im2colRowLength + 16 + 63) & ~63
     }
 
     /// A tile size keeping the im2col tile within 32 KiB: a multiple of 24 pixels (at least 24, at
@@ -122,7 +132,7 @@ public final class Conv2DInt8: @unchecked Sendable {
     /// not a multiple of the microkernel's rows ends in a partial row tile computed in full: 32
     /// pixels (the fusion convolution's K = 864) ran 36 rows on AVX2, 11% of its multiply-adds
     /// wasted.
-    public var recommendedTilePixels: Int { max(24, min(504, (32 * 1024 / max(k, 1)) / 24 * 24)) }
+    public var recommendedTilePixels: Int { max(24, min(504, (32 * 1024 / max(im2colRowLength, 1)) / 24 * 24)) }
 
     /// Copies `count` bytes with overlapping unaligned moves instead of a `memmove` call per run:
     /// the calls cost the stem (runs of 9 bytes: a 3×3 row of RGB) as much as its GEMM, and the
@@ -193,7 +203,7 @@ public final class Conv2DInt8: @unchecked Sendable {
             let t1 = min(p1, t0 + tilePixels)
             im2col(input: input, inputHeight: inputHeight, inputWidth: inputWidth, inputPixelStride: ips,
                    outputWidth: ow, pixels: t0..<t1, into: scratch)
-            Int8GEMM.run(a: UnsafePointer(scratch), aRows: .strided(k), m: t1 - t0, k: k, b: weights,
+            Int8GEMM.run(a: UnsafePointer(scratch), aRows: .strided(im2colRowLength), m: t1 - t0, k: im2colRowLength, b: weights,
                          output: output + t0 * ops, outRows: .strided(ops), outputZeroPoint: outputZeroPoint,
                          clampMin: clampMin, clampMax: clampMax, lookupTable: lookupTable,
                          lookupTableStride: lookupTableStride)
@@ -201,9 +211,10 @@ public final class Conv2DInt8: @unchecked Sendable {
         }
     }
 
-    /// im2col of output pixels `pixels` (row-major over the output) into rows of `k` bytes at
-    /// `dst`: row p holds the n·n taps of pixel p, each Cin channels, the input zero point where a
-    /// tap falls outside the image. Tap (ky, kx) of output pixel (y, x) reads input
+    /// im2col of output pixels `pixels` (row-major over the output) into rows of
+    /// `im2colRowLength` bytes at `dst`: row p holds the n·n taps of pixel p, each Cin channels, the
+    /// input zero point where a tap falls outside the image, then padding to the row length (any
+    /// value: its weights are zero). Tap (ky, kx) of output pixel (y, x) reads input
     /// (y·s − pad + ky·d, x·s − pad + kx·d). Pixels whose whole window is inside the image (all but
     /// a border of pad) take the fast path, with no per-tap bounds checks and pointers that advance
     /// by stride·Cin per pixel: undilated, n runs of n·Cin contiguous bytes; dilated, n·n runs of
@@ -213,6 +224,7 @@ public final class Conv2DInt8: @unchecked Sendable {
     func im2col(input: UnsafePointer<Int8>, inputHeight: Int, inputWidth: Int, inputPixelStride ips: Int,
                 outputWidth ow: Int, pixels: Range<Int>, into dst: UnsafeMutablePointer<Int8>) {
         let n = kernelSize, dil = dilation, pad = dilation &* (kernelSize / 2), cin = inChannels, k = self.k
+        let rowLength = im2colRowLength
         let st = stride
         let span = dil &* (n &- 1) &+ 1  // the window's extent in input pixels
         let run = n &* cin, rowStride = inputWidth &* ips
@@ -221,6 +233,13 @@ public final class Conv2DInt8: @unchecked Sendable {
         // ix0 + span ≤ W.
         let xInLo = (pad + st - 1) / st
         let xInHi = inputWidth >= span - pad ? (inputWidth - span + pad) / st + 1 : 0
+        // Undilated runs of at most 16 bytes move as one 16-byte load and store (the stem's runs
+        // are 9 bytes: two overlapping 8-byte moves each otherwise). The load must stay inside the
+        // input row: (x·s − pad)·Cin + 16 ≤ W·Cin for x < xWideHi. The store may run up to 16
+        // bytes past the row: into the next rows, written after it, or the scratch's slack.
+        let wideRuns = dil == 1 && run <= 16
+        let wideNumerator = (inputWidth + pad) &* cin &- 16
+        let xWideHi = wideRuns && wideNumerator >= 0 ? wideNumerator / (st &* cin) + 1 : 0
         var p = pixels.lowerBound
         while p < pixels.upperBound {
             let y = p / ow, x0 = p % ow
@@ -230,11 +249,26 @@ public final class Conv2DInt8: @unchecked Sendable {
             let fastRows = iy0 >= 0 && iy0 &+ span <= inputHeight && ips == cin
             var x = x0
             while x < x1 {
-                var row = dst + (p &+ (x &- x0) &- pixels.lowerBound) &* k
+                var row = dst + (p &+ (x &- x0) &- pixels.lowerBound) &* rowLength
                 if fastRows && x >= xInLo && x < xInHi {
                     // Interior run of pixels on this output row.
                     let xEnd = min(x1, xInHi)
                     var src = input + iy0 &* rowStride + (x &* st &- pad) &* cin
+                    if wideRuns && x < xWideHi {
+                        let xWideEnd = min(xEnd, xWideHi)
+                        for _ in x..<xWideEnd {
+                            var s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(row)
+                            for _ in 0..<n {
+                                d.storeBytes(of: s.loadUnaligned(as: SIMD16<Int8>.self), as: SIMD16<Int8>.self)
+                                s += rowStride
+                                d += run
+                            }
+                            src += st &* cin
+                            row += rowLength
+                        }
+                        x = xWideEnd
+                        continue
+                    }
                     if dil == 1 {
                         for _ in x..<xEnd {
                             var s = UnsafePointer(src), d = row
@@ -243,8 +277,9 @@ public final class Conv2DInt8: @unchecked Sendable {
                                 s += rowStride
                                 d += run
                             }
+                            if rowLength > k { d.update(repeating: zp, count: rowLength &- k) }
                             src += st &* cin
-                            row += k
+                            row += rowLength
                         }
                     } else {
                         let tapStep = dil &* cin, rowStep = dil &* rowStride
@@ -259,14 +294,16 @@ public final class Conv2DInt8: @unchecked Sendable {
                                 }
                                 s += rowStep
                             }
+                            if rowLength > k { d.update(repeating: zp, count: rowLength &- k) }
                             src += st &* cin
-                            row += k
+                            row += rowLength
                         }
                     }
                     x = xEnd
                     continue
                 }
                 let ix0 = x &* st &- pad
+                if rowLength > k { (row + k).update(repeating: zp, count: rowLength &- k) }
                 for ky in 0..<n {
                     let iy = iy0 &+ ky &* dil
                     let rowDst = row + ky &* run
