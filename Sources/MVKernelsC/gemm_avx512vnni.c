@@ -11,6 +11,7 @@
 #define MR MV_VNNI_MR
 #define NR MV_VNNI_NR
 #define KMAX 4096  // bytes per row of the A panel (stack: MR * KMAX)
+#define MAX_BLOCKS 40  // 16-column table blocks of 64 rows (stack: 40 KiB), outputs up to 640 wide
 
 /// Bit i set for i < n (n ≤ 64).
 TVI __mmask64 mask_below(size_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
@@ -122,29 +123,36 @@ TVI __m512i lut16(__m512i z, const int8_t *t, __m512i col, __mmask16 lanes) {
     return _mm512_srlv_epi32(w, _mm512_slli_epi32(_mm512_sub_epi32(i, at), 3));
 }
 
+/// The MR rows' requantised codes (int32 lanes) of the 16 columns from n0 (nv of them valid).
+TVI void requantize_tile16(const mv_gemm_args *p, const __m512i *acc, size_t n0, size_t nv, __m512i lo, __m512i hi,
+                           __m512i zp, __m512i *z) {
+    const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
+    const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
+    const __m512i shift = _mm512_loadu_si512((const void *)(p->shift + n0));
+    // Padding columns of a partial tile hold shift 0 or garbage: only the valid ones decide.
+    const int positive = (_mm512_cmplt_epi32_mask(shift, _mm512_set1_epi32(1)) & lanes) == 0;
+    if (positive) {
+        const rq16_positive qp = rq16_positive_setup(mult, shift);
+        for (int r = 0; r < MR; r++) z[r] = rq16_positive_apply(acc[r], mult, &qp, lo, hi, zp);
+    } else {
+        for (int r = 0; r < MR; r++) z[r] = rq16(acc[r], mult, shift, lo, hi, zp);
+    }
+}
+
 /// Rows m0 ..< m0 + mr of the 16 columns from n0 (nv of them valid): int32 stores, or
 /// requantisation, the activation table and int8 stores.
 TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, size_t m0, int mr, size_t n0,
-                      size_t nv, __m512i lo, __m512i hi, __m512i zp, __m512i col, int blocked) {
+                      size_t nv, __m512i lo, __m512i hi, __m512i zp, __m512i col) {
     const __mmask16 lanes = (__mmask16)((1u << nv) - 1);
     if (int32_out) {
         for (int r = 0; r < mr; r++) _mm512_mask_storeu_epi32((void *)(mv_c_row32(p, m0 + r) + n0), lanes, acc[r]);
         return;
     }
-    const __m512i mult = _mm512_loadu_si512((const void *)(p->multiplier + n0));
-    const __m512i shift = _mm512_loadu_si512((const void *)(p->shift + n0));
-    // Padding columns of a partial tile hold shift 0 or garbage: only the valid ones decide.
-    const int positive = (_mm512_cmplt_epi32_mask(shift, _mm512_set1_epi32(1)) & lanes) == 0;
-    const rq16_positive qp = rq16_positive_setup(mult, shift);
-    // `blocked`: whole tiles' tables are applied later by lut_rows_blocked.
-    const int8_t *t = p->lut && !(blocked && nv == NR) ? p->lut + n0 * p->lut_stride : NULL;
+    const int8_t *t = p->lut ? p->lut + n0 * p->lut_stride : NULL;
     // All rows' requantisation, then all their table gathers, then the stores: each step's rows
     // are independent, so the gathers' latencies overlap (rows beyond mr are computed and dropped).
     __m512i z[MR];
-    if (positive)
-        for (int r = 0; r < MR; r++) z[r] = rq16_positive_apply(acc[r], mult, &qp, lo, hi, zp);
-    else
-        for (int r = 0; r < MR; r++) z[r] = rq16(acc[r], mult, shift, lo, hi, zp);
+    requantize_tile16(p, acc, n0, nv, lo, hi, zp, z);
     if (t)
         for (int r = 0; r < MR; r++) z[r] = lut16(z[r], t, col, lanes);
     for (int r = 0; r < mr; r++) {
@@ -160,27 +168,69 @@ TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, 
     }
 }
 
-/// Rows m0 ..< m0 + rows (at most 64) of the output, already requantised, through their
-/// per-column tables by p->lut_block, 16 columns at a time over [0, nfull): each tile is copied to
-/// a block of 64 rows x 16 codes (rows past `rows` are scratch), looked up and copied back while it
-/// is still in L1. The tables of a partial last tile were applied by store_tile16's gathers.
-TVI void lut_rows_blocked(const mv_gemm_args *p, size_t m0, size_t rows, size_t nfull) {
-    int8_t block[64 * NR] __attribute__((aligned(64)));
-    int8_t *row[64];
-    for (size_t r = 0; r < rows; r++) row[r] = mv_c_row8(p, m0 + r);
-    for (size_t n0 = 0; n0 < nfull; n0 += NR) {
-        for (size_t r = 0; r < rows; r++)
-            _mm_store_si128((__m128i *)(block + NR * r), _mm_loadu_si128((const __m128i *)(row[r] + n0)));
-        p->lut_block(block, p->lut + n0 * p->lut_stride);
-        for (size_t r = 0; r < rows; r++)
-            _mm_storeu_si128((__m128i *)(row[r] + n0), _mm_load_si128((const __m128i *)(block + NR * r)));
+/// A whole 16-column tile's MR rows, requantised, into rows `row` ... of a 64-row table block: the
+/// low bytes of four rows make one 64-byte store (rows beyond the valid ones are scratch).
+TVI void block_tile16(const mv_gemm_args *p, const __m512i *acc, size_t n0, __m512i lo, __m512i hi, __m512i zp,
+                      int8_t *block_rows) {
+    __m512i z[MR];
+    requantize_tile16(p, acc, n0, NR, lo, hi, zp, z);
+    for (int r = 0; r < MR; r += 4) {
+        __m512i v = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(z[r]));
+        v = _mm512_inserti32x4(v, _mm512_cvtepi32_epi8(z[r + 1]), 1);
+        v = _mm512_inserti32x4(v, _mm512_cvtepi32_epi8(z[r + 2]), 2);
+        v = _mm512_inserti32x4(v, _mm512_cvtepi32_epi8(z[r + 3]), 3);
+        _mm512_store_si512((void *)(block_rows + NR * r), v);
     }
+}
+
+/// The tables of the 16 columns from n0 over a block (p->lut_block), then its first `rows` rows
+/// to output rows m0 ...
+TVI void flush_block16(const mv_gemm_args *p, int8_t *block, size_t m0, size_t rows, size_t n0) {
+    p->lut_block(block, p->lut + n0 * p->lut_stride);
+    for (size_t r = 0; r < rows; r++)
+        _mm_storeu_si128((__m128i *)(mv_c_row8(p, m0 + r) + n0), _mm_load_si128((const __m128i *)(block + NR * r)));
+}
+
+/// One row tile's accumulators for the column pair from n0 (acc1 only where `two`): bias, row
+/// correction and the K loop, the panel built here (once per row tile and column pair: the
+/// table-block order visits a row tile once per pair; the plain order passes `have_panel`).
+TVI void tile_accumulate(const mv_gemm_args *p, uint8_t *panel, const int8_t *const *arow, const int32_t *roff,
+                         int have_panel, size_t n0, int two, __m512i *acc0, __m512i *acc1) {
+    const size_t k = p->k, kp = (k + 3) & ~(size_t)3;
+    const int8_t *b0 = (const int8_t *)p->packed + n0 * kp, *b1 = b0 + NR * kp;
+    const __m512i bias0 = _mm512_loadu_si512((const void *)(p->bias + n0));
+    for (int r = 0; r < MR; r++) acc0[r] = _mm512_add_epi32(bias0, _mm512_set1_epi32(roff[r]));
+    if (two) {
+        const __m512i bias1 = _mm512_loadu_si512((const void *)(p->bias + n0 + NR));
+        for (int r = 0; r < MR; r++) acc1[r] = _mm512_add_epi32(bias1, _mm512_set1_epi32(roff[r]));
+    }
+    if (kp <= KMAX) {
+        if (!have_panel) panel_rows(panel, arow, 0, kp, k);
+        if (two) kloop_vnni2(acc0, acc1, panel, kp, b0, b1, kp / 4);
+        else kloop_vnni(acc0, panel, kp, b0, kp / 4);
+        return;
+    }
+    for (size_t k0 = 0; k0 < kp; k0 += KMAX) {
+        const size_t kc = kp - k0 < KMAX ? kp - k0 : KMAX;
+        panel_rows(panel, arow, k0, kc, k);
+        if (two) kloop_vnni2(acc0, acc1, panel, kc, b0 + k0 * NR, b1 + k0 * NR, kc / 4);
+        else kloop_vnni(acc0, panel, kc, b0 + k0 * NR, kc / 4);
+    }
+}
+
+/// Row tile m0's A row pointers (rows past m repeat row m0) and row corrections.
+TVI int row_tile(const mv_gemm_args *p, size_t m0, const int8_t **arow, int32_t *roff) {
+    const int mr = p->m - m0 < MR ? (int)(p->m - m0) : MR;
+    for (int r = 0; r < MR; r++) {
+        arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
+        roff[r] = p->b_zero_point ? row_correction_vnni(arow[r], p->k, p->b_zero_point) : 0;
+    }
+    return mr;
 }
 
 TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
     const size_t k = p->k, n = p->n, kp = (k + 3) & ~(size_t)3;
     const int single = kp <= KMAX;
-    const int8_t *packed = (const int8_t *)p->packed;
     uint8_t panel[MR * KMAX] __attribute__((aligned(64)));
     const __m512i zp = _mm512_set1_epi32(p->output_zero_point);
     const __m512i lo = _mm512_set1_epi32(p->clamp_min - p->output_zero_point);
@@ -190,16 +240,45 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
         ? _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 8)
         : _mm512_setzero_si512();
     const int contiguous = !p->a_offsets && p->a_stride == (ptrdiff_t)k && k == kp;
-    // Per-column tables by blocks of 64 rows (8 row tiles), where p->lut_block is given.
-    const int blocked = !int32_out && p->lut && p->lut_stride && p->lut_block;
-    for (size_t m0 = 0; m0 < p->m; m0 += MR) {
-        const int mr = p->m - m0 < MR ? (int)(p->m - m0) : MR;
-        const int8_t *arow[MR];
-        int32_t roff[MR];
-        for (int r = 0; r < MR; r++) {
-            arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
-            roff[r] = p->b_zero_point ? row_correction_vnni(arow[r], k, p->b_zero_point) : 0;
+    const int8_t *arow[MR];
+    int32_t roff[MR];
+    __m512i acc0[MR], acc1[MR];
+    if (!int32_out && p->lut && p->lut_stride && p->lut_block && n / NR <= MAX_BLOCKS) {
+        // Per-column tables by p->lut_block over blocks of 64 rows: each whole tile's codes go
+        // straight into its 64-row table block (block_tile16), which is looked up and stored
+        // once when the 64 rows are done (flush_block16); a partial last tile takes
+        // store_tile16's gathers. (Copying stored rows into blocks and back cost the stem's 8 x 16
+        // tiles 40% of their time.)
+        int8_t blocks[MAX_BLOCKS][64 * NR] __attribute__((aligned(64)));
+        const size_t full = n / NR;
+        for (size_t mb = 0; mb < p->m; mb += 64) {
+            const size_t rows = p->m - mb < 64 ? p->m - mb : 64;
+            for (size_t m0 = mb; m0 < mb + rows; m0 += MR) {
+                const int mr = row_tile(p, m0, arow, roff);
+                if (single) {
+                    if (contiguous && mr == MR) panel_contiguous(panel, arow[0], MR * k);
+                    else panel_rows(panel, arow, 0, kp, k);
+                }
+                for (size_t n0 = 0; n0 < n; n0 += 2 * NR) {
+                    const size_t left = n - n0;
+                    const int two = left > NR;
+                    const size_t nv0 = left < NR ? left : NR, nv1 = two ? (left - NR < NR ? left - NR : NR) : 0;
+                    tile_accumulate(p, panel, arow, roff, single, n0, two, acc0, acc1);
+                    if (nv0 == NR) block_tile16(p, acc0, n0, lo, hi, zp, blocks[n0 / NR] + NR * (m0 - mb));
+                    else store_tile16(p, 0, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
+                    if (two) {
+                        if (nv1 == NR) block_tile16(p, acc1, n0 + NR, lo, hi, zp, blocks[n0 / NR + 1] + NR * (m0 - mb));
+                        else store_tile16(p, 0, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col);
+                    }
+                }
+            }
+            for (size_t t = 0; t < full; t++) flush_block16(p, blocks[t], mb, rows, NR * t);
         }
+        return;
+    }
+    // Per-column tables of wider outputs take store_tile16's gathers.
+    for (size_t m0 = 0; m0 < p->m; m0 += MR) {
+        const int mr = row_tile(p, m0, arow, roff);
         if (single) {
             if (contiguous && mr == MR) panel_contiguous(panel, arow[0], MR * k);
             else panel_rows(panel, arow, 0, kp, k);
@@ -209,31 +288,9 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
             const size_t left = n - n0;
             const int two = left > NR;
             const size_t nv0 = left < NR ? left : NR, nv1 = two ? (left - NR < NR ? left - NR : NR) : 0;
-            const int8_t *b0 = packed + n0 * kp, *b1 = b0 + NR * kp;
-            __m512i acc0[MR], acc1[MR];
-            const __m512i bias0 = _mm512_loadu_si512((const void *)(p->bias + n0));
-            for (int r = 0; r < MR; r++) acc0[r] = _mm512_add_epi32(bias0, _mm512_set1_epi32(roff[r]));
-            if (two) {
-                const __m512i bias1 = _mm512_loadu_si512((const void *)(p->bias + n0 + NR));
-                for (int r = 0; r < MR; r++) acc1[r] = _mm512_add_epi32(bias1, _mm512_set1_epi32(roff[r]));
-            }
-            if (single) {
-                if (two) kloop_vnni2(acc0, acc1, panel, kp, b0, b1, kp / 4);
-                else kloop_vnni(acc0, panel, kp, b0, kp / 4);
-            } else {
-                for (size_t k0 = 0; k0 < kp; k0 += KMAX) {
-                    const size_t kc = kp - k0 < KMAX ? kp - k0 : KMAX;
-                    panel_rows(panel, arow, k0, kc, k);
-                    if (two) kloop_vnni2(acc0, acc1, panel, kc, b0 + k0 * NR, b1 + k0 * NR, kc / 4);
-                    else kloop_vnni(acc0, panel, kc, b0 + k0 * NR, kc / 4);
-                }
-            }
-            store_tile16(p, int32_out, acc0, m0, mr, n0, nv0, lo, hi, zp, col, blocked);
-            if (two) store_tile16(p, int32_out, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col, blocked);
-        }
-        if (blocked && (m0 % (8 * MR) == 7 * MR || m0 + MR >= p->m)) {
-            const size_t mb = m0 - m0 % (8 * MR);
-            lut_rows_blocked(p, mb, m0 + (size_t)mr - mb, n - n % NR);
+            tile_accumulate(p, panel, arow, roff, single, n0, two, acc0, acc1);
+            store_tile16(p, int32_out, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
+            if (two) store_tile16(p, int32_out, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col);
         }
     }
 }

@@ -10,8 +10,10 @@ final class PerChannelTableTests: XCTestCase {
     func testGEMMPerColumnTablesOnEveryISA() {
         var rng = Int8TestRNG(seed: 91)
         // Row counts past 64 with partial blocks of 64 rows and partial column tiles: the AVX-512
-        // GEMM's VBMI table blocks.
-        for (m, k, n) in [(7, 13, 5), (33, 64, 40), (5, 3, 17), (64, 80, 160), (150, 24, 48), (71, 16, 33), (129, 8, 16)] {
+        // GEMM's VBMI table blocks; K past its 4096-byte panel; more columns (656) than it keeps
+        // blocks for (640), where it takes the gathers.
+        for (m, k, n) in [(7, 13, 5), (33, 64, 40), (5, 3, 17), (64, 80, 160), (150, 24, 48), (71, 16, 33), (129, 8, 16),
+                          (70, 4100, 20), (66, 12, 656)] {
             let a = rng.int8s(m * k), w = rng.int8s(n * k, -127, 127)
             let bias = (0..<n).map { _ in Int32(rng.int(-5000, 5000)) }
             let pairs = (0..<n).map { _ in randomRequantPair(&rng, allowNegativeShift: false) }
