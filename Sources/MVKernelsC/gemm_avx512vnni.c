@@ -192,10 +192,10 @@ TVI void flush_block16(const mv_gemm_args *p, int8_t *block, size_t m0, size_t r
 }
 
 /// One row tile's accumulators for the column pair from n0 (acc1 only where `two`): bias, row
-/// correction and the K loop, the panel built here (once per row tile and column pair: the
-/// table-block order visits a row tile once per pair; the plain order passes `have_panel`).
+/// correction and the K loop over the panel the caller built (K <= KMAX), or over panels of
+/// KMAX-byte chunks built here.
 TVI void tile_accumulate(const mv_gemm_args *p, uint8_t *panel, const int8_t *const *arow, const int32_t *roff,
-                         int have_panel, size_t n0, int two, __m512i *acc0, __m512i *acc1) {
+                         size_t n0, int two, __m512i *acc0, __m512i *acc1) {
     const size_t k = p->k, kp = (k + 3) & ~(size_t)3;
     const int8_t *b0 = (const int8_t *)p->packed + n0 * kp, *b1 = b0 + NR * kp;
     const __m512i bias0 = _mm512_loadu_si512((const void *)(p->bias + n0));
@@ -205,7 +205,6 @@ TVI void tile_accumulate(const mv_gemm_args *p, uint8_t *panel, const int8_t *co
         for (int r = 0; r < MR; r++) acc1[r] = _mm512_add_epi32(bias1, _mm512_set1_epi32(roff[r]));
     }
     if (kp <= KMAX) {
-        if (!have_panel) panel_rows(panel, arow, 0, kp, k);
         if (two) kloop_vnni2(acc0, acc1, panel, kp, b0, b1, kp / 4);
         else kloop_vnni(acc0, panel, kp, b0, kp / 4);
         return;
@@ -218,14 +217,57 @@ TVI void tile_accumulate(const mv_gemm_args *p, uint8_t *panel, const int8_t *co
     }
 }
 
-/// Row tile m0's A row pointers (rows past m repeat row m0) and row corrections.
-TVI int row_tile(const mv_gemm_args *p, size_t m0, const int8_t **arow, int32_t *roff) {
+/// Row tile m0's A row pointers (rows past m repeat row m0).
+TVI int row_tile(const mv_gemm_args *p, size_t m0, const int8_t **arow) {
     const int mr = p->m - m0 < MR ? (int)(p->m - m0) : MR;
-    for (int r = 0; r < MR; r++) {
-        arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
-        roff[r] = p->b_zero_point ? row_correction_vnni(arow[r], p->k, p->b_zero_point) : 0;
-    }
+    for (int r = 0; r < MR; r++) arow[r] = mv_a_row(p, m0 + (r < mr ? r : 0));
     return mr;
+}
+
+/// The row corrections -b_zero_point * Σ_k A[r][k] of a row tile (0 without a B zero point).
+/// From a whole panel (`from_panel`: rows of kp bytes a + 128, padding 0x80), vpsadbw over each
+/// row's bytes, whose sum is Σa + 128 kp, and one reduction of all eight rows' lane sums, where
+/// attention's P·V (rows of hundreds of probabilities) spent a fifth of its time reducing each
+/// row on its own; otherwise row by row from A.
+TVI void row_corrections(const mv_gemm_args *p, const uint8_t *panel, int from_panel, const int8_t *const *arow,
+                         int32_t *roff) {
+    if (!p->b_zero_point) {
+        for (int r = 0; r < MR; r++) roff[r] = 0;
+        return;
+    }
+    if (!from_panel) {
+        for (int r = 0; r < MR; r++) roff[r] = row_correction_vnni(arow[r], p->k, p->b_zero_point);
+        return;
+    }
+    const size_t kp = (p->k + 3) & ~(size_t)3;
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i v[MR];
+    for (int r = 0; r < MR; r++) {
+        const uint8_t *row = panel + (size_t)r * kp;
+        __m512i acc = zero;
+        size_t i = 0;
+        for (; i + 64 <= kp; i += 64) acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_loadu_si512((const void *)(row + i)), zero));
+        if (i < kp) acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(mask_below(kp - i), (const void *)(row + i)), zero));
+        v[r] = acc;
+    }
+    // Pairs of rows: each 128-bit lane L holds (row 2j, row 2j + 1) partial sums of lane L.
+    __m512i w[4];
+    for (int j = 0; j < 4; j++)
+        w[j] = _mm512_add_epi64(_mm512_unpacklo_epi64(v[2 * j], v[2 * j + 1]), _mm512_unpackhi_epi64(v[2 * j], v[2 * j + 1]));
+    // Lanes 0 + 2 and 1 + 3 of two pairs: lanes (pair, half). (Two-source quadword permutes,
+    // which the SIMDe harness emulates, where it lacks vshufi64x2.)
+    const __m512i lo = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11), hi = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+    const __m512i x0 = _mm512_add_epi64(_mm512_permutex2var_epi64(w[0], lo, w[1]), _mm512_permutex2var_epi64(w[0], hi, w[1]));
+    const __m512i x1 = _mm512_add_epi64(_mm512_permutex2var_epi64(w[2], lo, w[3]), _mm512_permutex2var_epi64(w[2], hi, w[3]));
+    // The two halves of each pair: quadword r holds row r's sum.
+    const __m512i even = _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), odd = _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15);
+    const __m512i t = _mm512_add_epi64(_mm512_permutex2var_epi64(x0, even, x1), _mm512_permutex2var_epi64(x0, odd, x1));
+    int64_t sums[MR];
+    _mm512_storeu_si512((void *)sums, t);
+    for (int r = 0; r < MR; r++) {
+        const uint32_t sa = (uint32_t)(sums[r] - 128 * (int64_t)kp);
+        roff[r] = (int32_t)((uint32_t)0 - sa * (uint32_t)p->b_zero_point);
+    }
 }
 
 TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
@@ -254,16 +296,17 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
         for (size_t mb = 0; mb < p->m; mb += 64) {
             const size_t rows = p->m - mb < 64 ? p->m - mb : 64;
             for (size_t m0 = mb; m0 < mb + rows; m0 += MR) {
-                const int mr = row_tile(p, m0, arow, roff);
+                const int mr = row_tile(p, m0, arow);
                 if (single) {
                     if (contiguous && mr == MR) panel_contiguous(panel, arow[0], MR * k);
                     else panel_rows(panel, arow, 0, kp, k);
                 }
+                row_corrections(p, panel, single, arow, roff);
                 for (size_t n0 = 0; n0 < n; n0 += 2 * NR) {
                     const size_t left = n - n0;
                     const int two = left > NR;
                     const size_t nv0 = left < NR ? left : NR, nv1 = two ? (left - NR < NR ? left - NR : NR) : 0;
-                    tile_accumulate(p, panel, arow, roff, single, n0, two, acc0, acc1);
+                    tile_accumulate(p, panel, arow, roff, n0, two, acc0, acc1);
                     if (nv0 == NR) block_tile16(p, acc0, n0, lo, hi, zp, blocks[n0 / NR] + NR * (m0 - mb));
                     else store_tile16(p, 0, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
                     if (two) {
@@ -278,17 +321,18 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
     }
     // Per-column tables of wider outputs take store_tile16's gathers.
     for (size_t m0 = 0; m0 < p->m; m0 += MR) {
-        const int mr = row_tile(p, m0, arow, roff);
+        const int mr = row_tile(p, m0, arow);
         if (single) {
             if (contiguous && mr == MR) panel_contiguous(panel, arow[0], MR * k);
             else panel_rows(panel, arow, 0, kp, k);
         }
+        row_corrections(p, panel, single, arow, roff);
         // Two 16-column blocks at a time (one where a single block is left).
         for (size_t n0 = 0; n0 < n; n0 += 2 * NR) {
             const size_t left = n - n0;
             const int two = left > NR;
             const size_t nv0 = left < NR ? left : NR, nv1 = two ? (left - NR < NR ? left - NR : NR) : 0;
-            tile_accumulate(p, panel, arow, roff, single, n0, two, acc0, acc1);
+            tile_accumulate(p, panel, arow, roff, n0, two, acc0, acc1);
             store_tile16(p, int32_out, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
             if (two) store_tile16(p, int32_out, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col);
         }
