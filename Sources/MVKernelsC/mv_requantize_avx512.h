@@ -50,13 +50,18 @@ MV_RQ512 rq16_positive rq16_positive_setup(__m512i mult, __m512i shift) {
     return q;
 }
 
-MV_RQ512 __m512i rq16_positive_apply(__m512i acc, __m512i mult, const rq16_positive *q, __m512i lo, __m512i hi, __m512i zp) {
+/// The requantised values of rq16_positive_apply before the zero point and the clamp.
+MV_RQ512 __m512i rq16_positive_unclamped(__m512i acc, __m512i mult, const rq16_positive *q) {
     // The odd dwords move down by vpshufd, not by 64-bit shifts: on AVX-512 hosts the multiplies,
     // the shifts and vpdpbusd all issue on one port, which bounds the small-K GEMM tiles, and the
     // shuffles go to another (vpmuldq reads only each quadword's low dword, whatever is above).
     const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, mult), q->round_even);
     const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(acc, (_MM_PERM_ENUM)0xF5), q->mult_odd), q->round_odd);
-    const __m512i z = _mm512_srav_epi32(_mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_shuffle_epi32(pe, (_MM_PERM_ENUM)0xF5), po), q->rs1);
+    return _mm512_srav_epi32(_mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_shuffle_epi32(pe, (_MM_PERM_ENUM)0xF5), po), q->rs1);
+}
+
+MV_RQ512 __m512i rq16_positive_apply(__m512i acc, __m512i mult, const rq16_positive *q, __m512i lo, __m512i hi, __m512i zp) {
+    const __m512i z = rq16_positive_unclamped(acc, mult, q);
     return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(z, lo), hi), zp);
 }
 
