@@ -13,10 +13,12 @@ import MVKernelsC
 /// exponentials in Q15 from a degree-3 polynomial, one rounded high multiply per output. Per row,
 /// exactly (the specification every SIMD path matches bit for bit):
 /// 1. `m = max s`; `d = m − s` (unsigned 32-bit).
-/// 2. `d' = min(⌊d · 2^a / 2^r⌋, 65535)` with `r = expPreShift`, `a = expLeftShift`, at most one of
-///    them non-zero: the difference in units of `2^(r−a)` scores, saturated to 16 bits.
+/// 2. `d' = min(⌊d · 2^a / 2^r⌋ + 1, 65535)` with `r = expPreShift`, `a = expLeftShift`, at most
+///    one of them non-zero: the difference in units of `2^(r−a)` scores, plus one, saturated to 16
+///    bits.
 /// 3. `u = (d' · M) >> 16` with `M = expMultiplier ∈ [32769, 65535]`: the difference in Q11 log₂
-///    units (e^(S·(s − m)) = 2^(−u/2048)). `M > 2^15` makes the saturated `d' = 65535` give
+///    units (e^(S·(s − m)) = 2^(−u/2048)). The + 1 offsets the two truncations (the row
+///    maximum still gets u = 0, as M < 2^16); `M > 2^15` makes the saturated `d' = 65535` give
 ///    `u ≥ 2^15`, hence e = 0 below.
 /// 4. `k = u >> 11`, `x = u & 2047`; `P = exp2Fraction(x) ≈ 2^16 · 2^(−x/2048)` (degree-3
 ///    polynomial in unsigned 16-bit fixed point, relative error ≤ 1.04e-4, strictly decreasing);
@@ -28,10 +30,10 @@ import MVKernelsC
 ///    `q = ((t >> t1) + 1) >> 1`, output `min(q, 127 − outputZeroPoint) + outputZeroPoint`.
 ///
 /// Steps 2 and 3 (version 5 of the model file) replaced a rounded pre-shift and a 32-bit multiply
-/// with rounding: two truncations now, each under one Q11 unit, and M rounded to 16 bits, so `u`
-/// lies within `S′·d − 2 − 2^−14·S′·d … S′·d + 2^−14·S′·d` for the exact `S′·d` (S′ = S · log₂e ·
-/// 2048): e is at most about 2 · ln 2 / 2048 ≈ 6.8e-4 larger than exact (relative) where it
-/// matters, near the row maximum (whose u is 0 exactly). `testExpErrorBound` asserts this for e.
+/// with rounding: two truncations now, each under one Q11 unit, offset by the + 1, and M rounded
+/// to 16 bits, so `u` lies within `S′·d ± (1 + 2^−14·S′·d)` for the exact `S′·d` (S′ = S · log₂e ·
+/// 2048): e is within about ln 2 / 2048 ≈ 3.4e-4 of exact (relative) where it matters, near the
+/// row maximum (whose u is 0 exactly). `testExpErrorBound` asserts this for e.
 ///
 /// Error bound (asserted by the tests over rows of 1…1024, scales 1e-5…10 and output scales
 /// 1/128…1/1024): for every element `|outputScale · (q − zp) − p| ≤ 0.5 · outputScale + 1e-3 · p +
@@ -136,7 +138,7 @@ public enum IntegerSoftmax {
     @inlinable @inline(__always)
     static func expQ15(_ diff: UInt32, _ p: Parameters) -> UInt32 {
         let shifted = (UInt64(diff) << UInt64(p.expLeftShift)) >> UInt64(p.expPreShift)
-        let d = UInt32(min(shifted, 65535))
+        let d = UInt32(min(shifted &+ 1, 65535))
         let u = (d &* p.expMultiplier) >> 16
         let k = u >> 11
         let scaled = k >= 16 ? 0 : exp2Fraction(u & 2047) >> k

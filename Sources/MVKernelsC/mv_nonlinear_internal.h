@@ -15,7 +15,7 @@ static inline uint32_t mvnl_exp2_fraction(uint32_t x) {
 /// e in Q15 for a score difference (IntegerSoftmax.expQ15).
 static inline uint32_t mvnl_exp_q15(uint32_t diff, const mv_softmax_params *p) {
     const uint64_t shifted = ((uint64_t)diff << p->exp_left_shift) >> p->exp_pre_shift;
-    const uint32_t d = shifted < 65535 ? (uint32_t)shifted : 65535u;
+    const uint32_t d = shifted < 65534 ? (uint32_t)shifted + 1 : 65535u;
     const uint32_t u = (d * p->exp_multiplier) >> 16;
     const uint32_t k = u >> 11;
     const uint32_t scaled = k >= 16 ? 0 : mvnl_exp2_fraction(u & 2047u) >> k;

@@ -54,7 +54,8 @@ MVNL_AVX2 static inline __m256i mvnl_softmax_d8(const int32_t *s, const mvnl_sof
 
 /// e (Q15) of 16 scores, in the order packus_epi32 leaves them: 0-3, 8-11 | 4-7, 12-15.
 MVNL_AVX2 static inline __m256i mvnl_softmax_exp16(const int32_t *s, const mvnl_softmax_avx2 *c) {
-    const __m256i u = _mm256_mulhi_epu16(_mm256_packus_epi32(mvnl_softmax_d8(s, c), mvnl_softmax_d8(s + 8, c)), c->vmult);
+    const __m256i d = _mm256_packus_epi32(mvnl_softmax_d8(s, c), mvnl_softmax_d8(s + 8, c));
+    const __m256i u = _mm256_mulhi_epu16(_mm256_adds_epu16(d, c->ones), c->vmult);
     const __m256i zero = _mm256_setzero_si256();
     const __m256i k = _mm256_srli_epi16(u, 11);
     const __m256i y = _mm256_slli_epi16(u, 5);  // (u & 2047) << 5

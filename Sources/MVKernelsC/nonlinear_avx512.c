@@ -102,7 +102,7 @@ MVNL_AVX512 static inline __m512i mvnl_softmax_exp32(const int32_t *s, __mmask32
                                                      const mvnl_softmax_avx512 *c) {
     const __m512i d = _mm512_packus_epi32(mvnl_softmax_d16(s, (__mmask16)mask, full, left, c),
                                           mvnl_softmax_d16(s + 16, (__mmask16)(mask >> 16), full, left, c));
-    const __m512i u = _mm512_mulhi_epu16(d, c->vmult);  // step 3
+    const __m512i u = _mm512_mulhi_epu16(_mm512_adds_epu16(d, c->ones), c->vmult);  // step 3
     const __m512i y = _mm512_slli_epi16(u, 5);  // (u & 2047) << 5
     __m512i a = _mm512_sub_epi16(c->c2, _mm512_mulhi_epu16(c->c3, y));
     a = _mm512_sub_epi16(c->c1, _mm512_mulhi_epu16(a, y));

@@ -62,7 +62,7 @@ static void mvnl_softmax_row_neon(const int32_t *s, int8_t *out, int32_t n, cons
     do {                                                                                                  \
         const uint16x8_t d = vcombine_u16(vqmovn_u32(mvnl_softmax_d4((S), vm, vlimit, vshift)),             \
                                           vqmovn_u32(mvnl_softmax_d4((S) + 4, vm, vlimit, vshift)));        \
-        const uint16x8_t u = mvnl_mulhi_u16(d, vmult);                                                    \
+        const uint16x8_t u = mvnl_mulhi_u16(vqaddq_u16(d, vdupq_n_u16(1)), vmult);                        \
         const int16x8_t k = vreinterpretq_s16_u16(vshrq_n_u16(u, 11));                                   \
         const uint16x8_t y = vshlq_n_u16(u, 5); /* (u & 2047) << 5 */                                     \
         uint16x8_t a = vsubq_u16(c2, mvnl_mulhi_u16(c3, y));                                              \
