@@ -294,41 +294,13 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
     const int8_t *arow[MR];
     int32_t roff[MR];
     __m512i acc0[MR], acc1[MR];
-    if (!int32_out && p->lut && p->lut_stride && p->lut_block && n / NR <= MAX_BLOCKS) {
-        // Per-column tables by p->lut_block over blocks of 64 rows: each whole tile's codes go
-        // straight into its 64-row table block (block_tile16), which is looked up and stored
-        // once when the 64 rows are done (flush_block16); a partial last tile takes
-        // store_tile16's gathers. (Copying stored rows into blocks and back cost the stem's 8 x 16
-        // tiles 40% of their time.)
-        int8_t blocks[MAX_BLOCKS][64 * NR] __attribute__((aligned(64)));
-        const size_t full = n / NR;
-        for (size_t mb = 0; mb < p->m; mb += 64) {
-            const size_t rows = p->m - mb < 64 ? p->m - mb : 64;
-            for (size_t m0 = mb; m0 < mb + rows; m0 += MR) {
-                const int mr = row_tile(p, m0, arow);
-                if (single) {
-                    if (contiguous && mr == MR) panel_contiguous(panel, arow[0], MR * k);
-                    else panel_rows(panel, arow, 0, kp, k);
-                }
-                row_corrections(p, panel, single, arow, roff);
-                for (size_t n0 = 0; n0 < n; n0 += 2 * NR) {
-                    const size_t left = n - n0;
-                    const int two = left > NR;
-                    const size_t nv0 = left < NR ? left : NR, nv1 = two ? (left - NR < NR ? left - NR : NR) : 0;
-                    tile_accumulate(p, panel, arow, roff, n0, two, acc0, acc1);
-                    if (nv0 == NR) block_tile16(p, acc0, n0, lo, hi, zp, blocks[n0 / NR] + NR * (m0 - mb));
-                    else store_tile16(p, 0, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
-                    if (two) {
-                        if (nv1 == NR) block_tile16(p, acc1, n0 + NR, lo, hi, zp, blocks[n0 / NR + 1] + NR * (m0 - mb));
-                        else store_tile16(p, 0, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col);
-                    }
-                }
-            }
-            for (size_t t = 0; t < full; t++) flush_block16(p, blocks[t], mb, rows, NR * t);
-        }
-        return;
-    }
-    // Per-column tables of wider outputs take store_tile16's gathers.
+    // Per-column tables by p->lut_block over blocks of 64 rows: each whole tile's codes go
+    // straight into its 64-row table block (block_tile16), which is looked up and stored once when
+    // the 64 rows are done (flush_block16). Partial last tiles, and tables of outputs wider than
+    // MAX_BLOCKS tiles, take store_tile16's gathers. (Copying stored rows into blocks and back
+    // cost the stem's 8 x 16 tiles 40% of their time.)
+    const int blocked = !int32_out && p->lut && p->lut_stride && p->lut_block && n / NR <= MAX_BLOCKS;
+    int8_t blocks[MAX_BLOCKS][64 * NR] __attribute__((aligned(64)));  // touched only when blocked
     for (size_t m0 = 0; m0 < p->m; m0 += MR) {
         const int mr = row_tile(p, m0, arow);
         if (single) {
@@ -342,8 +314,15 @@ TVI void gemm_vnni(const mv_gemm_args *p, int int32_out) {
             const int two = left > NR;
             const size_t nv0 = left < NR ? left : NR, nv1 = two ? (left - NR < NR ? left - NR : NR) : 0;
             tile_accumulate(p, panel, arow, roff, n0, two, acc0, acc1);
-            store_tile16(p, int32_out, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
-            if (two) store_tile16(p, int32_out, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col);
+            if (blocked && nv0 == NR) block_tile16(p, acc0, n0, lo, hi, zp, blocks[n0 / NR] + NR * (m0 % 64));
+            else store_tile16(p, int32_out, acc0, m0, mr, n0, nv0, lo, hi, zp, col);
+            if (!two) continue;
+            if (blocked && nv1 == NR) block_tile16(p, acc1, n0 + NR, lo, hi, zp, blocks[n0 / NR + 1] + NR * (m0 % 64));
+            else store_tile16(p, int32_out, acc1, m0, mr, n0 + NR, nv1, lo, hi, zp, col);
+        }
+        if (blocked && (m0 % 64 == 64 - MR || m0 + MR >= p->m)) {
+            const size_t mb = m0 - m0 % 64;
+            for (size_t t = 0; t < n / NR; t++) flush_block16(p, blocks[t], mb, m0 + (size_t)mr - mb, NR * t);
         }
     }
 }
