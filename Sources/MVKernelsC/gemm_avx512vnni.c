@@ -177,8 +177,10 @@ TVI void store_tile16(const mv_gemm_args *p, int int32_out, const __m512i *acc, 
     }
 }
 
-/// A whole 16-column tile's MR rows, requantised, into rows `row` ... of a 64-row table block: the
-/// low bytes of four rows make one 64-byte store (rows beyond the valid ones are scratch).
+/// A whole 16-column tile's MR rows, requantised, into rows `block_rows` ... of a 64-row table
+/// block: four rows' codes, narrowed with saturation (the clamp where it is the whole int8 range;
+/// otherwise the codes are clamped already), make one 64-byte store (rows beyond the valid ones
+/// are scratch).
 TVI void block_tile16(const mv_gemm_args *p, const __m512i *acc, size_t n0, __m512i lo, __m512i hi, __m512i zp,
                       int8_t *block_rows) {
     __m512i z[MR];
