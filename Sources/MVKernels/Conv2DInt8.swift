@@ -27,7 +27,9 @@ public final class Conv2DInt8: @unchecked Sendable {
     /// padding's weights zero. The stem (3 channels, k = 27) gets rows of 28: whole rows that the
     /// VNNI GEMM copies to its panel with a few 64-byte moves instead of a masked load and store
     /// per row. (A pointwise convolution's rows are its input pixels, K = `k`.)
-    public var im2colRowLength: Int { isPointwise ? k : (k + 3) & ~3 }
+    public var im2colRowLength: Int { Self.im2colRowLength(k: k, pointwise: isPointwise) }
+
+    static func im2colRowLength(k: Int, pointwise: Bool) -> Int { pointwise ? k : (k + 3) & ~3 }
 
     /// The Winograd F(2×2, 3×3) operands, for 3×3 stride-1 undilated convolutions on AVX2 with
     /// 16…3584 input channels (`WinogradConv3x3Weights.applies`): exact, and 2.25 times fewer
@@ -69,7 +71,7 @@ public final class Conv2DInt8: @unchecked Sendable {
         winograd = nil
         // Reorder to [Cout][ky][kx][Cin] so an im2col row is n·n runs of Cin contiguous channels,
         // then zeros to the row length.
-        let rowLength = kernelSize == 1 && stride == 1 ? k : (k + 3) & ~3
+        let rowLength = Self.im2colRowLength(k: k, pointwise: kernelSize == 1 && stride == 1)
         let reordered = UnsafeMutablePointer<Int8>.allocate(capacity: outChannels * rowLength)
         defer { reordered.deallocate() }
         reordered.initialize(repeating: 0, count: outChannels * rowLength)

@@ -72,14 +72,16 @@ public enum IntegerSoftmax {
             }
             // Q11 log₂ units per score unit, as M · 2^(a − r − 16) with M in [2^15, 2^16).
             let c = inputScale * 1.44269504088896338700 * 2048
-            var e = 0  // c · 2^e in [2^15, 2^16); e = 16 + r − a
-            while c * NonlinearCheck.pow2(e) < 32768 { e += 1 }
-            while c * NonlinearCheck.pow2(e) >= 65536 { e -= 1 }
-            var mult = Int64((c * NonlinearCheck.pow2(e)).rounded(.toNearestOrAwayFromZero))
-            if mult == 65536 { e -= 1; mult = 32768 }
+            guard c < 32768 else {
+                throw NonlinearParameterError("softmax input scale \(inputScale) is too large (one score unit ≥ 2^15 Q11 log2 units)")
+            }
+            guard c >= NonlinearCheck.pow2(-40) else {
+                throw NonlinearParameterError("softmax input scale \(inputScale) is too small to represent")
+            }
+            let (rounded, e) = NonlinearCheck.fixedPoint(c, bits: 16)  // e = 16 + r − a
             // 32768 would map the saturated difference to u = 32767 (e = 1, not 0); one unit more
             // is a relative change of 2^−15.
-            mult = max(mult, 32769)
+            let mult = max(rounded, 32769)
             guard e >= 1 else {
                 throw NonlinearParameterError("softmax input scale \(inputScale) is too large (one score unit ≥ 2^15 Q11 log2 units)")
             }

@@ -111,19 +111,18 @@ MVNL_AVX512 static inline __m512i mvnl_softmax_exp32(const int32_t *s, __mmask32
     return _mm512_avg_epu16(_mm512_srlv_epi16(pw, _mm512_srli_epi16(u, 11)), _mm512_setzero_si512());
 }
 
+/// q (before the clamp, at most 2^14) of 32 e values, in their order: ((e·R + 2^14) >> 15 >> t1
+/// + 1) >> 1.
+MVNL_AVX512 static inline __m512i mvnl_softmax_q32(__m512i e, __m512i vr, __m128i t1) {
+    return _mm512_avg_epu16(_mm512_srl_epi16(_mm512_mulhrs_epi16(e, vr), t1), _mm512_setzero_si512());
+}
+
 /// The 32 output codes of 32 e values (packus order) as int8 in score order.
 MVNL_AVX512 static inline __m256i mvnl_softmax_out32(__m512i e, __m512i vr, __m128i t1, __m512i vhi, __m512i vzp) {
-    const __m512i t = _mm512_mulhrs_epi16(e, vr);  // (e·R + 2^14) >> 15
-    const __m512i q = _mm512_avg_epu16(_mm512_srl_epi16(t, t1), _mm512_setzero_si512());
-    const __m512i z = _mm512_add_epi16(_mm512_min_epu16(q, vhi), vzp);
+    const __m512i z = _mm512_add_epi16(_mm512_min_epu16(mvnl_softmax_q32(e, vr, t1), vhi), vzp);
     // Quadwords hold scores 0-3, 16-19, 4-7, 20-23, 8-11, 24-27, 12-15, 28-31.
     const __m512i ordered = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), z);
     return _mm512_cvtepi16_epi8(ordered);  // codes are within int8
-}
-
-/// q (before the clamp, at most 2^14) of 32 e values, in their order.
-MVNL_AVX512 static inline __m512i mvnl_softmax_q32(__m512i e, __m512i vr, __m128i t1) {
-    return _mm512_avg_epu16(_mm512_srl_epi16(_mm512_mulhrs_epi16(e, vr), t1), _mm512_setzero_si512());
 }
 
 MVNL_AVX512 static inline __mmask32 mvnl_tail_mask(int32_t left) {
